@@ -1,0 +1,5 @@
+"""``python -m scvae`` runs the command line."""
+
+from scvae.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""scvae data layer: DataSet, readers, processing, splitting and caching."""

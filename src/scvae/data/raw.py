@@ -1,0 +1,59 @@
+"""The one structure every reader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options a reader may use; each reader ignores those that do not apply.
+
+    Parameters
+    ----------
+    labels_path
+        A separate labels file (see :func:`scvae.data.readers.labels.read_labels`).
+    genome
+        Genome group to pick from a multi-genome 10x ``.h5``.
+    layer
+        AnnData layer to read instead of ``X`` (``"raw"`` means ``raw.X``).
+    label_key
+        Column of ``obs`` (h5ad) or column attribute (Loom) holding labels.
+    batch_key
+        Column of ``obs`` (h5ad) or column attribute (Loom) holding batches.
+    """
+
+    labels_path: str | None = None
+    genome: str | None = None
+    layer: str | None = None
+    label_key: str | None = None
+    batch_key: str | None = None
+
+
+@dataclass
+class RawData:
+    """A parsed count matrix, always examples x features, as CSR.
+
+    ``feature_ids`` keeps original identifiers (e.g. Ensembl ids) when the
+    feature names are symbols. ``feature_mapping`` maps a feature name to the list
+    of original feature names (ids) it sums over (used by ``--map-features``).
+    ``split_indices`` maps ``"training"``/``"validation"``/``"test"`` to index arrays.
+    """
+
+    values: sp.csr_matrix
+    example_names: np.ndarray | None = None
+    feature_names: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    batch_indices: np.ndarray | None = None
+    feature_ids: np.ndarray | None = None
+    feature_mapping: dict[str, list[str]] | None = None
+    split_indices: dict[str, np.ndarray] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
