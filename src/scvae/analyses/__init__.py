@@ -1,1 +1,1 @@
-"""Package."""
+"""Analyses: pure functions that write files and return the paths written."""

@@ -1,0 +1,62 @@
+"""One function per command; the CLI only parses options and calls these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scvae.config import AnalysisConfig, DataConfig
+from scvae.data.data_set import DataSet
+from scvae.data.raw import ReadOptions
+
+
+def load_data_set(config: DataConfig, input_file_or_name: str, **kwargs) -> DataSet:
+    """Build and load the DataSet described by ``config``."""
+    options = ReadOptions(
+        labels_path=config.labels,
+        genome=config.genome,
+        layer=config.layer,
+        label_key=config.label_key,
+        batch_key=config.batch_key,
+    )
+    data_set = DataSet(
+        input_file_or_name,
+        data_format=config.format,
+        directory=config.data_directory,
+        read_options=options,
+        feature_selection=config.feature_selection,
+        example_filter=config.example_filter,
+        preprocessing_methods=config.preprocessing_methods,
+        map_features=config.map_features,
+        noisy_preprocessing_methods=config.noisy_preprocessing_methods,
+        **kwargs,
+    )
+    return data_set.load()
+
+
+def split_data_set(data_set: DataSet, config: DataConfig) -> list[DataSet]:
+    """``[full]``, or ``[full, training, validation, test]`` when splitting."""
+    if not config.split_data_set:
+        return [data_set]
+    return [data_set, *data_set.split(config.splitting_method, config.splitting_fraction)]
+
+
+def analyse(
+    input_file_or_name: str,
+    data_config: DataConfig | None = None,
+    analysis_config: AnalysisConfig | None = None,
+) -> list[Path]:
+    """Load (and optionally split) a data set, analyse it, return the files written."""
+    from scvae.analyses.data import analyse_data
+    from scvae.paths import data_path
+
+    data_config = data_config or DataConfig()
+    analysis_config = analysis_config or AnalysisConfig()
+    data_set = load_data_set(data_config, input_file_or_name)
+    data_sets = split_data_set(data_set, data_config)
+    folder = data_path(
+        data_set.name,
+        data_config,
+        data_set.split_indices is not None,
+        include_preprocessing=False,
+    )
+    return analyse_data(data_sets, Path(analysis_config.analyses_directory) / folder / "data")

@@ -1,0 +1,30 @@
+"""``scvae analyse DATA``: load a data set and write its summary analyses."""
+
+from __future__ import annotations
+
+import argparse
+
+from scvae.cli.common import new_command_parser
+from scvae.cli.options import add_config_options, build_config, refuse_unsupported
+from scvae.config import AnalysisConfig, DataConfig
+
+
+def add_parser(subparsers) -> None:
+    parser = new_command_parser(subparsers, "analyse", "Analyse a data set.")
+    add_config_options(parser, AnalysisConfig, title="analysis options")
+    parser.set_defaults(run=run)
+
+
+def run(namespace: argparse.Namespace) -> int:
+    from scvae import api
+
+    data_config = build_config(namespace, DataConfig)
+    analysis_config = build_config(namespace, AnalysisConfig)
+    refuse_unsupported(data_config, analysis_config)
+    paths = api.analyse(namespace.data_set_file_or_name, data_config, analysis_config)
+    metrics = next((path for path in paths if path.suffix == ".log"), None)
+    if metrics is not None:
+        print(metrics.read_text())
+    for path in paths:
+        print(f"Wrote {path}")
+    return 0

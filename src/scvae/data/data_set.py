@@ -1,0 +1,431 @@
+"""DataSet: sparse count values with labels, names, batches and descriptive metadata."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from scvae.data.raw import RawData, ReadOptions
+from scvae.errors import DataError
+
+DEFAULT_TERMS = {
+    "example": "example",
+    "feature": "feature",
+    "mapped feature": "feature",
+    "class": "class",
+    "type": "value",
+    "item": "item",
+}
+COUNT_TERMS = {
+    "example": "cell",
+    "feature": "gene",
+    "mapped feature": "gene",
+    "class": "cell type",
+    "type": "count",
+    "item": "transcript",
+}
+GENERIC_CLASS_NAMES = ("Others", "Unknown", "No class", "Remaining")
+KINDS = ("full", "training", "validation", "test", "sample")
+
+
+def normalise_name(name: str) -> str:
+    """Lower case; spaces, '-' and '/' become '_'; unsafe characters removed."""
+    name = re.sub(r"[ /\-]", "_", name.lower())
+    return re.sub(r'[(),$<>:"\\|?*]', "", name)
+
+
+class DataSet:
+    """A data set of examples (cells) x features (genes).
+
+    Parameters
+    ----------
+    input_file_or_name
+        Path to a data file or folder, a JSON specification, or a built-in data set name.
+    data_format
+        Format name (``None``/``"infer"`` guesses it from the path); always honoured.
+    title, specifications
+        Title for plots and metadata (keys as in a JSON specification).
+    values, labels, example_names, feature_names, batch_indices
+        In-memory data (then nothing is read); ``values`` is examples x features.
+    feature_selection, example_filter, preprocessing_methods
+        Processing options as lists (method, then parameters).
+    directory
+        Data directory for downloads and caches (default ``data``).
+    **kwargs
+        ``read_options`` (:class:`ReadOptions`), ``reconstruction_distribution`` (the
+        likelihood the values are for: count likelihoods refuse non-counts),
+        ``kind``, ``version``, ``noisy_preprocessing_methods``, ``map_features``.
+    """
+
+    def __init__(
+        self,
+        input_file_or_name: str | Path,
+        data_format: str | None = None,
+        title: str | None = None,
+        specifications: dict[str, Any] | None = None,
+        values: Any = None,
+        labels: Sequence | None = None,
+        example_names: Sequence | None = None,
+        feature_names: Sequence | None = None,
+        batch_indices: Sequence | None = None,
+        feature_selection: Sequence | None = None,
+        example_filter: Sequence | None = None,
+        preprocessing_methods: Sequence | None = None,
+        directory: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.input = str(input_file_or_name)
+        self.data_format = data_format or "infer"
+        self.specifications = dict(specifications or {})
+        self._title = title
+        self.directory = Path(directory or "data")
+        self.read_options: ReadOptions = kwargs.pop("read_options", None) or ReadOptions()
+        self.reconstruction_distribution: str | None = kwargs.pop(
+            "reconstruction_distribution", None
+        )
+        self.kind: str = kwargs.pop("kind", "full")
+        self.version: str = kwargs.pop("version", "original")
+        self.map_features: bool = bool(kwargs.pop("map_features", False))
+        self.noisy_preprocessing_methods = list(kwargs.pop("noisy_preprocessing_methods", []) or [])
+        self.feature_selection = list(feature_selection or [])
+        self.example_filter = list(example_filter or [])
+        self.preprocessing_methods = list(preprocessing_methods or [])
+        self._excluded_classes = kwargs.pop("excluded_classes", None)
+        self._class_names = kwargs.pop("class_names", None)
+        self.feature_ids = _array(kwargs.pop("feature_ids", None))
+        self.batch_names = _array(kwargs.pop("batch_names", None))
+        self.feature_mapping: dict[str, list[str]] | None = kwargs.pop("feature_mapping", None)
+        self.split_indices: dict[str, np.ndarray] | None = kwargs.pop("split_indices", None)
+        if kwargs:
+            raise TypeError(f"unexpected DataSet arguments: {', '.join(sorted(kwargs))}")
+        self.values: sp.csr_matrix | None = None
+        self.labels = self.example_names = self.feature_names = self.batch_indices = None
+        if values is not None:
+            self._set(
+                RawData(
+                    values=_to_csr(values),
+                    example_names=_array(example_names),
+                    feature_names=_array(feature_names),
+                    labels=_array(labels),
+                    batch_indices=_array(batch_indices),
+                )
+            )
+
+    # ----------------------------------------------------------------- loading
+    def load(self) -> DataSet:
+        """Read (or take from the cache), validate and process the values; returns self."""
+        if self.values is None:
+            from scvae.data.loading import load_raw
+
+            raw = load_raw(self.input, self.data_format, self.directory, self.read_options)
+            self._set(raw)
+        return self
+
+    def _set(self, raw: RawData) -> None:
+        from scvae.data.validation import check_values
+
+        n, f = raw.values.shape
+        is_count = _is_count_likelihood(self.reconstruction_distribution)
+        self.values = check_values(
+            raw.values,
+            self.input,
+            count_likelihood=is_count,
+            likelihood_name=self.reconstruction_distribution,
+        )
+        self.example_names = _names(raw.example_names, n, "example", self.input)
+        self.feature_names = _names(raw.feature_names, f, "feature", self.input)
+        self.labels = _checked(raw.labels, n, "labels", self.input)
+        self.batch_indices = _checked(raw.batch_indices, n, "batch indices", self.input)
+        if self.batch_indices is not None:
+            self.batch_indices = self.batch_indices.astype(np.int64)
+        if self.labels is not None:
+            self.labels = self.labels.astype(str).astype(object)
+        self.feature_ids = raw.feature_ids if raw.feature_ids is not None else self.feature_ids
+        self.feature_mapping = raw.feature_mapping or self.feature_mapping
+        self.split_indices = raw.split_indices or self.split_indices
+        metadata = dict(raw.metadata)
+        if raw.metadata.get("batch_names") is not None:
+            self.batch_names = np.asarray(metadata.pop("batch_names"), dtype=object)
+        self.specifications = {**metadata, **self.specifications}
+
+    def clear(self) -> None:
+        """Forget the values and per-example arrays (they are re-read by :meth:`load`)."""
+        self.values = None
+        self.labels = self.example_names = self.feature_names = self.batch_indices = None
+
+    # ------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        """Short name used in file and folder names."""
+        path = Path(self.input)
+        if path.exists():
+            return path.name.split(".")[0] or path.resolve().name.split(".")[0]
+        return normalise_name(self.input)
+
+    @property
+    def title(self) -> str:
+        return self._title or self.specifications.get("title") or self.name
+
+    @property
+    def example_type(self) -> str:
+        if "example type" in self.specifications:
+            return self.specifications["example type"]
+        return "counts" if self.is_counts else "unknown"
+
+    @property
+    def is_counts(self) -> bool:
+        """Whether every value is a non-negative integer."""
+        from scvae.data.validation import is_count_matrix
+
+        return self.values is not None and is_count_matrix(self.values)
+
+    @property
+    def discreteness(self) -> bool:
+        return self.example_type == "counts"
+
+    @property
+    def terms(self) -> dict[str, str]:
+        base = COUNT_TERMS if self.example_type == "counts" else DEFAULT_TERMS
+        return {**base, **self.specifications.get("terms", {})}
+
+    @property
+    def number_of_examples(self) -> int:
+        return 0 if self.values is None else self.values.shape[0]
+
+    @property
+    def number_of_features(self) -> int:
+        return 0 if self.values is None else self.values.shape[1]
+
+    @property
+    def number_of_values(self) -> int:
+        return self.number_of_examples * self.number_of_features
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Sorted unique labels (numeric labels in numeric order; generic names last)."""
+        if self._class_names is not None:
+            return list(self._class_names)
+        if self.labels is None:
+            return None
+        return sorted({str(label) for label in self.labels}, key=self._label_sort_key)
+
+    def _label_sort_key(self, label: str) -> tuple:
+        order = list(self.specifications.get("sorted class names", []))
+        generic = order + [name for name in GENERIC_CLASS_NAMES if name not in order]
+        position = generic.index(label) if label in generic else -1
+        number = float(label) if label.isdigit() else float("inf")
+        return (position >= len(order), number, position, label)
+
+    @property
+    def number_of_classes(self) -> int | None:
+        names = self.class_names
+        return None if names is None else len(names)
+
+    @property
+    def excluded_classes(self) -> list[str]:
+        if self._excluded_classes is not None:
+            return [str(name) for name in self._excluded_classes]
+        if "excluded classes" in self.specifications:
+            return [str(name) for name in self.specifications["excluded classes"]]
+        names = self.class_names or []
+        return ["No class"] if "No class" in names else []
+
+    @property
+    def number_of_excluded_classes(self) -> int:
+        names = set(self.class_names or [])
+        return sum(1 for name in self.excluded_classes if name in names)
+
+    @property
+    def label_ids(self) -> np.ndarray | None:
+        """Labels as indices into :attr:`class_names`."""
+        if self.labels is None:
+            return None
+        lookup = {name: index for index, name in enumerate(self.class_names)}
+        return np.array([lookup[str(label)] for label in self.labels], dtype=np.int64)
+
+    @property
+    def class_palette(self) -> dict[str, str] | None:
+        return self.specifications.get("class palette")
+
+    @property
+    def label_superset(self) -> dict[str, list[str]] | None:
+        return self.specifications.get("label superset")
+
+    @property
+    def superset_labels(self) -> np.ndarray | None:
+        superset = self.label_superset
+        if superset is None or self.labels is None:
+            return None
+        lookup = {str(label): name for name, members in superset.items() for label in members}
+        return np.array([lookup.get(str(label), "No class") for label in self.labels], dtype=object)
+
+    @property
+    def number_of_batches(self) -> int | None:
+        if self.batch_indices is None:
+            return None
+        return int(self.batch_indices.max()) + 1 if len(self.batch_indices) else 0
+
+    @property
+    def count_sum(self) -> np.ndarray | None:
+        """Row sums (library sizes), shape (N, 1)."""
+        if self.values is None:
+            return None
+        return np.asarray(self.values.sum(axis=1), dtype=np.float64).reshape(-1, 1)
+
+    @property
+    def normalised_count_sum(self) -> np.ndarray | None:
+        """Count sums divided by their maximum (all zeros if the maximum is zero)."""
+        count_sum = self.count_sum
+        if count_sum is None:
+            return None
+        maximum = count_sum.max() if count_sum.size else 0.0
+        return count_sum / maximum if maximum > 0 else np.zeros_like(count_sum)
+
+    @property
+    def feature_selection_method(self) -> str | None:
+        return self.feature_selection[0] if self.feature_selection else None
+
+    @property
+    def feature_selection_parameters(self) -> list[str]:
+        return list(self.feature_selection[1:])
+
+    @property
+    def example_filter_method(self) -> str | None:
+        return self.example_filter[0] if self.example_filter else None
+
+    @property
+    def example_filter_parameters(self) -> list[str]:
+        return list(self.example_filter[1:])
+
+    # ---------------------------------------------------------------- subsets
+    def subset(self, indices: np.ndarray, kind: str) -> DataSet:
+        """A new DataSet holding the examples at ``indices`` (class names kept)."""
+        self._require_loaded()
+        indices = np.asarray(indices, dtype=np.int64)
+        pick = _picker(indices)
+        subset = DataSet(
+            self.input,
+            data_format=self.data_format,
+            title=self._title,
+            specifications=self.specifications,
+            values=self.values[indices],
+            labels=pick(self.labels),
+            example_names=pick(self.example_names),
+            feature_names=self.feature_names,
+            batch_indices=pick(self.batch_indices),
+            feature_selection=self.feature_selection,
+            example_filter=self.example_filter,
+            preprocessing_methods=self.preprocessing_methods,
+            directory=self.directory,
+            kind=kind,
+            version=self.version,
+            reconstruction_distribution=self.reconstruction_distribution,
+            class_names=self.class_names,
+            excluded_classes=self._excluded_classes,
+            feature_ids=self.feature_ids,
+            batch_names=self.batch_names,
+            feature_mapping=self.feature_mapping,
+        )
+        return subset
+
+    def split(
+        self, method: str | None = None, fraction: float | None = None, seed: int = 42
+    ) -> tuple[DataSet, DataSet, DataSet]:
+        """Split into training, validation and test sets (reference §2.11)."""
+        from scvae.data.splitting import split_indices
+
+        self._require_loaded()
+        nonzero = np.diff(self.values.indptr) if (method or "default") == "macosko" else None
+        indices = split_indices(
+            self.number_of_examples,
+            method or "default",
+            0.9 if fraction is None else fraction,
+            seed=seed,
+            predefined=self.split_indices,
+            nonzero_counts=nonzero,
+        )
+        return tuple(self.subset(indices[kind], kind) for kind in ("training", "validation", "test"))
+
+    def _require_loaded(self) -> None:
+        if self.values is None:
+            raise ValueError("the data set is not loaded; call load() first")
+
+    # ---------------------------------------------------------------- AnnData
+    @classmethod
+    def from_anndata(
+        cls,
+        adata: Any,
+        layer: str | None = None,
+        label_key: str | None = None,
+        batch_key: str | None = None,
+        name: str = "anndata",
+        **kwargs: Any,
+    ) -> DataSet:
+        """Build a DataSet from an in-memory AnnData (``X``, or a layer, or ``"raw"``)."""
+        from scvae.data.anndata import raw_from_anndata
+
+        raw = raw_from_anndata(adata, layer=layer, label_key=label_key, batch_key=batch_key)
+        data_set = cls(name, **kwargs)
+        data_set._set(raw)
+        return data_set
+
+    def to_anndata(self) -> Any:
+        """An AnnData with counts in ``X``, labels in ``obs['label']``, batches in ``obs['batch']``."""
+        from scvae.data.anndata import to_anndata
+
+        self._require_loaded()
+        return to_anndata(self)
+
+    def __repr__(self) -> str:
+        shape = f"{self.number_of_examples} x {self.number_of_features}"
+        return f"DataSet({self.title!r}, kind={self.kind!r}, {shape})"
+
+
+def _is_count_likelihood(name: str | None) -> bool:
+    if name is None:
+        return False
+    from scvae.data.validation import COUNT_LIKELIHOODS
+
+    return name.lower().replace("-", "_").replace(" ", "_") in COUNT_LIKELIHOODS
+
+
+def _to_csr(values: Any) -> sp.csr_matrix:
+    if sp.issparse(values):
+        return sp.csr_matrix(values)
+    array = np.asarray(values)
+    if array.ndim != 2:
+        raise DataError(None, f"values must be a 2-D matrix, not {array.ndim}-D")
+    return sp.csr_matrix(array)
+
+
+def _array(values: Any) -> np.ndarray | None:
+    return None if values is None else np.asarray(values)
+
+
+def _picker(indices: np.ndarray):
+    return lambda array: None if array is None else np.asarray(array)[indices]
+
+
+def _names(names: np.ndarray | None, count: int, word: str, source: str) -> np.ndarray:
+    if names is None:
+        return np.array([f"{word} {i + 1}" for i in range(count)], dtype=object)
+    names = _checked(names, count, f"{word} names", source)
+    return names.astype(str).astype(object)
+
+
+def _checked(array: np.ndarray | None, count: int, what: str, source: str) -> np.ndarray | None:
+    if array is None:
+        return None
+    array = np.asarray(array).reshape(-1)
+    if len(array) != count:
+        raise DataError(source, f"{len(array)} {what} for {count} rows of values")
+    return array
