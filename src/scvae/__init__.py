@@ -4,4 +4,6 @@ from __future__ import annotations
 
 __version__ = "3.0.0.dev0"
 
-__all__ = ["__version__"]
+from scvae.data.data_set import DataSet  # noqa: E402
+
+__all__ = ["DataSet", "__version__"]

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data.raw import RawData, ReadOptions
-from scvae.errors import DataError
+from scvae.errors import DataError, NotCountsError
 
 DEFAULT_TERMS = {
     "example": "example",
@@ -137,6 +137,12 @@ class DataSet:
             count_likelihood=is_count,
             likelihood_name=self.reconstruction_distribution,
         )
+        if self.reconstruction_distribution is None and self.values.data.min(initial=0) < 0:
+            raise NotCountsError(
+                self.input,
+                "has negative values; scvae models counts (give a likelihood for real "
+                "values, e.g. gaussian, to use them)",
+            )
         self.example_names = _names(raw.example_names, n, "example", self.input)
         self.feature_names = _names(raw.feature_names, f, "feature", self.input)
         self.labels = _checked(raw.labels, n, "labels", self.input)
