@@ -82,7 +82,10 @@ class DataConfig(_Config):
         help="re-applied to the input every epoch",
     )
     split_data_set: bool = option(
-        False, "--split-data-set", help="split into training, validation and test sets", action="flag"
+        False,
+        "--split-data-set",
+        help="split into training, validation and test sets",
+        action="flag",
     )
     splitting_method: str = option(
         "default",
@@ -93,11 +96,15 @@ class DataConfig(_Config):
     splitting_fraction: float = option(
         0.9, "--splitting-fraction", type=float, help="fraction for training (and validation)"
     )
-    genome: str | None = option(None, "--genome", help="genome to read from a multi-genome 10x file")
+    genome: str | None = option(
+        None, "--genome", help="genome to read from a multi-genome 10x file"
+    )
     layer: str | None = option(
         None, "--layer", help="AnnData layer to read instead of X ('raw' for raw.X)"
     )
-    labels: str | None = option(None, "--labels", metavar="PATH", help="a labels file for the examples")
+    labels: str | None = option(
+        None, "--labels", metavar="PATH", help="a labels file for the examples"
+    )
     label_key: str | None = option(
         None, "--label-key", help="obs column (h5ad) or column attribute (Loom) holding labels"
     )
@@ -219,15 +226,25 @@ class TrainingConfig(_Config):
     reset_training: bool = option(
         False, "--reset-training", help="delete saved parameters first", action="flag"
     )
-    models_directory: str = option("models", "--models-directory", "-M", metavar="DIR", help="models directory")
+    models_directory: str = option(
+        "models", "--models-directory", "-M", metavar="DIR", help="models directory"
+    )
     caches_directory: str | None = option(
-        None, "--caches-directory", "-C", metavar="DIR", help="train here and move the result at the end"
+        None,
+        "--caches-directory",
+        "-C",
+        metavar="DIR",
+        help="train here and move the result at the end",
     )
     early_stopping: bool = option(
         False, "--early-stopping", help="stop after 10 epochs without improvement", action="flag"
     )
     analyses_directory: str | None = option(
-        None, "--analyses-directory", "-A", metavar="DIR", help="if given, make intermediate plots here while training"
+        None,
+        "--analyses-directory",
+        "-A",
+        metavar="DIR",
+        help="if given, make intermediate plots here while training",
     )
     seed: int | None = option(None, "--seed", type=int, help="random seed (reproducible runs)")
     device: str = option(
@@ -289,9 +306,7 @@ class AnalysisConfig(_Config):
     highlight_feature_indices: tuple[int, ...] = option(
         (), "--highlight-feature-indices", nargs="+", type=int, help="features to colour by"
     )
-    export_options: tuple[str, ...] = option(
-        (), "--export-options", nargs="+", help="publication"
-    )
+    export_options: tuple[str, ...] = option((), "--export-options", nargs="+", help="publication")
 
 
 CONFIG_CLASSES: dict[str, type] = {

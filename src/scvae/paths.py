@@ -21,7 +21,13 @@ def preprocessing_directory_name(config: DataConfig, include_preprocessing: bool
     return "-".join(parts) if parts else "no_preprocessing"
 
 
-def data_path(name: str, config: DataConfig, has_predefined_split: bool = False, *, include_preprocessing: bool = True) -> str:
+def data_path(
+    name: str,
+    config: DataConfig,
+    has_predefined_split: bool = False,
+    *,
+    include_preprocessing: bool = True,
+) -> str:
     """``<data set name>/<split dir>/<preprocessing dir>``."""
     if config.split_data_set:
         split = split_directory_name(
@@ -29,6 +35,4 @@ def data_path(name: str, config: DataConfig, has_predefined_split: bool = False,
         )
     else:
         split = "no_split"
-    return "/".join(
-        (name, split, preprocessing_directory_name(config, include_preprocessing))
-    )
+    return "/".join((name, split, preprocessing_directory_name(config, include_preprocessing)))

@@ -152,13 +152,17 @@ def test_bad_input(case, tmp_path, capsys):
     made = CASES[case](tmp_path)
     path, extra = made if isinstance(made, tuple) else (made, [])
     data_directory = tmp_path / "data_directory"
-    code = main(["analyse", str(path), "-D", str(data_directory), "-A", str(tmp_path / "a"), *extra])
+    code = main(
+        ["analyse", str(path), "-D", str(data_directory), "-A", str(tmp_path / "a"), *extra]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
     assert path.name in err or str(path) in err
-    leftovers = [p for p in data_directory.rglob("*") if p.is_file()] if data_directory.exists() else []
+    leftovers = (
+        [p for p in data_directory.rglob("*") if p.is_file()] if data_directory.exists() else []
+    )
     assert leftovers == []
 
 

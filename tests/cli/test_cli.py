@@ -46,8 +46,22 @@ def test_manual_defaults():
 
 def test_paper_command_line_parses():
     namespace = _parse(
-        "train", "10x-PBMC-PP", "--split-data-set", "-m", "GMVAE", "-r", "negative_binomial",
-        "-l", "100", "-H", "100", "100", "-w", "200", "-e", "500",
+        "train",
+        "10x-PBMC-PP",
+        "--split-data-set",
+        "-m",
+        "GMVAE",
+        "-r",
+        "negative_binomial",
+        "-l",
+        "100",
+        "-H",
+        "100",
+        "100",
+        "-w",
+        "200",
+        "-e",
+        "500",
     )
     model = build_config(namespace, ModelConfig)
     assert model.model_type == "GMVAE"
@@ -59,10 +73,23 @@ def test_paper_command_line_parses():
 
 def test_nargs_short_names_and_toggles():
     namespace = _parse(
-        "train", "x", "-F", "keep_highest_variances", "5000", "--no-minibatch-normalisation",
-        "--number-of-importance-samples", "5", "10", "-m", "gmvae", "--bc",
+        "train",
+        "x",
+        "-F",
+        "keep_highest_variances",
+        "5000",
+        "--no-minibatch-normalisation",
+        "--number-of-importance-samples",
+        "5",
+        "10",
+        "-m",
+        "gmvae",
+        "--bc",
     )
-    assert build_config(namespace, DataConfig).feature_selection == ("keep_highest_variances", "5000")
+    assert build_config(namespace, DataConfig).feature_selection == (
+        "keep_highest_variances",
+        "5000",
+    )
     model = build_config(namespace, ModelConfig)
     assert model.minibatch_normalisation is False
     assert model.number_of_importance_samples == (5, 10)

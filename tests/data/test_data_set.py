@@ -41,7 +41,11 @@ def test_split_sizes_and_own_batches():
     batches = np.arange(100) % 3
     data = _small(100, labels=[str(i % 4) for i in range(100)], batches=batches)
     training, validation, test = data.split("random", 0.9)
-    assert (training.number_of_examples, validation.number_of_examples, test.number_of_examples) == (81, 9, 10)
+    assert (
+        training.number_of_examples,
+        validation.number_of_examples,
+        test.number_of_examples,
+    ) == (81, 9, 10)
     names = np.concatenate([s.example_names for s in (training, validation, test)])
     assert sorted(names) == sorted(data.example_names)
     for subset in (training, validation, test):

@@ -15,18 +15,43 @@ from scvae.data import DataSet
 
 # path under shared/data, format, (cells, genes), sorted label counts or None
 CASES = [
-    ("scdeepcluster_10x_pbmc4k_top2000/10X_PBMC_top2000.h5", "infer", (4271, 2000),
-     [1292, 702, 606, 459, 450, 332, 295, 135]),
+    (
+        "scdeepcluster_10x_pbmc4k_top2000/10X_PBMC_top2000.h5",
+        "infer",
+        (4271, 2000),
+        [1292, 702, 606, 459, 450, 332, 295, 135],
+    ),
     ("scdeepcluster_mouse_bladder/mouse_bladder_cell_select_2100.h5", "infer", (2100, 20670), None),
-    ("scdeepcluster_mouse_bladder/mouse_bladder_cell_top2000.h5", "infer", (2746, 2003),
-     [717, 357, 344, 316, 236, 224, 131, 80, 75, 64, 44, 41, 38, 36, 30, 13]),
-    ("scdeepcluster_worm_neuron/worm_neuron_cell.h5", "infer", (4186, 13488),
-     [1015, 842, 443, 400, 334, 314, 305, 239, 224, 70]),
-    ("scdcc_cite_cbmc_top2000/CITE_CBMC_counts_top2000.h5", "infer", (8617, 2000),
-     [2293, 1791, 1248, 1089, 608, 350, 273, 230, 182, 119, 114, 105, 96, 70, 49]),
-    ("scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5", "infer", (3762, 2000),
-     [1323, 415, 411, 390, 371, 315, 210, 145, 112, 47, 16, 7]),
-    ("zeisel2015_cortex_first200genes/counts_genes_x_cells.tsv.gz", "matrix_fbe", (3005, 200), None),
+    (
+        "scdeepcluster_mouse_bladder/mouse_bladder_cell_top2000.h5",
+        "infer",
+        (2746, 2003),
+        [717, 357, 344, 316, 236, 224, 131, 80, 75, 64, 44, 41, 38, 36, 30, 13],
+    ),
+    (
+        "scdeepcluster_worm_neuron/worm_neuron_cell.h5",
+        "infer",
+        (4186, 13488),
+        [1015, 842, 443, 400, 334, 314, 305, 239, 224, 70],
+    ),
+    (
+        "scdcc_cite_cbmc_top2000/CITE_CBMC_counts_top2000.h5",
+        "infer",
+        (8617, 2000),
+        [2293, 1791, 1248, 1089, 608, 350, 273, 230, 182, 119, 114, 105, 96, 70, 49],
+    ),
+    (
+        "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5",
+        "infer",
+        (3762, 2000),
+        [1323, 415, 411, 390, 371, 315, 210, 145, 112, 47, 16, 7],
+    ),
+    (
+        "zeisel2015_cortex_first200genes/counts_genes_x_cells.tsv.gz",
+        "matrix_fbe",
+        (3005, 200),
+        None,
+    ),
     ("mouse_brain_1M_subset_10k_1000genes", "infer", (10000, 1000), None),
     ("scanpy_10x_testdata/3.0.0/filtered_feature_bc_matrix", "infer", (1107, 507), None),
     ("scanpy_10x_testdata/3.0.0/filtered_feature_bc_matrix.h5", "infer", (1107, 507), None),
@@ -37,7 +62,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("relative", "fmt", "shape", "label_counts"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("relative", "fmt", "shape", "label_counts"), CASES, ids=[c[0] for c in CASES]
+)
 def test_counts_files_load(shared_data, tmp_path, relative, fmt, shape, label_counts):
     data = DataSet(
         shared_data / relative,

@@ -31,7 +31,16 @@ def to_anndata(data_set: DataSet) -> Any:
     return adata
 
 
-LABEL_KEYS = ("cell_type", "celltype", "cell_types", "labels", "label", "louvain", "leiden", "bulk_labels")
+LABEL_KEYS = (
+    "cell_type",
+    "celltype",
+    "cell_types",
+    "labels",
+    "label",
+    "louvain",
+    "leiden",
+    "bulk_labels",
+)
 BATCH_KEYS = ("batch",)
 
 

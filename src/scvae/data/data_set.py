@@ -359,7 +359,9 @@ class DataSet:
             predefined=self.split_indices,
             nonzero_counts=nonzero,
         )
-        return tuple(self.subset(indices[kind], kind) for kind in ("training", "validation", "test"))
+        return tuple(
+            self.subset(indices[kind], kind) for kind in ("training", "validation", "test")
+        )
 
     def _require_loaded(self) -> None:
         if self.values is None:

@@ -1,0 +1,97 @@
+"""Dense block (dropout -> linear -> batch norm -> activation) and MLP (reference §3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+#: batch-norm settings of the original: TF decay 0.999 and epsilon 1e-3
+BATCH_NORM_MOMENTUM = 0.001
+BATCH_NORM_EPSILON = 1e-3
+
+
+class ShiftOnlyBatchNorm(nn.Module):
+    """Batch normalisation with a learned shift but no scale (TF ``scale=False``)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(
+            size, eps=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, affine=False
+        )
+        self.bias = nn.Parameter(torch.zeros(size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) + self.bias
+
+
+class DenseBlock(nn.Module):
+    """Optional dropout on the input, a linear layer, optional batch norm, an activation.
+
+    Parameters
+    ----------
+    in_size, out_size
+        Layer sizes.
+    keep_probability
+        Dropout keep probability on the input (1 or 0 means no dropout).
+    batch_norm
+        Shift-only batch normalisation after the linear layer.
+    activation
+        A module applied last (``None``: identity).
+    """
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        *,
+        keep_probability: float = 1.0,
+        batch_norm: bool = False,
+        activation: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        use_dropout = 0.0 < keep_probability < 1.0
+        self.dropout = nn.Dropout(1.0 - keep_probability) if use_dropout else nn.Identity()
+        self.linear = nn.Linear(in_size, out_size, bias=not batch_norm)
+        nn.init.xavier_uniform_(self.linear.weight)
+        if self.linear.bias is not None:
+            nn.init.zeros_(self.linear.bias)
+        self.norm = ShiftOnlyBatchNorm(out_size) if batch_norm else nn.Identity()
+        self.activation = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.norm(self.linear(self.dropout(x))))
+
+
+class MLP(nn.Module):
+    """A stack of ReLU dense blocks; the first block's input dropout is ``input_keep``."""
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden_sizes: Sequence[int],
+        *,
+        batch_norm: bool = True,
+        input_keep: float = 1.0,
+        hidden_keep: float = 1.0,
+    ) -> None:
+        super().__init__()
+        blocks = []
+        size = in_size
+        for index, hidden in enumerate(hidden_sizes):
+            blocks.append(
+                DenseBlock(
+                    size,
+                    hidden,
+                    keep_probability=input_keep if index == 0 else hidden_keep,
+                    batch_norm=batch_norm,
+                    activation=nn.ReLU(),
+                )
+            )
+            size = hidden
+        self.blocks = nn.Sequential(*blocks)
+        self.out_size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
