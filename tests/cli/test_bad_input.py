@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from scvae.cli import main
+from scvae.data.cache import read_raw
 
 
 def _text(name, content):
@@ -126,7 +127,7 @@ CASES = {
     "header only": _text("header.tsv", "cell\tg1\tg2\n"),
     "zero genes": _text("nogenes.tsv", "c1\nc2\nc3\n"),
     "binary garbage as text": _bytes("garbage.tsv", bytes(range(256)) * 4),
-    "label count mismatch": _with_labels(_text("counts.tsv", GOOD_TSV), "a\nb\nc\n"),
+    "label count mismatch": _with_labels(_text("counts.tsv", GOOD_TSV), "a\nb\nc\nd\ne\n"),
     "sparse h5 missing indptr": _h5(
         "sparse.h5", {"data": np.ones(2), "indices": np.array([0, 1]), "shape": np.array([2, 2])}
     ),
@@ -160,10 +161,11 @@ def test_bad_input(case, tmp_path, capsys):
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
     assert path.name in err or str(path) in err
-    leftovers = (
-        [p for p in data_directory.rglob("*") if p.is_file()] if data_directory.exists() else []
-    )
-    assert leftovers == []
+    # nothing half-written: no temporary files, and any cache left is complete and valid
+    files = [p for p in data_directory.rglob("*") if p.is_file()] if data_directory.exists() else []
+    assert not [p for p in files if p.name.endswith(".tmp")]
+    for cache in files:
+        read_raw(cache)
 
 
 def test_path_that_does_not_exist(tmp_path, capsys):

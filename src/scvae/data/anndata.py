@@ -55,6 +55,7 @@ def raw_from_anndata(
     import scipy.sparse as sp
 
     from scvae.data.raw import RawData
+    from scvae.data.readers.h5ad import BATCH_KEYS, LABEL_KEYS
     from scvae.errors import DataError
 
     matrix, feature_names = _matrix(adata, layer, source)

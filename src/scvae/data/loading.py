@@ -32,7 +32,7 @@ def load_raw(
             sources, {"format": fmt, "options": asdict(options), "version": CACHE_VERSION}
         )
         cache_path = Path(directory) / _data_name(path) / "cache" / f"original-{key}.h5"
-        return load_or_build(cache_path, lambda: read(path, fmt, options))
+        return load_or_build(cache_path, lambda: _checked(read(path, fmt, options), path))
     entry = find_built_in(str(input_file_or_name))
     if entry is not None:
         name, built_in = entry
@@ -42,6 +42,14 @@ def load_raw(
     raise DataError(
         input_file_or_name, f"no such file or folder, nor a built-in data set (built-in: {names})"
     )
+
+
+def _checked(raw: RawData, source: Path) -> RawData:
+    """Refuse non-finite values and empty matrices before anything is cached."""
+    from scvae.data.validation import check_values
+
+    check_values(raw.values, source, count_likelihood=False)
+    return raw
 
 
 def _data_name(path: Path) -> str:

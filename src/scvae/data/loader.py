@@ -1,0 +1,97 @@
+"""Minibatches for the models: the matrix stays sparse, each minibatch is densified."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+if TYPE_CHECKING:
+    from scvae.data.data_set import DataSet
+
+
+@dataclass
+class MatrixSource:
+    """Everything a model reads per example, held as sparse/NumPy arrays.
+
+    ``inputs`` is the network input (preprocessed values) or ``None`` to use
+    ``targets``; ``targets`` are the values the likelihood scores.
+    """
+
+    targets: sp.csr_matrix
+    inputs: sp.csr_matrix | None
+    library_size: np.ndarray
+    count_sum: np.ndarray | None
+    batch_indices: np.ndarray | None
+    number_of_batches: int
+
+    @property
+    def number_of_examples(self) -> int:
+        return self.targets.shape[0]
+
+    @classmethod
+    def from_data_set(
+        cls,
+        data_set: DataSet,
+        *,
+        count_sum: bool = False,
+        batch_correction: bool = False,
+        number_of_batches: int | None = None,
+    ) -> MatrixSource:
+        """Take a loaded DataSet's values (and batches, count sums when the model needs them)."""
+        targets = sp.csr_matrix(data_set.values, dtype=np.float32)
+        library = np.asarray(targets.sum(axis=1), dtype=np.float32).reshape(-1)
+        batches = data_set.batch_indices if batch_correction else None
+        if number_of_batches is None:
+            number_of_batches = data_set.number_of_batches or 0
+        normalised = None
+        if count_sum:
+            maximum = library.max() if library.size else 0.0
+            normalised = library / maximum if maximum > 0 else np.zeros_like(library)
+        return cls(
+            targets=targets,
+            inputs=getattr(data_set, "preprocessed_values", None),
+            library_size=library,
+            count_sum=normalised,
+            batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
+            number_of_batches=number_of_batches if batches is not None else 0,
+        )
+
+
+def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(matrix[rows].toarray()).to(device, non_blocking=True)
+
+
+def minibatches(
+    source: MatrixSource,
+    batch_size: int,
+    *,
+    rng: np.random.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Iterator:
+    """Yield :class:`~scvae.models.base.ModelInputs` over the examples (shuffled with ``rng``)."""
+    from scvae.models.base import ModelInputs
+
+    device = torch.device(device)
+    order = np.arange(source.number_of_examples)
+    if rng is not None:
+        order = rng.permutation(order)
+    for start in range(0, len(order), batch_size):
+        rows = np.sort(order[start : start + batch_size])
+        target = _dense(source.targets, rows, device)
+        x = target if source.inputs is None else _dense(source.inputs, rows, device)
+        batch = None
+        if source.batch_indices is not None:
+            indices = torch.from_numpy(source.batch_indices[rows]).to(device)
+            batch = torch.nn.functional.one_hot(indices, source.number_of_batches).float()
+        count_sum = None
+        if source.count_sum is not None:
+            count_sum = torch.from_numpy(source.count_sum[rows]).to(device).unsqueeze(1)
+        library = torch.from_numpy(source.library_size[rows]).to(device).unsqueeze(1)
+        yield ModelInputs(
+            x=x, target=target, library_size=library, count_sum=count_sum, batch=batch
+        ), rows
