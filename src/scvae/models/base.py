@@ -1,0 +1,436 @@
+"""Plumbing shared by the VAE and the GMVAE (reference §3.1-§3.2, §3.8).
+
+Both models are built from the same parts: an :class:`Encoder` (MLP and
+parameter heads, optionally conditioned on a set of one-hot vectors), a
+:class:`Decoder` (MLP and :class:`LikelihoodHeads`), the per-minibatch
+:class:`ModelInputs` and the :class:`LossOutput` they return. The models only
+differ in their latent posterior and prior.
+
+Sample tensors keep their sample dimensions in front: a latent sample has shape
+``(*samples, B, L)``; the decoder flattens the leading dimensions for its dense
+layers (so batch normalisation sees every sample, as in scVAE) and restores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+from torch.nn import functional
+
+from scvae.config import ModelConfig
+from scvae.distributions import registry
+from scvae.distributions.kernels import log_mean_exp
+from scvae.errors import ConfigError
+from scvae.nn.layers import MLP, DenseBlock
+
+__all__ = [
+    "Decoder",
+    "Encoder",
+    "LikelihoodHeads",
+    "LossOutput",
+    "ModelConfigError",
+    "ModelInputs",
+    "ParameterHeads",
+    "keep_probabilities",
+    "log_density",
+    "log_mean_exp",
+    "resolve_samples",
+    "weighted_moments",
+]
+
+
+class ModelConfigError(ConfigError, ValueError):
+    """Model options that cannot be built (also a ``ValueError``)."""
+
+
+@dataclass
+class LossOutput:
+    """What a model's ``forward`` returns.
+
+    Attributes
+    ----------
+    loss
+        Scalar to minimise: minus the batch mean of the weighted objective.
+    lower_bound
+        Per-cell unweighted lower bound on ``log p(x)``, shape ``(B,)``.
+    reconstruction_error
+        Per-cell mean ``log p(x|z)`` (a log-likelihood, so negative), ``(B,)``.
+    kl
+        Per-cell KL terms by name, each ``(B,)``: ``kl_divergence`` (VAE), or
+        ``kl_divergence_z`` and ``kl_divergence_y`` (GMVAE).
+    kl_neurons
+        Batch-mean KL per latent dimension ``(L,)`` (VAE only).
+    y_probabilities
+        ``q(y|x)``, shape ``(B, K)`` (GMVAE only).
+    """
+
+    loss: Tensor
+    lower_bound: Tensor
+    reconstruction_error: Tensor
+    kl: dict[str, Tensor] = field(default_factory=dict)
+    kl_neurons: Tensor | None = None
+    y_probabilities: Tensor | None = None
+
+
+@dataclass
+class ModelInputs:
+    """The tensors of one minibatch.
+
+    Attributes
+    ----------
+    x
+        Network input ``(B, F)`` (preprocessed values).
+    target
+        Values scored by the likelihood ``(B, F)`` (e.g. raw or binarised counts).
+    library_size
+        Raw count sums ``(B, 1)``; the scale of ``constrained_poisson``.
+    count_sum
+        Count sums divided by their maximum in the data subset ``(B, 1)``, or ``None``.
+    batch
+        One-hot batch indices ``(B, number_of_batches)``, or ``None``.
+    """
+
+    x: Tensor
+    target: Tensor
+    library_size: Tensor
+    count_sum: Tensor | None = None
+    batch: Tensor | None = None
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Tensor,
+        *,
+        x: Tensor | None = None,
+        batch: Tensor | None = None,
+        count_sum_maximum: float | None = None,
+    ) -> ModelInputs:
+        """Inputs whose target is ``counts`` (and whose network input is ``x`` or ``counts``).
+
+        With ``count_sum_maximum`` the normalised count sum is set too.
+        """
+        library_size = counts.sum(dim=-1, keepdim=True)
+        count_sum = None if count_sum_maximum is None else library_size / count_sum_maximum
+        network_input = counts if x is None else x
+        return cls(network_input, counts, library_size, count_sum, batch)
+
+    def to(self, device: torch.device | str) -> ModelInputs:
+        """The same inputs on ``device``."""
+        values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
+        moved = [None if value is None else value.to(device) for value in values]
+        return ModelInputs(*moved)  # type: ignore[arg-type]
+
+    @property
+    def size(self) -> int:
+        """Number of examples ``B``."""
+        return self.x.shape[0]
+
+
+def resolve_samples(config: ModelConfig) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((R_train, M_train), (R_eval, M_eval))`` from the one- or two-value options."""
+    importance = _phase_values(config.number_of_importance_samples, "importance")
+    monte_carlo = _phase_values(config.number_of_monte_carlo_samples, "Monte Carlo")
+    return (importance[0], monte_carlo[0]), (importance[1], monte_carlo[1])
+
+
+def _phase_values(values: Sequence[int], kind: str) -> tuple[int, int]:
+    values = tuple(values)
+    if len(values) not in (1, 2) or any(int(value) < 1 for value in values):
+        raise ModelConfigError(
+            f"The number of {kind} samples must be one or two positive integers "
+            f"(training, then evaluation); got {list(values)}."
+        )
+    return int(values[0]), int(values[-1])
+
+
+def keep_probabilities(config: ModelConfig) -> tuple[float, float, float, float]:
+    """Dropout keep probabilities ``(hidden, x input, z input, y input)``; missing ones are 1."""
+    given = tuple(float(value) for value in config.dropout_keep_probabilities)
+    padded = given[:4] + (1.0,) * (4 - len(given[:4]))
+    return padded  # type: ignore[return-value]
+
+
+def log_density(distribution: Distribution, value: Tensor) -> Tensor:
+    """``log q(z)`` per latent vector: sums over the last dimension for elementwise families."""
+    log_prob = distribution.log_prob(value)
+    return log_prob if distribution.event_shape else log_prob.sum(-1)
+
+
+def weighted_moments(
+    means: Tensor, variances: Tensor, weights: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Moments of a mixture of sample distributions over the leading dimensions.
+
+    Parameters
+    ----------
+    means, variances
+        ``E[x|z]`` and ``Var[x|z]`` per sample, shape ``(*samples, B, F)``.
+    weights
+        Sample weights broadcastable to ``means`` and summing to 1 over the
+        sample dimensions.
+
+    Returns
+    -------
+    tuple
+        ``(mean, total variance, explained variance)``, each ``(B, F)``; the
+        explained variance is ``Var_z E[x|z]``.
+    """
+    dims = tuple(range(means.dim() - 2))
+    mean = (weights * means).sum(dim=dims)
+    explained = (weights * (means - mean) ** 2).sum(dim=dims)
+    total = (weights * variances).sum(dim=dims) + explained
+    return mean, total, explained
+
+
+class ParameterHeads(nn.Module):
+    """One dense block (identity activation, no batch norm) per named parameter."""
+
+    def __init__(self, in_size: int, sizes: Mapping[str, int], keep_probability: float) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleDict(
+            {
+                name: DenseBlock(in_size, size, keep_probability=keep_probability)
+                for name, size in sizes.items()
+            }
+        )
+
+    def forward(self, hidden: Tensor) -> dict[str, Tensor]:
+        return {name: block(hidden) for name, block in self.blocks.items()}
+
+
+class Encoder(nn.Module):
+    """An MLP and parameter heads; optionally conditioned on a set of vectors.
+
+    Parameters
+    ----------
+    in_size
+        Size of the input ``x``.
+    hidden_sizes
+        Hidden layer sizes (empty: the heads read ``x`` directly).
+    heads
+        Output size per parameter name.
+    batch_norm
+        Batch normalisation in the hidden layers.
+    input_keep, hidden_keep
+        Dropout keep probabilities on ``x`` and on hidden activations.
+    condition_size
+        Size ``C`` of the conditioning vectors appended to ``x`` (0: none).
+    """
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden_sizes: Sequence[int],
+        heads: Mapping[str, int],
+        *,
+        batch_norm: bool,
+        input_keep: float = 1.0,
+        hidden_keep: float = 1.0,
+        condition_size: int = 0,
+    ) -> None:
+        super().__init__()
+        total = in_size + condition_size
+        self.mlp = MLP(
+            total,
+            hidden_sizes,
+            batch_norm=batch_norm,
+            input_keep=input_keep,
+            hidden_keep=hidden_keep,
+        )
+        head_keep = hidden_keep if hidden_sizes else input_keep
+        self.heads = ParameterHeads(self.mlp.out_size, heads, head_keep)
+        self.in_size = in_size
+
+    def forward(self, x: Tensor, conditions: Tensor | None = None) -> dict[str, Tensor]:
+        """Parameters for ``x`` ``(B, D)``; with ``conditions`` ``(K, C)``: for every pair.
+
+        Conditioned outputs have shape ``(K, B, size)``: the input part of the
+        first layer is computed once and the condition part is added per vector,
+        which equals running the network on ``[x, c_k]`` for every ``k``. Input
+        dropout acts on ``x`` only.
+        """
+        if conditions is None:
+            return self.heads(self.mlp(x))
+        blocks = list(self.mlp.blocks)
+        if not blocks:
+            return {
+                name: _conditioned_block(block, x, conditions, self.in_size)
+                for name, block in self.heads.blocks.items()
+            }
+        hidden = _conditioned_block(blocks[0], x, conditions, self.in_size)
+        count, size = hidden.shape[:2]
+        flat = hidden.flatten(0, 1)
+        for block in blocks[1:]:
+            flat = block(flat)
+        return {name: value.unflatten(0, (count, size)) for name, value in self.heads(flat).items()}
+
+
+def _conditioned_block(block: DenseBlock, x: Tensor, conditions: Tensor, split: int) -> Tensor:
+    """``block([x, c_k])`` for every row ``c_k`` of ``conditions``: shape ``(K, B, out)``."""
+    weight = block.linear.weight
+    from_x = functional.linear(block.dropout(x), weight[:, :split], block.linear.bias)
+    from_conditions = functional.linear(conditions, weight[:, split:])
+    linear = from_conditions.unsqueeze(1) + from_x.unsqueeze(0)
+    count, size = linear.shape[:2]
+    activated = block.activation(block.norm(linear.flatten(0, 1)))
+    return activated.unflatten(0, (count, size))
+
+
+class LikelihoodHeads(nn.Module):
+    """Dense heads for a likelihood's parameters, then the distribution from the registry.
+
+    Parameters
+    ----------
+    in_size
+        Size of the decoder's hidden output.
+    feature_size
+        Number of features ``F``.
+    likelihood
+        Likelihood name (see :data:`scvae.distributions.registry.LIKELIHOODS`).
+    k_max
+        Piecewise-categorical classes (0: off).
+    keep_probability
+        Dropout keep probability on the heads' input.
+    """
+
+    def __init__(
+        self,
+        in_size: int,
+        feature_size: int,
+        likelihood: str,
+        *,
+        k_max: int = 0,
+        keep_probability: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.likelihood = registry.canonical_name(likelihood)
+        self.k_max = k_max
+        self.feature_size = feature_size
+        self.head_sizes = {
+            name: spec.size for name, spec in registry.head_specs(self.likelihood, k_max).items()
+        }
+        sizes = {name: size * feature_size for name, size in self.head_sizes.items()}
+        self.heads = ParameterHeads(in_size, sizes, keep_probability)
+
+    def forward(
+        self,
+        hidden: Tensor,
+        leading_shape: Sequence[int] | None = None,
+        library_size: Tensor | None = None,
+    ) -> Distribution:
+        """The likelihood for hidden outputs ``(N, H)``, reshaped to ``(*leading_shape, F)``."""
+        leading = tuple(leading_shape) if leading_shape is not None else hidden.shape[:1]
+        raw = {}
+        for name, value in self.heads(hidden).items():
+            size = self.head_sizes[name]
+            tail = (self.feature_size,) if size == 1 else (self.feature_size, size)
+            raw[name] = value.reshape(leading + tail)
+        return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
+
+
+class Decoder(nn.Module):
+    """p(x|z): an MLP with the hidden sizes reversed, then :class:`LikelihoodHeads`.
+
+    Parameters
+    ----------
+    config
+        Model options (likelihood, k_max, hidden sizes, batch norm, dropout,
+        count sum, batch correction).
+    latent_size
+        Size ``L`` of ``z``.
+    feature_size
+        Number of features ``F``.
+    number_of_batches
+        Depth of the one-hot batch input; used only with batch correction.
+    linear
+        No hidden layers (the LFM generative architecture).
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        latent_size: int,
+        feature_size: int,
+        number_of_batches: int = 0,
+        *,
+        linear: bool = False,
+    ) -> None:
+        super().__init__()
+        keep_hidden, _, keep_z, _ = keep_probabilities(config)
+        self.batch_size = number_of_batches if config.batch_correction else 0
+        self.count_sum = bool(config.count_sum)
+        self.likelihood = registry.canonical_name(config.reconstruction_distribution)
+        hidden_sizes = () if linear else tuple(reversed(config.hidden_sizes))
+        in_size = latent_size + self.batch_size + int(self.count_sum)
+        self.mlp = MLP(
+            in_size,
+            hidden_sizes,
+            batch_norm=config.minibatch_normalisation,
+            input_keep=keep_z,
+            hidden_keep=keep_hidden,
+        )
+        self.heads = LikelihoodHeads(
+            self.mlp.out_size,
+            feature_size,
+            self.likelihood,
+            k_max=config.number_of_reconstruction_classes,
+            keep_probability=keep_hidden if hidden_sizes else keep_z,
+        )
+        self.in_size = in_size
+
+    @property
+    def needs_inputs(self) -> bool:
+        """Whether decoding needs more than ``z`` (batch, count sum or library size)."""
+        return bool(self.batch_size or self.count_sum or self.likelihood == "constrained_poisson")
+
+    def forward(self, z: Tensor, inputs: ModelInputs | None = None) -> Distribution:
+        """p(x|z) for ``z`` ``(*samples, B, L)``; the distribution has shape ``(*samples, B, F)``."""
+        leading = z.shape[:-1]
+        pieces = [z]
+        if self.batch_size:
+            pieces.append(_extra(inputs, "batch", z))
+        if self.count_sum:
+            pieces.append(_extra(inputs, "count_sum", z))
+        decoder_input = torch.cat(pieces, dim=-1) if len(pieces) > 1 else z
+        hidden = self.mlp(decoder_input.reshape(-1, self.in_size))
+        library_size = inputs.library_size if inputs is not None else None
+        return self.heads(hidden, leading, library_size)
+
+
+def _extra(inputs: ModelInputs | None, name: str, z: Tensor) -> Tensor:
+    """The per-example input ``name`` ``(B, C)`` tiled over the sample dimensions of ``z``."""
+    value = None if inputs is None else getattr(inputs, name)
+    if value is None:
+        raise ValueError(f"The decoder needs the {name.replace('_', ' ')} input.")
+    return value.to(dtype=z.dtype).expand(z.shape[:-1] + value.shape[-1:])
+
+
+def sample_bounds(
+    log_likelihood: Tensor, kl: Tensor, kl_scale: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    """Importance-weighted bound and its KL-weighted training version.
+
+    ``mean_M log-mean-exp_R (log p(x|z) - kl)``, with dimension 0 indexing the
+    R importance samples and dimension 1 the M Monte Carlo samples. ``kl`` is
+    ``log q(z|x) - log p(z)`` per sample (or, with R = 1, an analytical KL that
+    broadcasts); with R = 1 this is the ordinary ELBO.
+
+    Returns
+    -------
+    tuple
+        ``(bound, weighted)``: the first with ``kl``, the second with
+        ``kl_scale * kl``; shapes are those of the inputs without dimensions 0 and 1.
+    """
+    bound = log_mean_exp(log_likelihood - kl, 0).mean(0)
+    if kl_scale == 1.0:
+        return bound, bound
+    return bound, log_mean_exp(log_likelihood - kl_scale * kl, 0).mean(0)
+
+
+def parameter_like(module: nn.Module) -> Tensor:
+    """A parameter of ``module``, for its device and dtype."""
+    return next(module.parameters())

@@ -1,0 +1,274 @@
+"""The GMVAE: a categorical y and a Gaussian-mixture prior on z (reference §3.3, §3.7).
+
+Generative model p(y) p(z|y) p(x|z); inference model q(y|x) q(z|x,y). The
+class y is marginalised exactly: every component k gets its own z samples and
+the component bounds are weighted by q(y=k|x). All K components and all R x M
+samples go through the networks in one batched pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+from torch.nn import functional
+
+from scvae.config import ModelConfig
+from scvae.distributions._common import TINY
+from scvae.distributions.latent import full_covariance_gaussian, kl_categorical, softplus_gaussian
+from scvae.models.base import (
+    Decoder,
+    Encoder,
+    LossOutput,
+    ModelConfigError,
+    ModelInputs,
+    ParameterHeads,
+    keep_probabilities,
+    log_density,
+    parameter_like,
+    sample_bounds,
+    weighted_moments,
+)
+from scvae.models.naming import GMVAE_LATENT_DISTRIBUTIONS, latent_distribution
+
+__all__ = ["CategoricalPrior", "GMVAEModule"]
+
+PRIOR_METHODS = ("uniform", "learn", "infer", "custom")
+
+
+class CategoricalPrior(nn.Module):
+    """p(y): uniform, learned logits (initially 0), or fixed class frequencies.
+
+    Parameters
+    ----------
+    number_of_classes
+        Number of components ``K``.
+    method
+        ``uniform``, ``learn``, or ``infer``/``custom`` (needs ``probabilities``).
+    probabilities
+        Class frequencies for ``infer``/``custom``; ``K`` non-negative values
+        (normalised here; zeros are floored at float32 ``tiny``).
+    """
+
+    def __init__(
+        self,
+        number_of_classes: int,
+        method: str = "uniform",
+        probabilities: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        method = method.strip().lower()
+        if method not in PRIOR_METHODS:
+            raise ModelConfigError(
+                f"Unknown prior probabilities method {method!r}; "
+                "choose one of: uniform, infer, learn."
+            )
+        self.method = "custom" if method == "infer" else method
+        self.number_of_classes = number_of_classes
+        self.learned_logits = (
+            nn.Parameter(torch.zeros(number_of_classes)) if self.method == "learn" else None
+        )
+        fixed = None
+        if self.method == "custom":
+            fixed = torch.log(_frequencies(probabilities, number_of_classes))
+        self.register_buffer("fixed_logits", fixed)
+
+    def logits(self) -> Tensor | None:
+        """Logits of p(y), or ``None`` for the uniform prior."""
+        return self.learned_logits if self.learned_logits is not None else self.fixed_logits
+
+    def entropy(self) -> Tensor:
+        """H[p(y)] as a constant (no gradient)."""
+        logits = self.logits()
+        if logits is None:
+            return torch.tensor(math.log(self.number_of_classes))
+        log_p = torch.log_softmax(logits.detach(), dim=-1)
+        return -(log_p.exp() * log_p).sum()
+
+    def sample(self, n: int, like: Tensor) -> Tensor:
+        """``n`` class indices drawn from p(y), on the device of ``like``."""
+        logits = self.logits()
+        if logits is None:
+            logits = like.new_zeros(self.number_of_classes)
+        return torch.multinomial(torch.softmax(logits.detach(), -1), n, replacement=True)
+
+
+def _frequencies(probabilities: Sequence[float] | None, number_of_classes: int) -> Tensor:
+    if probabilities is None:
+        raise ModelConfigError(
+            "The 'infer' prior probabilities method needs the class frequencies of the data."
+        )
+    values = torch.as_tensor(list(probabilities), dtype=torch.float32)
+    if values.numel() != number_of_classes:
+        raise ModelConfigError(
+            f"{values.numel()} prior probabilities were given for {number_of_classes} classes; "
+            "the counts must be equal."
+        )
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()) or values.sum() <= 0:
+        raise ModelConfigError("Prior probabilities must be non-negative with a positive sum.")
+    return (values / values.sum()).clamp_min(TINY)
+
+
+class GMVAEModule(nn.Module):
+    """Gaussian-mixture VAE with y marginalised exactly.
+
+    Parameters
+    ----------
+    config
+        Model options; ``latent_distribution`` is ``gaussian_mixture`` (diagonal,
+        softplus variances), ``legacy_gaussian_mixture`` (the same) or
+        ``full_covariance_gaussian_mixture``. The LFM architectures are ignored.
+    feature_size
+        Number of features ``F``.
+    number_of_classes
+        Number of mixture components ``K``.
+    number_of_batches
+        Number of batches for batch correction (0: none).
+    prior_probabilities
+        Class frequencies for the ``infer`` prior probabilities method.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        feature_size: int,
+        number_of_classes: int,
+        number_of_batches: int = 0,
+        prior_probabilities: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        latent = latent_distribution(config)
+        if latent not in GMVAE_LATENT_DISTRIBUTIONS:
+            raise ModelConfigError(
+                f"The GMVAE cannot use the latent distribution {latent!r}; "
+                f"choose one of: {', '.join(GMVAE_LATENT_DISTRIBUTIONS)}."
+            )
+        if number_of_classes < 1:
+            raise ModelConfigError(f"The GMVAE needs at least one class; got {number_of_classes}.")
+        size = config.latent_size
+        self.latent_size = size
+        self.feature_size = feature_size
+        self.full_covariance = latent == "full_covariance_gaussian_mixture"
+        self.free_nats_proportion = float(config.proportion_of_free_nats_for_y_kl_divergence)
+        heads = {"loc": size, "scale": size * (size + 1) // 2 if self.full_covariance else size}
+        keep_hidden, keep_x, _, keep_y = keep_probabilities(config)
+        shared = {
+            "batch_norm": config.minibatch_normalisation,
+            "input_keep": keep_x,
+            "hidden_keep": keep_hidden,
+        }
+        self.y_encoder = Encoder(
+            feature_size, config.hidden_sizes, {"logits": number_of_classes}, **shared
+        )
+        self.z_encoder = Encoder(
+            feature_size, config.hidden_sizes, heads, condition_size=number_of_classes, **shared
+        )
+        self.z_prior = ParameterHeads(number_of_classes, heads, keep_y)
+        self.y_prior = CategoricalPrior(
+            number_of_classes, config.prior_probabilities_method, prior_probabilities
+        )
+        self.decoder = Decoder(config, size, feature_size, number_of_batches)
+        self.register_buffer("one_hot", torch.eye(number_of_classes), persistent=False)
+
+    @property
+    def number_of_latent_clusters(self) -> int:
+        """Number of mixture components ``K``."""
+        return self.y_prior.number_of_classes
+
+    def _latent(self, parameters: dict[str, Tensor]) -> Distribution:
+        if self.full_covariance:
+            return full_covariance_gaussian(parameters["loc"], parameters["scale"])
+        return softplus_gaussian(parameters["loc"], parameters["scale"])
+
+    def posterior_y_logits(self, x: Tensor) -> Tensor:
+        """Logits of q(y|x), shape ``(B, K)``."""
+        return self.y_encoder(x)["logits"]
+
+    def posterior_z(self, x: Tensor) -> Distribution:
+        """q(z|x, y=k) for every k: batch shape ``(K, B)`` (plus ``L`` if diagonal)."""
+        return self._latent(self.z_encoder(x, self.one_hot))
+
+    def prior_z(self) -> Distribution:
+        """p(z|y=k): batch shape ``(K, 1)`` (plus ``L`` if diagonal), broadcasting over cells."""
+        parameters = self.z_prior(self.one_hot)
+        return self._latent({name: value.unsqueeze(1) for name, value in parameters.items()})
+
+    def forward(
+        self, inputs: ModelInputs, *, kl_scale: float = 1.0, samples: tuple[int, int] = (1, 1)
+    ) -> LossOutput:
+        """Loss and per-cell bound terms with ``samples = (R, M)`` z samples per component.
+
+        The bound is ``sum_k q(y=k|x) bound_k - KL_y`` with ``bound_k`` the
+        importance-weighted bound of component k (the ELBO for R = 1). The
+        training objective scales KL_z and the free-nats-floored batch-mean
+        KL_y by ``kl_scale``.
+        """
+        y_logits = self.posterior_y_logits(inputs.x)
+        weights = torch.softmax(y_logits, dim=-1).transpose(0, 1)
+        q_z = self.posterior_z(inputs.x)
+        z = q_z.rsample(tuple(samples))
+        log_likelihood = self.decoder(z, inputs).log_prob(inputs.target).sum(-1)
+        kl_z = log_density(q_z, z) - log_density(self.prior_z(), z)
+        bounds, weighted = sample_bounds(log_likelihood, kl_z, kl_scale)
+        kl_y = kl_categorical(y_logits, self.y_prior.logits())
+        objective = (weights * weighted).sum(0).mean() - kl_scale * self._y_penalty(kl_y)
+        return LossOutput(
+            loss=-objective,
+            lower_bound=(weights * bounds).sum(0) - kl_y,
+            reconstruction_error=(weights * log_likelihood.mean((0, 1))).sum(0),
+            kl={
+                "kl_divergence_z": (weights * kl_z.mean((0, 1))).sum(0),
+                "kl_divergence_y": kl_y,
+            },
+            y_probabilities=weights.transpose(0, 1),
+        )
+
+    def _y_penalty(self, kl_y: Tensor) -> Tensor:
+        """Batch-mean KL_y, floored at the free-nats threshold when one is set."""
+        mean = kl_y.mean()
+        if self.free_nats_proportion <= 0:
+            return mean
+        threshold = self.free_nats_proportion * self.y_prior.entropy().to(mean)
+        return torch.maximum(mean, threshold)
+
+    def latent_mean(self, inputs: ModelInputs) -> tuple[Tensor, Tensor]:
+        """``(z, y)``: ``sum_k q(y=k|x) E[z|x,k]`` ``(B, L)`` and q(y|x) ``(B, K)``."""
+        probabilities = torch.softmax(self.posterior_y_logits(inputs.x), dim=-1)
+        means = self.z_encoder(inputs.x, self.one_hot)["loc"]
+        return torch.einsum("bk,kbl->bl", probabilities, means), probabilities
+
+    def reconstruction_mean(self, inputs: ModelInputs, samples: tuple[int, int] = (1, 1)) -> Tensor:
+        """E[x] weighted by q(y|x) over components and averaged over samples, ``(B, F)``."""
+        return self.reconstruction_moments(inputs, samples)[0]
+
+    def reconstruction_moments(
+        self, inputs: ModelInputs, samples: tuple[int, int] = (1, 1)
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(mean, total variance, explained variance)`` of x, each ``(B, F)``."""
+        probabilities = torch.softmax(self.posterior_y_logits(inputs.x), dim=-1)
+        z = self.posterior_z(inputs.x).rsample(tuple(samples))
+        likelihood = self.decoder(z, inputs)
+        weights = probabilities.transpose(0, 1).unsqueeze(-1) / (samples[0] * samples[1])
+        return weighted_moments(likelihood.mean, likelihood.variance, weights)
+
+    def sample_prior(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``n`` draws y ~ p(y), z ~ p(z|y) and E[x|z]: ``(x_mean, z, y one-hot)``.
+
+        Raises
+        ------
+        NotImplementedError
+            With count sums, batch correction or ``constrained_poisson``.
+        """
+        if self.decoder.needs_inputs:
+            raise NotImplementedError(
+                "Sampling is not supported with count sums, batch correction "
+                "or the constrained Poisson likelihood."
+            )
+        classes = self.y_prior.sample(n, parameter_like(self))
+        parameters = self.z_prior(self.one_hot)
+        z = self._latent({name: value[classes] for name, value in parameters.items()}).rsample()
+        one_hot = functional.one_hot(classes, self.number_of_latent_clusters).to(z.dtype)
+        return self.decoder(z).mean, z, one_hot
