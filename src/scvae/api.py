@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scvae.config import AnalysisConfig, DataConfig
+from scvae.config import AnalysisConfig, DataConfig, ModelConfig, TrainingConfig
 from scvae.data.data_set import DataSet
 from scvae.data.raw import ReadOptions
 
@@ -60,3 +60,43 @@ def analyse(
         include_preprocessing=False,
     )
     return analyse_data(data_sets, Path(analysis_config.analyses_directory) / folder / "data")
+
+
+def train(
+    input_file_or_name: str,
+    data_config: DataConfig | None = None,
+    model_config: ModelConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    *,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Train a model on a data set (continuing up to the epoch total); return the run folder.
+
+    With ``--split-data-set`` the model trains on the training set and is validated on the
+    validation set (the best and early-stopping versions need a validation set).
+    """
+    from scvae.paths import data_path
+    from scvae.training.session import train_session
+
+    data_config = data_config or DataConfig()
+    model_config = model_config or ModelConfig()
+    training_config = training_config or TrainingConfig()
+    data_set = load_data_set(
+        data_config,
+        input_file_or_name,
+        reconstruction_distribution=model_config.reconstruction_distribution,
+    )
+    sets = split_data_set(data_set, data_config)
+    training_set, validation_set = (sets[1], sets[2]) if len(sets) > 1 else (sets[0], None)
+    folder = data_path(data_set.name, data_config, data_set.split_indices is not None)
+    return train_session(
+        training_set,
+        validation_set,
+        folder,
+        data_config,
+        model_config,
+        training_config,
+        progress=progress,
+        log=log,
+    )

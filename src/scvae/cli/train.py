@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 
 from scvae.cli.common import new_command_parser
-from scvae.cli.options import add_config_options
-from scvae.config import ModelConfig, TrainingConfig
+from scvae.cli.options import add_config_options, build_config, refuse_unsupported
+from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.errors import NotSupportedYet
+
+#: training options whose features have not landed yet
+UNSUPPORTED_TRAINING = frozenset({"caches_directory", "analyses_directory"})
 
 
 def add_parser(subparsers) -> None:
@@ -18,4 +21,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(namespace: argparse.Namespace) -> int:
-    raise NotSupportedYet("scvae train")
+    from scvae import api
+
+    data_config = build_config(namespace, DataConfig)
+    model_config = build_config(namespace, ModelConfig)
+    training_config = build_config(namespace, TrainingConfig)
+    refuse_unsupported(data_config)
+    refuse_unsupported(training_config, unsupported=UNSUPPORTED_TRAINING)
+    if model_config.parameterise_latent_posterior:
+        raise NotSupportedYet("--parameterise-latent-posterior")
+    run_directory = api.train(
+        namespace.data_set_file_or_name, data_config, model_config, training_config
+    )
+    print(f"Model saved in {run_directory}")
+    return 0

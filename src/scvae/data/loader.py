@@ -41,10 +41,20 @@ class MatrixSource:
         count_sum: bool = False,
         batch_correction: bool = False,
         number_of_batches: int | None = None,
+        binarise: bool = False,
     ) -> MatrixSource:
-        """Take a loaded DataSet's values (and batches, count sums when the model needs them)."""
-        targets = sp.csr_matrix(data_set.values, dtype=np.float32)
-        library = np.asarray(targets.sum(axis=1), dtype=np.float32).reshape(-1)
+        """Take a loaded DataSet's values (and batches, count sums when the model needs them).
+
+        With ``binarise`` (the Bernoulli likelihood) the targets are ``values > 0.5`` while
+        the network input stays the original values.
+        """
+        values = sp.csr_matrix(data_set.values, dtype=np.float32)
+        library = np.asarray(values.sum(axis=1), dtype=np.float32).reshape(-1)
+        inputs = getattr(data_set, "preprocessed_values", None)
+        targets = values
+        if binarise:
+            targets = (values > 0.5).astype(np.float32)
+            inputs = values if inputs is None else inputs
         batches = data_set.batch_indices if batch_correction else None
         if number_of_batches is None:
             number_of_batches = data_set.number_of_batches or 0
@@ -54,7 +64,7 @@ class MatrixSource:
             normalised = library / maximum if maximum > 0 else np.zeros_like(library)
         return cls(
             targets=targets,
-            inputs=getattr(data_set, "preprocessed_values", None),
+            inputs=inputs,
             library_size=library,
             count_sum=normalised,
             batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
@@ -92,6 +102,7 @@ def minibatches(
         if source.count_sum is not None:
             count_sum = torch.from_numpy(source.count_sum[rows]).to(device).unsqueeze(1)
         library = torch.from_numpy(source.library_size[rows]).to(device).unsqueeze(1)
-        yield ModelInputs(
-            x=x, target=target, library_size=library, count_sum=count_sum, batch=batch
-        ), rows
+        yield (
+            ModelInputs(x=x, target=target, library_size=library, count_sum=count_sum, batch=batch),
+            rows,
+        )

@@ -1,1 +1,1 @@
-"""Package."""
+"""Evaluation: ELBO terms, latent values, predictions and clustering metrics."""

@@ -1,0 +1,69 @@
+"""Negative binomial distribution in the original's (r, p) parameterisation."""
+
+from __future__ import annotations
+
+import torch
+from torch import Size, Tensor
+from torch.distributions import Distribution, Gamma, constraints
+from torch.distributions.utils import broadcast_all
+from torch.nn import functional
+
+from scvae.distributions._common import sample_shape_of
+from scvae.distributions.kernels import negative_binomial_log_prob
+
+
+class NegativeBinomial(Distribution):
+    """Negative binomial with pmf ``C(x + r - 1, x) p^x (1 - p)^r``.
+
+    The mean is ``r p / (1 - p)`` and the variance ``mean / (1 - p)``: the same
+    convention as TensorFlow Probability and ``torch.distributions``.
+
+    Parameters
+    ----------
+    log_r
+        Log of the number of failures ``r`` (``total_count``).
+    logits
+        Logits of the success probability ``p``.
+    validate_args
+        Check arguments and values (torch's default when ``None``).
+    """
+
+    arg_constraints = {"log_r": constraints.real, "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(
+        self, log_r: Tensor | float, logits: Tensor | float, validate_args: bool | None = None
+    ) -> None:
+        self.log_r, self.logits = broadcast_all(log_r, logits)
+        super().__init__(self.log_r.shape, validate_args=validate_args)
+
+    @property
+    def total_count(self) -> Tensor:
+        """``r = exp(log_r)``."""
+        return torch.exp(self.log_r)
+
+    @property
+    def probs(self) -> Tensor:
+        """``p = sigmoid(logits)``."""
+        return torch.sigmoid(self.logits)
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.exp(self.log_r + self.logits)
+
+    @property
+    def variance(self) -> Tensor:
+        # mean / (1 - p) = r exp(logits) (1 + exp(logits))
+        return torch.exp(self.log_r + self.logits + functional.softplus(self.logits))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return negative_binomial_log_prob(value, self.log_r, self.logits)
+
+    def sample(self, sample_shape: Size | tuple[int, ...] = ()) -> Tensor:
+        # A gamma-Poisson mixture: rate ~ Gamma(r, scale = p / (1 - p)).
+        shape = sample_shape_of(self.batch_shape, sample_shape)
+        with torch.no_grad():
+            gamma = Gamma(self.total_count, torch.exp(-self.logits), validate_args=False)
+            return torch.poisson(gamma.sample(sample_shape).expand(shape))

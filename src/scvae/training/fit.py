@@ -1,0 +1,245 @@
+"""The one training loop: epochs of Adam steps, per-epoch evaluation, checkpoints, resume.
+
+A run directory holds ``checkpoint.pt`` (the last completed epoch: weights, optimiser,
+early-stopping state), ``learning_curves.csv``, and the ``best/`` and
+``early_stopping/`` versions. Each epoch's randomness is seeded from the run seed and
+the epoch number, so a run killed at any point and resumed gives the same curves as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scvae.data.loader import MatrixSource, minibatches
+from scvae.errors import ScvaeError
+from scvae.evaluation.clustering import accuracy, majority_labels
+from scvae.training.checkpoints import (
+    CHECKPOINT_NAME,
+    copy_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from scvae.training.curves import CURVES_NAME, read_curves, write_curves
+
+EARLY_STOPPING_PATIENCE = 10
+BEST_DIRECTORY = "best"
+EARLY_STOPPING_DIRECTORY = "early_stopping"
+
+
+class TrainingDiverged(ScvaeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class LabelledSource:
+    """A matrix source with optional labels (for the GMVAE's accuracy)."""
+
+    source: MatrixSource
+    labels: np.ndarray | None = None
+    excluded_classes: Sequence[str] = ()
+
+
+@dataclass
+class EarlyStopping:
+    """The original's early-stopping bookkeeping (reference §3.10); JSON-able."""
+
+    reference: float = -math.inf
+    counter: int = 0
+    stopped: bool = False
+    best: float = -math.inf
+    best_epoch: int = 0
+
+    def update(self, value: float) -> str | None:
+        """Return ``"snapshot"`` (keep the previous epoch), ``"clear"`` or ``None``."""
+        if self.stopped:
+            return None
+        if value < self.reference:
+            action = "snapshot" if self.counter == 0 else None
+            if self.counter == 0:
+                self.reference = value
+            self.counter += 1
+            self.stopped = self.counter >= EARLY_STOPPING_PATIENCE
+            return action
+        self.counter, self.reference = 0, value
+        return "clear"
+
+
+@dataclass
+class FitOptions:
+    """What :func:`fit` needs besides the model and data."""
+
+    number_of_epochs: int
+    minibatch_size: int = 100
+    learning_rate: float = 1e-4
+    warm_up_epochs: int = 0
+    kl_weight: float = 1.0
+    training_samples: tuple[int, int] = (1, 1)
+    seed: int = 0
+    early_stopping: bool = False
+    device: str = "cpu"
+    progress: bool = True
+    on_epoch_end: Callable[[int, list[dict]], None] | None = None
+    terms: tuple[str, ...] = field(default=("lower_bound", "reconstruction_error", "kl_divergence"))
+
+
+def warm_up_weight(epoch: int, warm_up_epochs: int) -> float:
+    """``min(epoch / W, 1)`` for the 0-based epoch (1 when there is no warm-up)."""
+    return 1.0 if warm_up_epochs <= 0 else min(epoch / warm_up_epochs, 1.0)
+
+
+def fit(
+    module: torch.nn.Module,
+    training: LabelledSource,
+    validation: LabelledSource | None,
+    run_directory: str | Path,
+    options: FitOptions,
+) -> list[dict]:
+    """Train ``module`` up to ``options.number_of_epochs`` in total; return the curves.
+
+    Resumes from ``run_directory/checkpoint.pt`` when present; a NaN/Inf loss raises
+    :class:`TrainingDiverged` and leaves the last good checkpoint in place.
+    """
+    validate = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        return _fit(module, training, validation, Path(run_directory), options)
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _fit(module, training, validation, run_directory: Path, options: FitOptions) -> list[dict]:
+    device = torch.device(options.device)
+    module.to(device)
+    optimiser = torch.optim.Adam(module.parameters(), lr=options.learning_rate)
+    start, stopping, rows = _resume(module, optimiser, run_directory, device)
+    for epoch in range(start, options.number_of_epochs):
+        if options.early_stopping and stopping.stopped:
+            break
+        seconds = _train_epoch(module, optimiser, training.source, epoch, options, device)
+        for kind, data in (("training", training), ("validation", validation)):
+            if data is None:
+                continue
+            row = evaluate_terms(module, data, options, device)
+            rows.append({"epoch": epoch + 1, "set": kind, **row, "seconds": seconds})
+        _after_epoch(module, optimiser, run_directory, epoch, rows, stopping, options)
+    return rows
+
+
+def _resume(module, optimiser, run_directory: Path, device) -> tuple[int, EarlyStopping, list]:
+    path = run_directory / CHECKPOINT_NAME
+    if not path.exists():
+        return 0, EarlyStopping(), []
+    state = load_checkpoint(path, map_location=device)
+    module.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    epoch = int(state["epoch"])
+    rows = [row for row in read_curves(run_directory / CURVES_NAME) if row["epoch"] <= epoch]
+    return epoch, EarlyStopping(**state["early_stopping"]), rows
+
+
+def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
+    torch.manual_seed(seed * 100_003 + epoch)
+    return np.random.default_rng([seed, epoch])
+
+
+def _train_epoch(module, optimiser, source: MatrixSource, epoch: int, options, device) -> float:
+    from tqdm.auto import tqdm
+
+    rng = _seed_epoch(options.seed, epoch)
+    kl_scale = warm_up_weight(epoch, options.warm_up_epochs) * options.kl_weight
+    module.train()
+    started = time.perf_counter()
+    batches = minibatches(source, options.minibatch_size, rng=rng, device=device)
+    total = math.ceil(source.number_of_examples / options.minibatch_size)
+    bar = tqdm(
+        batches,
+        total=total,
+        desc=f"Epoch {epoch + 1}/{options.number_of_epochs}",
+        disable=not options.progress,
+        leave=False,
+    )
+    running = 0.0
+    for step, (inputs, _) in enumerate(bar):
+        output = module(inputs, kl_scale=kl_scale, samples=options.training_samples)
+        if not torch.isfinite(output.loss):
+            raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
+        optimiser.zero_grad(set_to_none=True)
+        output.loss.backward()
+        torch.nn.utils.clip_grad_value_(module.parameters(), 1.0)
+        optimiser.step()
+        if step % 10 == 0:
+            running = float(output.lower_bound.detach().mean())
+            bar.set_postfix(ELBO=f"{running:.4g}")
+    return time.perf_counter() - started
+
+
+def _diverged_message(what: str) -> str:
+    return (
+        f"{what} became NaN or infinite; the last completed epoch is kept."
+        " Try a lower --learning-rate, KL warm-up (-w), or another likelihood "
+        "(e.g. negative_binomial instead of a zero-inflated one)."
+    )
+
+
+@torch.no_grad()
+def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) -> dict:
+    """Exact per-cell means of the bound and its terms (and accuracy) over a data set."""
+    module.eval()
+    sums: dict[str, float] = {}
+    clusters = []
+    for inputs, _ in minibatches(data.source, options.minibatch_size, device=device):
+        output = module(inputs, kl_scale=1.0, samples=options.training_samples)
+        terms = {
+            "lower_bound": output.lower_bound,
+            "reconstruction_error": output.reconstruction_error,
+        }
+        terms.update(output.kl)
+        for name, values in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(values.double().sum())
+        if output.y_probabilities is not None:
+            clusters.append(output.y_probabilities.argmax(dim=1).cpu().numpy())
+    count = max(data.source.number_of_examples, 1)
+    means = {name: value / count for name, value in sums.items()}
+    if not all(math.isfinite(value) for value in means.values()):
+        raise TrainingDiverged(_diverged_message("the evaluated ELBO"))
+    if clusters and data.labels is not None:
+        cluster_ids = np.concatenate(clusters)
+        predicted = majority_labels(cluster_ids, data.labels, data.excluded_classes)
+        means["accuracy"] = accuracy(predicted, data.labels, data.excluded_classes)
+    return means
+
+
+def _after_epoch(module, optimiser, run_directory: Path, epoch, rows, stopping, options) -> None:
+    validation = [row for row in rows if row["epoch"] == epoch + 1 and row["set"] == "validation"]
+    checkpoint = run_directory / CHECKPOINT_NAME
+    if validation:
+        value = validation[0]["lower_bound"]
+        action = stopping.update(value)
+        if action == "snapshot" and checkpoint.exists():
+            copy_checkpoint(checkpoint, run_directory / EARLY_STOPPING_DIRECTORY / CHECKPOINT_NAME)
+        elif action == "clear":
+            shutil.rmtree(run_directory / EARLY_STOPPING_DIRECTORY, ignore_errors=True)
+    write_curves(run_directory / CURVES_NAME, rows, options.terms)
+    improved = bool(validation) and validation[0]["lower_bound"] > stopping.best
+    if improved:
+        stopping.best, stopping.best_epoch = validation[0]["lower_bound"], epoch + 1
+    state = {
+        "model": module.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "epoch": epoch + 1,
+        "early_stopping": asdict(stopping),
+    }
+    save_checkpoint(checkpoint, state)
+    if improved:
+        copy_checkpoint(checkpoint, run_directory / BEST_DIRECTORY / CHECKPOINT_NAME)
+    if options.on_epoch_end is not None:
+        options.on_epoch_end(epoch, rows)

@@ -1,0 +1,131 @@
+"""Each log-density kernel on its own: reference values, limits and stability."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, special, stats
+
+from scvae.distributions import kernels
+
+F64 = torch.float64
+
+
+def _t(values: object, dtype: torch.dtype = F64) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype)
+
+
+def test_poisson_matches_scipy_and_handles_zero_rate() -> None:
+    x = np.arange(0.0, 40.0)[:, None]
+    log_rate = np.array([-10.0, -1.0, 0.0, 2.5, 10.0])
+    ours = kernels.poisson_log_prob(_t(x), _t(log_rate)).numpy()
+    np.testing.assert_allclose(ours, stats.poisson.logpmf(x, np.exp(log_rate)), rtol=1e-12)
+    at_zero_rate = kernels.poisson_log_prob(_t([0.0, 3.0]), _t(-math.inf))
+    assert at_zero_rate[0] == 0.0 and at_zero_rate[1] == -math.inf
+
+
+def test_negative_binomial_matches_scipy_and_convention() -> None:
+    x = np.array([0.0, 1.0, 5.0, 80.0, 1e4])[:, None, None]
+    log_r = np.array([-5.0, 0.0, 3.0])[:, None]
+    logits = np.array([-8.0, -0.5, 0.0, 4.0, 15.0])
+    ours = kernels.negative_binomial_log_prob(_t(x), _t(log_r), _t(logits)).numpy()
+    # scipy's nbinom(n, q): C(x+n-1, x) q^n (1-q)^x, so q = 1 - p.
+    expected = stats.nbinom.logpmf(x, np.exp(log_r), special.expit(-logits))
+    np.testing.assert_allclose(ours, expected, rtol=1e-10)
+
+
+def test_negative_binomial_is_stable_for_extreme_probabilities_in_float32() -> None:
+    logits = torch.tensor([-87.3, -30.0, 30.0, 87.3], requires_grad=True)
+    value = torch.tensor([[0.0], [1.0], [1e6]])
+    log_prob = kernels.negative_binomial_log_prob(value, torch.tensor(10.0), logits)
+    log_prob.sum().backward()
+    assert torch.isfinite(log_prob).all() and torch.isfinite(logits.grad).all()
+    # With p -> 0 every count but zero is (nearly) impossible: log f(0) -> 0.
+    assert log_prob[0, 0].abs() < 1e-6
+
+
+def test_zero_inflation_mixes_in_log_space() -> None:
+    x = torch.arange(0.0, 200.0, dtype=F64)
+    log_rate = torch.tensor(2.0, dtype=F64)
+    base = kernels.poisson_log_prob(x, log_rate)
+    base_zero = kernels.poisson_log_prob(torch.zeros((), dtype=F64), log_rate)
+    for pi in (1e-30, 0.2, 0.7, 1.0 - 1e-12):
+        pi_logit = torch.tensor(special.logit(pi), dtype=F64)
+        log_prob = kernels.zero_inflated_log_prob(x, pi_logit, base, base_zero)
+        assert torch.logsumexp(log_prob, 0).abs() < 1e-12  # sums to one
+        expected_zero = math.log(pi + (1 - pi) * math.exp(-math.exp(2.0)))
+        assert log_prob[0].item() == pytest.approx(expected_zero, rel=1e-12)
+        assert log_prob[3].item() == pytest.approx(math.log1p(-pi) + base[3].item(), rel=1e-9)
+    # pi at the clip bound in logit space: log(1 - pi) stays finite (-87.3).
+    far = kernels.zero_inflated_log_prob(x[:3], torch.tensor(87.3, dtype=F64), base[:3], base_zero)
+    assert torch.isfinite(far).all() and far[0].abs() < 1e-30
+
+
+def test_mixture_log_prob_matches_brute_force_and_avoids_underflow() -> None:
+    generator = np.random.default_rng(1)
+    logits = generator.normal(size=(4, 5))
+    component = generator.normal(scale=3.0, size=(4, 5))
+    ours = kernels.mixture_log_prob(_t(logits), _t(component)).numpy()
+    weights = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(ours, np.log((weights * np.exp(component)).sum(-1)), rtol=1e-12)
+    # Component log-densities of -1e4 would underflow if exponentiated directly.
+    shifted = kernels.mixture_log_prob(
+        _t(logits, torch.float32), _t(component - 1e4, torch.float32)
+    )
+    np.testing.assert_allclose(shifted.numpy(), ours - 1e4, rtol=1e-6)
+    impossible = kernels.mixture_log_prob(torch.zeros(3), torch.full((3,), -math.inf))
+    assert impossible == -math.inf
+
+
+def test_log_mean_exp_matches_numpy_without_overflow() -> None:
+    values = np.array([[1e4, 1e4 + 1.0, 1e4 - 3.0], [-5.0, 0.0, 2.0]])
+    ours = kernels.log_mean_exp(_t(values, torch.float32), dim=-1).numpy()
+    expected = special.logsumexp(values, axis=-1) - math.log(3)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+
+
+def test_normal_log_prob_standardises_before_squaring() -> None:
+    x = np.array([-3.0, 0.0, 1.0, 40.0])
+    ours = kernels.normal_log_prob(_t(x), _t(1.0), _t(math.log(2.0))).numpy()
+    np.testing.assert_allclose(ours, stats.norm.logpdf(x, 1.0, 2.0), rtol=1e-12)
+    # (x - loc)^2 = 1e40 overflows float32, the standardised square (100) does not.
+    big = kernels.normal_log_prob(torch.tensor(1e20), torch.tensor(0.0), torch.tensor(43.75))
+    assert torch.isfinite(big)
+
+
+@pytest.mark.parametrize(
+    ("loc", "scale", "rate"), [(0.0, 1.0, 1.0), (2.0, 0.3, 4.0), (-1.0, 2.0, 0.2)]
+)
+def test_emg_matches_scipy_and_integrates_to_one(loc: float, scale: float, rate: float) -> None:
+    x = np.linspace(-20.0, 60.0, 41)
+    ours = kernels.emg_log_prob(_t(x), _t(loc), _t(scale), _t(rate)).numpy()
+    expected = stats.exponnorm.logpdf(x, 1.0 / (scale * rate), loc=loc, scale=scale)
+    np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-12)
+
+    def density(value: float) -> float:
+        return math.exp(kernels.emg_log_prob(_t(value), _t(loc), _t(scale), _t(rate)).item())
+
+    total, _ = integrate.quad(density, -np.inf, np.inf, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-7)
+
+
+def test_emg_is_continuous_across_its_regimes() -> None:
+    # u = (rate scale - (x - loc) / scale) / sqrt(2) crosses 0 and 1e5.
+    scale, rate = torch.tensor(1.0, dtype=F64), torch.tensor(1.0, dtype=F64)
+    for u in (0.0, 1e5):
+        x = rate * scale - math.sqrt(2.0) * torch.tensor([u - 1e-9, u + 1e-9], dtype=F64)
+        below, above = kernels.emg_log_prob(x, torch.tensor(0.0, dtype=F64), scale, rate)
+        assert below.item() == pytest.approx(above.item(), rel=1e-8)
+
+
+def test_emg_tends_to_its_limits() -> None:
+    x = torch.tensor([0.5, 3.0], dtype=F64)
+    # scale -> 0: an exponential shifted by loc.
+    exponential = kernels.emg_log_prob(x, *_t([0.0, 1e-30, 2.0]))
+    np.testing.assert_allclose(exponential.numpy(), math.log(2.0) - 2.0 * x.numpy(), rtol=1e-12)
+    # rate -> infinity: a normal.
+    normal = kernels.emg_log_prob(x, *_t([1.0, 2.0, 1e30]))
+    np.testing.assert_allclose(normal.numpy(), stats.norm.logpdf(x.numpy(), 1.0, 2.0), rtol=1e-12)
