@@ -15,4 +15,7 @@ if [ -d "$REAL" ]; then
     echo "== scvae analyse $REAL (real 10x v3 folder, 10,000 cells) =="
     "$SCVAE" analyse "$REAL" --split-data-set -D "$OUT/data" -A "$OUT/analyses"
 fi
+echo "== scvae train development: a GMVAE with negative-binomial likelihood, 5 epochs =="
+"$SCVAE" train development --split-data-set -m GMVAE -r negative_binomial -e 5 --seed 1 \
+    -D "$OUT/data" -M "$OUT/models"
 echo "Demo outputs are in $OUT/"

@@ -115,10 +115,14 @@ def get_reader(format_name: str) -> Reader:
     return getattr(module, function_name)
 
 
-def read(path: str | Path, format_name: str = "infer", options: ReadOptions | None = None) -> RawData:
+def read(
+    path: str | Path, format_name: str = "infer", options: ReadOptions | None = None
+) -> RawData:
     """Read ``path`` with the reader for ``format_name`` (``"infer"`` guesses it)."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "no such file or folder")
-    fmt = infer_format(path) if format_name in (None, "", "infer") else normalise_format(format_name)
+    fmt = (
+        infer_format(path) if format_name in (None, "", "infer") else normalise_format(format_name)
+    )
     return get_reader(fmt)(path, options or ReadOptions())
