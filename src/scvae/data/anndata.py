@@ -31,19 +31,6 @@ def to_anndata(data_set: DataSet) -> Any:
     return adata
 
 
-LABEL_KEYS = (
-    "cell_type",
-    "celltype",
-    "cell_types",
-    "labels",
-    "label",
-    "louvain",
-    "leiden",
-    "bulk_labels",
-)
-BATCH_KEYS = ("batch",)
-
-
 def raw_from_anndata(
     adata: Any,
     layer: str | None = None,

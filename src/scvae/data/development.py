@@ -98,6 +98,8 @@ def _feature_mapping(feature_names: list[str]) -> dict[str, list[str]]:
 
 def development_metadata() -> dict[str, Any]:
     """Title, kind, terms, palette and class supersets of the ``development`` set."""
+    from scvae.data.data_set import COUNT_TERMS
+
     return {
         "title": "Development",
         "example type": "counts",
@@ -105,12 +107,5 @@ def development_metadata() -> dict[str, Any]:
         "label superset": {"Rods": ["1"], "Cones": ["2", "3"], "No class": ["0"]},
         "excluded classes": ["0"],
         "excluded superset classes": ["No class"],
-        "terms": {
-            "example": "cell",
-            "feature": "gene",
-            "mapped feature": "gene",
-            "class": "cell type",
-            "type": "count",
-            "item": "transcript",
-        },
+        "terms": dict(COUNT_TERMS),
     }
