@@ -20,3 +20,22 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _headless(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def small_labelled_h5ad(tmp_path_factory) -> Path:
+    """300 labelled cells x 2,000 genes of the CITE-seq PBMC set, as h5ad (built once)."""
+    import numpy as np
+
+    from scvae.data import DataSet
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    folder = tmp_path_factory.mktemp("small_labelled")
+    data = DataSet(
+        SHARED_DATA / "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5", directory=folder / "d"
+    ).load()
+    subset = data.subset(np.arange(0, data.number_of_examples, 12)[:300], "full")
+    path = folder / "pbmc_small.h5ad"
+    subset.to_anndata().write_h5ad(path)
+    return path

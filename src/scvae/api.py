@@ -100,3 +100,32 @@ def train(
         progress=progress,
         log=log,
     )
+
+
+def evaluate(
+    input_file_or_name: str | None,
+    data_config: DataConfig | None = None,
+    model_config: ModelConfig | None = None,
+    training_config: TrainingConfig | None = None,
+    evaluation_config=None,
+    analysis_config: AnalysisConfig | None = None,
+    *,
+    progress: bool = True,
+    log=print,
+) -> list[Path]:
+    """Evaluate a trained model (found from the options, or ``--model-directory``).
+
+    Returns the result folder of each evaluated model version.
+    """
+    from scvae.evaluation.session import evaluate as evaluate_session
+
+    return evaluate_session(
+        input_file_or_name,
+        data_config,
+        model_config,
+        training_config,
+        evaluation_config,
+        analysis_config,
+        progress=progress,
+        log=log,
+    )

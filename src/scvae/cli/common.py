@@ -8,8 +8,10 @@ from scvae.cli.options import add_config_options
 from scvae.config import DataConfig
 
 
-def new_command_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A sub-parser that shows defaults in ``--help``."""
+def new_command_parser(
+    subparsers, name: str, help_text: str, *, data_optional: bool = False
+) -> argparse.ArgumentParser:
+    """A sub-parser that shows defaults in ``--help`` (``DATA`` optional if asked)."""
     parser = subparsers.add_parser(
         name,
         help=help_text,
@@ -19,6 +21,7 @@ def new_command_parser(subparsers, name: str, help_text: str) -> argparse.Argume
     parser.add_argument(
         "data_set_file_or_name",
         metavar="DATA",
+        nargs="?" if data_optional else None,
         help="a data file or folder (10x, Loom, h5ad, HDF5, TSV/CSV, GCT, JSON spec) "
         "or a built-in data set name",
     )

@@ -17,11 +17,6 @@ UNSUPPORTED: frozenset[str] = frozenset(
         "example_filter",
         "preprocessing_methods",
         "noisy_preprocessing_methods",
-        "included_analyses",
-        "analysis_level",
-        "decomposition_methods",
-        "highlight_feature_indices",
-        "export_options",
     }
 )
 

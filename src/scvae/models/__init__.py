@@ -16,6 +16,7 @@ from scvae.models.base import (
     resolve_samples,
 )
 from scvae.models.gmvae import GMVAEModule
+from scvae.models.interface import GaussianMixtureVariationalAutoencoder, VariationalAutoencoder
 from scvae.models.naming import (
     GMVAE_LATENT_DISTRIBUTIONS,
     VAE_LATENT_DISTRIBUTIONS,
@@ -25,6 +26,8 @@ from scvae.models.vae import VAEModule
 
 __all__ = [
     "GMVAEModule",
+    "GaussianMixtureVariationalAutoencoder",
+    "VariationalAutoencoder",
     "LossOutput",
     "ModelConfigError",
     "ModelInputs",

@@ -124,6 +124,12 @@ class ModelInputs:
         moved = [None if value is None else value.to(device) for value in values]
         return ModelInputs(*moved)  # type: ignore[arg-type]
 
+    def select(self, rows: Tensor) -> ModelInputs:
+        """The inputs of the examples at ``rows`` (an index tensor)."""
+        values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
+        chosen = [None if value is None else value[rows] for value in values]
+        return ModelInputs(*chosen)  # type: ignore[arg-type]
+
     @property
     def size(self) -> int:
         """Number of examples ``B``."""

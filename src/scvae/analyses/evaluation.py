@@ -1,0 +1,88 @@
+"""Results analyses of one evaluated model version (reference §4.3): files, figures, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scvae.analyses.exports import write_anndata, write_latent_values, write_predictions
+from scvae.analyses.results import write_results
+from scvae.analyses.selection import included_analyses
+
+ANNDATA_NAME = "scvae.h5ad"
+
+
+def analyse_results(
+    folder: str | Path,
+    *,
+    context,
+    trained,
+    data_set,
+    evaluation,
+    predictions: list,
+    samples: dict[str, np.ndarray] | None = None,
+) -> str:
+    """Write the chosen analyses of one version into ``folder``; return the printed summary."""
+    folder = Path(folder)
+    chosen = included_analyses(context.analysis.included_analyses)
+    kind = context.evaluation.evaluation_set_kind
+    gmvae = evaluation.y is not None
+    original = data_set.values[evaluation.reconstruction_rows]
+    _, text = write_results(
+        folder,
+        kind=kind,
+        epochs=trained.epoch,
+        version=trained.version,
+        terms=evaluation.terms,
+        predictions=predictions,
+        original=original if "metrics" in chosen else None,
+        reconstruction=evaluation.reconstruction if "metrics" in chosen else None,
+    )
+    names = data_set.example_names
+    if "latent_values" in chosen:
+        write_latent_values(folder, names, evaluation.z, evaluation.y, gmvae)
+    if "predictions" in chosen:
+        for prediction, _ in predictions:
+            write_predictions(folder, names, prediction, data_set.terms.get("class", "class"))
+    write_anndata(
+        folder / ANNDATA_NAME,
+        data_set,
+        evaluation.z,
+        [prediction for prediction, _ in predictions],
+        evaluation.y,
+        uns={"model_version": trained.version, "epochs": trained.epoch, "evaluation_set": kind},
+    )
+    from scvae.analyses.figures import result_figures
+
+    result_figures(
+        folder,
+        chosen=chosen,
+        context=context,
+        data_set=data_set,
+        evaluation=evaluation,
+        predictions=predictions,
+        samples=samples,
+    )
+    _report(folder, context, trained, predictions)
+    return text
+
+
+def _report(folder: Path, context, trained, predictions) -> Path | None:
+    import json
+
+    try:
+        from scvae.report import write_report
+    except ImportError:  # the report package is optional while it is being built
+        return None
+    metrics = json.loads((folder / "metrics.json").read_text())
+    configuration = {
+        "data": context.data.to_dict(),
+        "model": context.model.to_dict(),
+        "training": context.training.to_dict(),
+        "run": str(context.run),
+    }
+    title = (
+        f"scvae: {context.data_path} / {trained.version.replace('_', ' ')} (epoch {trained.epoch})"
+    )
+    return write_report(folder, title=title, metrics=metrics, configuration=configuration)

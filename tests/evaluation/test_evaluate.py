@@ -1,0 +1,159 @@
+"""Evaluating a trained model: one pass equals direct computation; files read back."""
+
+from __future__ import annotations
+
+import json
+
+import anndata
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scvae import api
+from scvae.cli import main
+from scvae.config import DataConfig, ModelConfig, TrainingConfig
+from scvae.data import DataSet
+from scvae.data.loader import MatrixSource, minibatches
+from scvae.errors import ConfigError
+from scvae.evaluation.evaluate import evaluate_module
+from scvae.evaluation.restore import resolve_versions
+from scvae.models import build_module
+
+GMVAE_OPTIONS = ["-m", "GMVAE", "-r", "negative_binomial", "-l", "4", "-H", "16"]
+
+
+def _module_and_source(path, model_type="GMVAE"):
+    data = DataSet(str(path), directory=str(path.parent / "d_eval")).load()
+    config = ModelConfig(model_type=model_type, latent_size=3, hidden_sizes=(8,))
+    torch.manual_seed(0)
+    module = build_module(config, data.number_of_features, number_of_classes=4).eval()
+    return module, MatrixSource.from_data_set(data)
+
+
+@pytest.mark.parametrize("model_type", ["VAE", "GMVAE"])
+def test_one_pass_equals_direct_computation(small_labelled_h5ad, model_type):
+    module, source = _module_and_source(small_labelled_h5ad, model_type)
+    rows = np.array([3, 70, 299])
+    result = evaluate_module(
+        module, source, minibatch_size=64, reconstruction_rows=rows, profile_rows=rows[:2]
+    )
+    batches = list(minibatches(source, source.number_of_examples))
+    ((inputs, _),) = batches
+    with torch.no_grad():
+        torch.manual_seed(1)
+        output = module(inputs)
+        latent = module.latent_mean(inputs)
+    z = latent[0] if isinstance(latent, tuple) else latent
+    np.testing.assert_allclose(result.z, z.numpy(), rtol=1e-4, atol=1e-5)
+    if model_type == "GMVAE":
+        np.testing.assert_allclose(result.y, latent[1].numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(result.cluster_ids, latent[1].numpy().argmax(1))
+    # the bound is stochastic (one z sample); its mean over 300 cells agrees closely
+    assert result.terms["lower_bound"] == pytest.approx(float(output.lower_bound.mean()), rel=0.05)
+    assert result.reconstruction.shape == (3, source.targets.shape[1])
+    assert result.total_sd.shape == (2, source.targets.shape[1])
+    assert (result.total_sd >= result.explained_sd - 1e-9).all()
+
+
+def test_versions_and_aliases():
+    assert resolve_versions(["all"]) == ["end_of_training", "best_model", "early_stopping"]
+    assert resolve_versions(["op", "eot"]) == ["end_of_training", "best_model"]
+    with pytest.raises(ConfigError):
+        resolve_versions(["latest"])
+
+
+@pytest.fixture(scope="module")
+def trained(small_labelled_h5ad, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    options = [
+        str(small_labelled_h5ad),
+        *GMVAE_OPTIONS,
+        "--split-data-set",
+        "-D",
+        str(folder / "d"),
+    ]
+    code = main(["train", *options, "-e", "2", "-M", str(folder / "m"), "--seed", "5"])
+    assert code == 0
+    return folder, options
+
+
+def test_train_then_evaluate_writes_the_standard_files(trained, capsys):
+    folder, options = trained
+    analyses = folder / "a"
+    code = main(
+        ["evaluate", *options, "-M", str(folder / "m"), "-A", str(analyses), "-P", "kmeans"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Adjusted Rand index" in printed and "Results" in printed
+    version = next(analyses.rglob("e_2-mc_1-iw_1"))
+    data = DataSet(str(trained[1][0]), directory=str(folder / "d")).load()
+    test_set = data.split("random", 0.9)[2]
+    z = pd.read_csv(version / "latent_values-z.tsv.gz", sep="\t", index_col=0)
+    y = pd.read_csv(version / "latent_values-y.tsv.gz", sep="\t", index_col=0)
+    assert z.shape == (test_set.number_of_examples, 4)
+    assert list(z.columns) == [f"z variable {i}" for i in range(1, 5)]
+    assert list(z.index.astype(str)) == [str(name) for name in test_set.example_names]
+    assert y.shape[0] == test_set.number_of_examples
+    np.testing.assert_allclose(y.to_numpy().sum(axis=1), 1.0, atol=1e-5)
+    for spec in ("kmeans", "model"):
+        ids = pd.read_csv(
+            next(version.glob(f"predictions/predictions-{spec}_*-predicted_cluster_ids.tsv.gz")),
+            sep="\t",
+            index_col=0,
+        )
+        assert list(ids.columns) == ["Cluster ID"] and len(ids) == test_set.number_of_examples
+    metrics = json.loads((version / "metrics.json").read_text())
+    assert set(metrics["predictions"]) == {"kmeans", "model"}
+    for entry in metrics["predictions"].values():
+        assert -1 <= entry["adjusted_rand_index"] <= 1
+        assert 0 <= entry["accuracy"] <= 1
+    assert np.isfinite(metrics["lower_bound"])
+    adata = anndata.read_h5ad(version / "scvae.h5ad")
+    assert adata.obsm["X_scvae"].shape == (test_set.number_of_examples, 4)
+    np.testing.assert_allclose(adata.obsm["X_scvae"], z.to_numpy(), rtol=1e-5, atol=1e-5)
+    assert "label" in adata.obs and any(c.startswith("scvae_kmeans") for c in adata.obs)
+    assert (version / "test-metrics.log").read_text().count("ELBO") == 1
+
+
+def test_model_directory_alone_gives_the_same_results(trained):
+    folder, options = trained
+    run = next((folder / "m").rglob("config.json")).parent
+    first, second = folder / "a1", folder / "a2"
+    common = ["--included-analyses", "metrics", "--model-versions", "end_of_training"]
+    assert main(["evaluate", *options, "-M", str(folder / "m"), "-A", str(first), *common]) == 0
+    assert main(["evaluate", "--model-directory", str(run), "-A", str(second), *common]) == 0
+    one = json.loads(next(first.rglob("metrics.json")).read_text())
+    two = json.loads(next(second.rglob("metrics.json")).read_text())
+    assert one["predictions"]["model"] == two["predictions"]["model"]
+    assert one["reconstruction_error"] == pytest.approx(two["reconstruction_error"], rel=0.02)
+
+
+def test_missing_model_is_a_one_line_error(small_labelled_h5ad, tmp_path, capsys):
+    code = main(
+        ["evaluate", str(small_labelled_h5ad), "-D", str(tmp_path / "d"), "-M", str(tmp_path)]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "Model not found" in error and error.count("\n") == 1
+
+
+def test_api_evaluate_returns_version_folders(trained):
+    folder, options = trained
+    from scvae.config import AnalysisConfig, EvaluationConfig
+
+    run = next((folder / "m").rglob("config.json")).parent
+    folders = api.evaluate(
+        None,
+        DataConfig(),
+        ModelConfig(),
+        TrainingConfig(),
+        EvaluationConfig(model_directory=str(run), model_versions=("best_model",)),
+        AnalysisConfig(analyses_directory=str(folder / "a3"), included_analyses=("metrics",)),
+        progress=False,
+        log=lambda *_: None,
+    )
+    assert (
+        len(folders) == 1 and folders[0].name.startswith("e_") and "best_model" in folders[0].name
+    )
