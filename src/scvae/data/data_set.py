@@ -59,7 +59,12 @@ class DataSet:
     **kwargs
         ``read_options`` (:class:`ReadOptions`), ``reconstruction_distribution`` (the
         likelihood the values are for: count likelihoods refuse non-counts),
-        ``kind``, ``version``, ``noisy_preprocessing_methods``, ``map_features``.
+        ``kind``, ``version``, ``noisy_preprocessing_methods``, ``map_features``,
+        ``preprocessed_values`` (the network input, when already processed).
+
+    :meth:`load` applies the processing options (reference §2.6): ``values`` keep
+    the counts the likelihood scores; ``preprocessed_values`` is the network input
+    (``None`` without preprocessing methods).
     """
 
     def __init__(
@@ -101,6 +106,8 @@ class DataSet:
         self.batch_names = _array(kwargs.pop("batch_names", None))
         self.feature_mapping: dict[str, list[str]] | None = kwargs.pop("feature_mapping", None)
         self.split_indices: dict[str, np.ndarray] | None = kwargs.pop("split_indices", None)
+        self.preprocessed_values: sp.csr_matrix | None = kwargs.pop("preprocessed_values", None)
+        self._processed = False
         if kwargs:
             raise TypeError(f"unexpected DataSet arguments: {', '.join(sorted(kwargs))}")
         self.values: sp.csr_matrix | None = None
@@ -118,13 +125,53 @@ class DataSet:
 
     # ----------------------------------------------------------------- loading
     def load(self) -> DataSet:
-        """Read (or take from the cache), validate and process the values; returns self."""
+        """Read (or take from the cache), validate and process the values; returns self.
+
+        Processing (feature mapping, selection, example filter, preprocessing) runs
+        once; results of read data sets are cached on disk by their options.
+        """
         if self.values is None:
             from scvae.data.loading import load_raw
 
             raw = load_raw(self.input, self.data_format, self.directory, self.read_options)
+            raw, network = self._process(raw, cache=True)
             self._set(raw)
+            self.preprocessed_values = network
+        elif not self._processed:
+            raw, network = self._process(self._as_raw(), cache=False)
+            if raw is not None:
+                self._set(raw)
+                self.preprocessed_values = network
+        self._processed = True
         return self
+
+    def _process(self, raw: RawData, *, cache: bool) -> tuple[RawData | None, Any]:
+        """Apply the processing options to ``raw`` (``(None, None)``: nothing to do)."""
+        from scvae.data import pipeline
+
+        options, rules = pipeline.resolve(self, raw)
+        if not options.active:
+            return (raw if cache else None), None
+        if cache:
+            folder = self.directory / self.name / "cache"
+            raw, network = pipeline.load_processed(raw, options, rules, folder)
+        else:
+            raw, network = pipeline.process(raw, options, rules)
+        if self.feature_selection == ["keep_highest_variances"]:  # record the default
+            self.feature_selection.append(str(raw.values.shape[1]))
+        return raw, network
+
+    def _as_raw(self) -> RawData:
+        return RawData(
+            values=self.values,
+            example_names=self.example_names,
+            feature_names=self.feature_names,
+            labels=self.labels,
+            batch_indices=self.batch_indices,
+            feature_ids=self.feature_ids,
+            feature_mapping=self.feature_mapping,
+            split_indices=self.split_indices,
+        )
 
     def _set(self, raw: RawData) -> None:
         from scvae.data.validation import check_values
@@ -161,8 +208,9 @@ class DataSet:
 
     def clear(self) -> None:
         """Forget the values and per-example arrays (they are re-read by :meth:`load`)."""
-        self.values = None
+        self.values = self.preprocessed_values = None
         self.labels = self.example_names = self.feature_names = self.batch_indices = None
+        self._processed = False
 
     # ------------------------------------------------------------- properties
     @property
@@ -268,11 +316,13 @@ class DataSet:
 
     @property
     def superset_labels(self) -> np.ndarray | None:
+        """Labels mapped through the ``label superset`` (a dictionary or ``"infer"``)."""
+        from scvae.data.processing import superset_labels
+
         superset = self.label_superset
         if superset is None or self.labels is None:
             return None
-        lookup = {str(label): name for name, members in superset.items() for label in members}
-        return np.array([lookup.get(str(label), "No class") for label in self.labels], dtype=object)
+        return superset_labels(self.labels, superset)
 
     @property
     def number_of_batches(self) -> int | None:
@@ -318,6 +368,7 @@ class DataSet:
         self._require_loaded()
         indices = np.asarray(indices, dtype=np.int64)
         pick = _picker(indices)
+        network = self.preprocessed_values
         subset = DataSet(
             self.input,
             data_format=self.data_format,
@@ -340,7 +391,11 @@ class DataSet:
             feature_ids=self.feature_ids,
             batch_names=self.batch_names,
             feature_mapping=self.feature_mapping,
+            preprocessed_values=None if network is None else network[indices],
+            noisy_preprocessing_methods=self.noisy_preprocessing_methods,
+            map_features=self.map_features,
         )
+        subset._processed = True
         return subset
 
     def split(

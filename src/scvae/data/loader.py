@@ -12,6 +12,7 @@ import torch
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
+    from scvae.data.processing import NoisyPreprocessing
 
 
 @dataclass
@@ -19,7 +20,9 @@ class MatrixSource:
     """Everything a model reads per example, held as sparse/NumPy arrays.
 
     ``inputs`` is the network input (preprocessed values) or ``None`` to use
-    ``targets``; ``targets`` are the values the likelihood scores.
+    ``targets``; ``targets`` are the values the likelihood scores. With ``noisy``
+    (noisy preprocessing) each minibatch of ``targets`` is made noisy afresh and
+    serves as both input and target.
     """
 
     targets: sp.csr_matrix
@@ -28,6 +31,7 @@ class MatrixSource:
     count_sum: np.ndarray | None
     batch_indices: np.ndarray | None
     number_of_batches: int
+    noisy: NoisyPreprocessing | None = None
 
     @property
     def number_of_examples(self) -> int:
@@ -45,13 +49,24 @@ class MatrixSource:
     ) -> MatrixSource:
         """Take a loaded DataSet's values (and batches, count sums when the model needs them).
 
-        With ``binarise`` (the Bernoulli likelihood) the targets are ``values > 0.5`` while
-        the network input stays the original values.
+        The network input is ``data_set.preprocessed_values`` when present. With
+        ``binarise`` (the Bernoulli likelihood) the targets are ``values > 0.5`` while
+        the network input stays the (preprocessed) values. With noisy preprocessing
+        methods, the minibatches are drawn from those instead (reference §2.10).
         """
+        from scvae.data.processing import NoisyPreprocessing, noisy_methods
+
         values = sp.csr_matrix(data_set.values, dtype=np.float32)
         library = np.asarray(values.sum(axis=1), dtype=np.float32).reshape(-1)
         inputs = getattr(data_set, "preprocessed_values", None)
+        if inputs is not None:
+            inputs = sp.csr_matrix(inputs, dtype=np.float32)
         targets = values
+        noisy = None
+        methods = tuple(getattr(data_set, "noisy_preprocessing_methods", None) or ())
+        if methods:
+            noisy = NoisyPreprocessing.fit(values, noisy_methods(methods, bernoulli=binarise))
+            inputs, binarise = None, False
         if binarise:
             targets = (values > 0.5).astype(np.float32)
             inputs = values if inputs is None else inputs
@@ -69,11 +84,17 @@ class MatrixSource:
             count_sum=normalised,
             batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
             number_of_batches=number_of_batches if batches is not None else 0,
+            noisy=noisy,
         )
 
 
 def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(matrix[rows].toarray()).to(device, non_blocking=True)
+
+
+def _noisy(source: MatrixSource, rows: np.ndarray, rng, device: torch.device) -> torch.Tensor:
+    values = source.noisy(source.targets[rows], rng).astype(np.float32)
+    return torch.from_numpy(values.toarray()).to(device, non_blocking=True)
 
 
 def minibatches(
@@ -83,17 +104,29 @@ def minibatches(
     rng: np.random.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> Iterator:
-    """Yield :class:`~scvae.models.base.ModelInputs` over the examples (shuffled with ``rng``)."""
+    """Yield :class:`~scvae.models.base.ModelInputs` over the examples (shuffled with ``rng``).
+
+    Noisy preprocessing draws from ``rng``, or from a fixed-seed generator when
+    ``rng`` is ``None`` (evaluation), so evaluations are repeatable.
+    """
     from scvae.models.base import ModelInputs
 
     device = torch.device(device)
     order = np.arange(source.number_of_examples)
     if rng is not None:
         order = rng.permutation(order)
+    noise = rng
+    if source.noisy is not None and noise is None:
+        from scvae.data.processing import DEFAULTS
+
+        noise = np.random.default_rng(DEFAULTS.sampling_seed)
     for start in range(0, len(order), batch_size):
         rows = np.sort(order[start : start + batch_size])
-        target = _dense(source.targets, rows, device)
-        x = target if source.inputs is None else _dense(source.inputs, rows, device)
+        if source.noisy is not None:
+            target = x = _noisy(source, rows, noise, device)
+        else:
+            target = _dense(source.targets, rows, device)
+            x = target if source.inputs is None else _dense(source.inputs, rows, device)
         batch = None
         if source.batch_indices is not None:
             indices = torch.from_numpy(source.batch_indices[rows]).to(device)

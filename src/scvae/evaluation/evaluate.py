@@ -166,6 +166,6 @@ def sample_model(
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, sample_size, minibatch_size):
         drawn = module.sample_prior(min(minibatch_size, sample_size - start))
-        for name, value in zip(("x", "z", "y"), drawn):
+        for name, value in zip(("x", "z", "y"), drawn, strict=False):
             parts.setdefault(name, []).append(value.cpu().numpy())
     return {name: np.concatenate(values) for name, values in parts.items()}

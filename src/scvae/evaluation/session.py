@@ -109,7 +109,7 @@ def _context(
     subsets = split_data_set(data_set, data_config)
     sets = {"full": subsets[0]}
     if len(subsets) > 1:
-        sets.update(zip(("training", "validation", "test"), subsets[1:]))
+        sets.update(zip(("training", "validation", "test"), subsets[1:], strict=False))
     path = data_path(data_set.name, data_config, data_set.split_indices is not None)
     if not evaluation.model_directory:
         k = number_of_classes(model_config, sets.get("training", sets["full"]))
