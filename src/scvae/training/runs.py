@@ -49,3 +49,44 @@ def reset_directory(directory: str | Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def cache_run_directory(
+    caches_directory: str | Path, models_directory: str | Path, run: Path
+) -> Path:
+    """Where ``run`` trains with ``--caches-directory``: ``<C>/log/<path below the models folder>``.
+
+    A run that exists only in the models folder (trained before) is copied into the cache
+    first, so training continues from it.
+    """
+    try:
+        relative = Path(run).resolve().relative_to(Path(models_directory).resolve())
+    except ValueError:
+        relative = Path(Path(run).name)
+    working = Path(caches_directory) / "log" / relative
+    if not working.exists() and Path(run).exists():
+        shutil.copytree(run, working)
+    return working
+
+
+def move_run(working: Path, run: Path) -> Path:
+    """Move a run trained in the cache into the models folder, replacing the older copy.
+
+    The new copy is put beside the target first and renamed over it, so a failure
+    leaves either the old or the new run in place, never half of one.
+    """
+    run = Path(run)
+    run.parent.mkdir(parents=True, exist_ok=True)
+    incoming = run.with_name(run.name + ".incoming")
+    shutil.rmtree(incoming, ignore_errors=True)
+    shutil.copytree(working, incoming, ignore=shutil.ignore_patterns("run_*"))
+    outgoing = run.with_name(run.name + ".outgoing")
+    if run.exists():
+        # keep runs nested in a model folder where they are
+        for nested in run.glob("run_*"):
+            nested.rename(incoming / nested.name)
+        run.rename(outgoing)
+    incoming.rename(run)
+    shutil.rmtree(outgoing, ignore_errors=True)
+    shutil.rmtree(working, ignore_errors=True)
+    return run

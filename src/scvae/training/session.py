@@ -209,6 +209,13 @@ def train_session(
     facts = build_facts(model_config, training_set, training_config)
     directory = model_directory(data_path, model_config, training_config, facts.number_of_classes)
     run = choose_run(directory, training_config)
+    final = run
+    if training_config.caches_directory:
+        from scvae.training.runs import cache_run_directory
+
+        run = cache_run_directory(
+            training_config.caches_directory, training_config.models_directory, run
+        )
     facts = _reuse_saved_facts(run, facts)
     run.mkdir(parents=True, exist_ok=True)
     save_configs(
@@ -220,7 +227,7 @@ def train_session(
     torch.manual_seed(facts.seed)  # the initial weights follow the run's seed
     module = build_module_from(model_config, facts)
     log(_describe(module, model_config, facts, run))
-    return _fit_and_log(
+    trained = _fit_and_log(
         module,
         training_set,
         validation_set,
@@ -231,6 +238,11 @@ def train_session(
         progress,
         log,
     )
+    if run != final:
+        from scvae.training.runs import move_run
+
+        return move_run(run, final)
+    return trained
 
 
 def _reuse_saved_facts(run: Path, facts: ModelFacts) -> ModelFacts:
