@@ -129,3 +129,22 @@ def test_emg_tends_to_its_limits() -> None:
     # rate -> infinity: a normal.
     normal = kernels.emg_log_prob(x, *_t([1.0, 2.0, 1e30]))
     np.testing.assert_allclose(normal.numpy(), stats.norm.logpdf(x.numpy(), 1.0, 2.0), rtol=1e-12)
+
+
+def test_sparse_negative_binomial_path_equals_the_dense_one_with_gradients():
+    from scvae.distributions.kernels import negative_binomial_log_prob
+
+    generator = torch.Generator().manual_seed(3)
+    counts = torch.poisson(torch.rand(4, 50, generator=generator) * 0.3).double()
+    counts[0] = 0.0  # an all-zero row
+    results = []
+    for sparse in (True, False):
+        log_r = torch.randn(2, 4, 50, generator=torch.Generator().manual_seed(1)).double()
+        logits = torch.randn(2, 4, 50, generator=torch.Generator().manual_seed(2)).double()
+        log_r.requires_grad_(True)
+        logits.requires_grad_(True)
+        value = negative_binomial_log_prob(counts, log_r, logits, sparse=sparse)
+        value.sum().backward()
+        results.append((value.detach(), log_r.grad, logits.grad))
+    for sparse_result, dense_result in zip(*results, strict=True):
+        torch.testing.assert_close(sparse_result, dense_result, rtol=1e-12, atol=1e-12)

@@ -50,19 +50,57 @@ def poisson_log_prob(value: Tensor, log_rate: Tensor) -> Tensor:
     return first - torch.exp(log_rate) - torch.lgamma(value + 1.0)
 
 
-def negative_binomial_log_prob(value: Tensor, log_r: Tensor, logits: Tensor) -> Tensor:
+def negative_binomial_log_prob(
+    value: Tensor, log_r: Tensor, logits: Tensor, *, sparse: bool | None = None
+) -> Tensor:
     """Negative-binomial log-pmf in the (r, p) parameterisation.
 
     The pmf is ``C(x + r - 1, x) p^x (1 - p)^r`` with ``r = exp(log_r)`` and
     ``p = sigmoid(logits)``. Probabilities enter only through ``logsigmoid``,
     so ``p`` close to 0 or 1 costs no precision.
+
+    At ``x = 0`` the pmf is ``(1 - p)^r``: the log-gamma terms cancel. On the CPU,
+    where log-gamma and its derivative dominate the cost, they are evaluated only at
+    the non-zero counts (most single-cell counts are zero) and added in place
+    (``sparse=None`` chooses this on the CPU; ``True``/``False`` force either way).
     """
     r = torch.exp(log_r)
+    log_1mp = functional.logsigmoid(-logits)
+    if sparse is None:
+        sparse = value.device.type == "cpu" and not value.requires_grad
+    if sparse:
+        return _sparse_negative_binomial(value, r, log_1mp, logits)
     coefficient = torch.lgamma(value + r) - torch.lgamma(r) - torch.lgamma(value + 1.0)
     log_p = functional.logsigmoid(logits)
-    log_1mp = functional.logsigmoid(-logits)
     success = torch.where(value == 0, torch.zeros_like(log_p), value * log_p)
     return coefficient + success + r * log_1mp
+
+
+def _sparse_negative_binomial(value: Tensor, r: Tensor, log_1mp: Tensor, logits: Tensor) -> Tensor:
+    """``r log(1 - p)`` everywhere plus the terms of the non-zero counts at their positions."""
+    shape = torch.broadcast_shapes(value.shape, r.shape, logits.shape)
+    zero_part = (r * log_1mp).expand(shape)
+    counts = value.expand(shape).reshape(-1)
+    positions = torch.nonzero(counts, as_tuple=True)[0]
+    if positions.numel() == counts.numel():  # dense counts: nothing to skip
+        x, r_flat, logit_flat = (
+            counts,
+            r.expand(shape).reshape(-1),
+            logits.expand(shape).reshape(-1),
+        )
+    else:
+        x = counts[positions]
+        r_flat = r.expand(shape).reshape(-1)[positions]
+        logit_flat = logits.expand(shape).reshape(-1)[positions]
+    terms = (
+        torch.lgamma(x + r_flat)
+        - torch.lgamma(r_flat)
+        - torch.lgamma(x + 1.0)
+        + x * functional.logsigmoid(logit_flat)
+    )
+    if positions.numel() == counts.numel():
+        return zero_part + terms.reshape(shape)
+    return zero_part.reshape(-1).index_add(0, positions, terms).reshape(shape)
 
 
 def zero_inflated_log_prob(
