@@ -1,4 +1,4 @@
-"""Command line: ``scvae analyse|train|evaluate DATA [options]``.
+"""Command line: ``scvae analyse|train|evaluate DATA [options]`` and ``scvae data ...``.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)`` and
 ``run(namespace) -> int``; known errors become one line on stderr and exit code 2.
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from scvae import __version__
 from scvae.errors import ScvaeError
 
-COMMANDS = ("analyse", "train", "evaluate")
+COMMANDS = ("analyse", "train", "evaluate", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,10 +35,12 @@ def load_raw(
         return load_or_build(cache_path, lambda: _checked(read(path, fmt, options), path))
     entry = find_built_in(str(input_file_or_name))
     if entry is not None:
-        name, built_in = entry
-        cache_path = Path(directory) / name / "cache" / f"original-v{CACHE_VERSION}.h5"
-        return load_or_build(cache_path, built_in.build)
-    names = ", ".join(CATALOGUE)
+        _, built_in = entry
+        cache_path = built_in.folder(directory) / "cache" / f"original-v{CACHE_VERSION}.h5"
+        return load_or_build(
+            cache_path, lambda: _checked(built_in.build(directory), built_in.folder(directory))
+        )
+    names = ", ".join(built_in.title for built_in in CATALOGUE.values())
     raise DataError(
         input_file_or_name, f"no such file or folder, nor a built-in data set (built-in: {names})"
     )

@@ -1,0 +1,364 @@
+"""Fetch files over HTTP(S) safely, and unpack archives without escaping their folder.
+
+:func:`download` streams a URL into ``<target>.part`` beside the target, resuming a
+partial file with an HTTP ``Range`` request (or starting again when the server ignores
+it), retrying transient failures with exponential back-off, checking the size and the
+SHA-256 digest when they are known, and only then renaming the file into place. Only the
+standard library (``urllib``) is used for the transfer; ``tqdm`` draws the progress bar.
+
+:func:`extract` unpacks a tar or zip archive after checking every member: absolute
+paths, ``..`` components, links leading out of the target and special files are refused
+before anything is written. Links that stay inside are written as copies of what they
+point to, so no link is ever created on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import posixpath
+import shutil
+import socket
+import stat
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from scvae.errors import DataError
+
+#: attempts after the first one, and the first pause (doubled after each failure)
+RETRIES = 4
+BACKOFF_SECONDS = 1.0
+TIMEOUT_SECONDS = 60.0
+CHUNK_BYTES = 1 << 16
+#: HTTP statuses worth retrying; any other HTTP error is final
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class IncompleteDownload(OSError):
+    """The connection ended before the announced number of bytes arrived."""
+
+
+class _Final(Exception):
+    """A failure that retrying cannot fix (for example HTTP 404 or an unknown host)."""
+
+
+def part_path(path: str | os.PathLike[str]) -> Path:
+    """Where the partial download of ``path`` is kept (``<name>.part`` beside it)."""
+    path = Path(path)
+    return path.with_name(path.name + ".part")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(
+    url: str,
+    path: str | os.PathLike[str],
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    retries: int | None = None,
+    backoff: float | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download ``url`` to ``path`` (resuming, retrying and verifying); return ``path``.
+
+    Parameters
+    ----------
+    url
+        An ``http``/``https`` (or ``file``) URL.
+    path
+        The final file. If it already exists it is verified and kept (nothing is
+        fetched), so a file put there by hand is used as it is.
+    size, sha256
+        Expected size in bytes and hex SHA-256 digest, checked when given. A download
+        that fails the check is deleted and refused with :class:`DataError`.
+    retries, backoff, timeout
+        Extra attempts after the first, the first pause in seconds (doubled after
+        each failure) and the socket timeout; defaults are the module constants.
+    progress
+        Show a progress bar with size and rate on stderr (when it is a terminal).
+
+    Raises
+    ------
+    DataError
+        When the file cannot be fetched (the message names the URL and where to put
+        the file by hand) or fails verification.
+    """
+    path = Path(path)
+    if path.exists():
+        _verify(path, url, path, size, sha256, delete=False)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(path)
+    retries = RETRIES if retries is None else retries
+    backoff = BACKOFF_SECONDS if backoff is None else backoff
+    timeout = TIMEOUT_SECONDS if timeout is None else timeout
+    if progress:
+        print(f"Downloading {url}\n  to {path}", file=sys.stderr)
+    failure: BaseException | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            _transfer(url, part, size=size, timeout=timeout, progress=progress)
+        except _Final as error:
+            raise _unavailable(url, path, str(error)) from None
+        except (OSError, http.client.HTTPException) as error:
+            failure = error
+            continue
+        break
+    else:
+        raise _unavailable(url, path, _describe(failure))
+    _verify(part, url, path, size, sha256, delete=True)
+    os.replace(part, path)
+    return path
+
+
+def _unavailable(url: str, path: Path, reason: str) -> DataError:
+    return DataError(
+        url,
+        f"could not be downloaded ({reason}). If this machine is offline, fetch the "
+        f"file elsewhere and put it at {path.absolute()}",
+    )
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+    """Open ``url`` (from byte ``offset`` if positive); sort failures into final or not."""
+    request = urllib.request.Request(url, headers={"User-Agent": "scvae"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https/file)
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code in RETRYABLE_STATUSES or (error.code == 416 and offset):
+            raise
+        raise _Final(_describe(error)) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, socket.gaierror):  # unknown host: offline, most likely
+            raise _Final(f"cannot resolve the host: {error.reason}") from None
+        raise
+    except ValueError as error:  # malformed URL or unknown scheme
+        raise _Final(str(error)) from None
+
+
+def _transfer(url: str, part: Path, *, size: int | None, timeout: float, progress: bool) -> None:
+    """One attempt: append to ``part`` (or restart it) until the server is done."""
+    offset = part.stat().st_size if part.exists() else 0
+    if size is not None and offset >= size:
+        return  # complete already (verification judges a file that is too long)
+    try:
+        response = _open(url, offset, timeout)
+    except urllib.error.HTTPError as error:
+        if error.code != 416:
+            raise
+        part.unlink()  # the server cannot resume from here: start again next attempt
+        raise IncompleteDownload(f"the server refused to resume at byte {offset}") from None
+    with response:
+        resumed = offset and getattr(response, "status", None) == 206
+        start = offset if resumed and _range_start(response) == offset else 0
+        announced = response.headers.get("Content-Length", "")
+        expected = start + int(announced) if announced.isdigit() else size
+        received = start
+        with (
+            open(part, "ab" if start else "wb") as sink,
+            _bar(part, expected, start, progress) as bar,
+        ):
+            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                sink.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+            sink.flush()
+            os.fsync(sink.fileno())
+    if expected is not None and received < expected:
+        raise IncompleteDownload(f"the connection closed after {received} of {expected} bytes")
+
+
+def _range_start(response: http.client.HTTPResponse) -> int | None:
+    """First byte of a ``Content-Range: bytes START-END/TOTAL`` answer."""
+    value = response.headers.get("Content-Range", "")
+    unit, _, rest = value.partition(" ")
+    first = rest.split("-", 1)[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
+@contextlib.contextmanager
+def _bar(part: Path, total: int | None, initial: int, progress: bool) -> Iterator:
+    from tqdm.auto import tqdm
+
+    name = part.name[: -len(".part")] if part.name.endswith(".part") else part.name
+    with tqdm(
+        total=total,
+        initial=initial,
+        desc=name,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=None if progress else True,  # None: only on a terminal
+    ) as bar:
+        yield bar
+
+
+def _verify(
+    file: Path, url: str, path: Path, size: int | None, sha256: str | None, *, delete: bool
+) -> None:
+    """Check size and digest; a bad download is deleted, a bad hand-placed file is kept."""
+    problem = None
+    actual_size = file.stat().st_size
+    if size is not None and actual_size != size:
+        problem = f"it has {actual_size} bytes, but {size} were expected"
+    elif sha256 is not None:
+        digest = file_sha256(file)
+        if digest != sha256.lower():
+            problem = f"its SHA-256 is {digest}, but {sha256.lower()} was expected"
+    if problem is None:
+        return
+    if delete:
+        file.unlink(missing_ok=True)
+        raise DataError(url, f"the download is corrupt ({problem}); it was deleted, so try again")
+    raise DataError(path, f"is not the expected file from {url} ({problem}); delete or replace it")
+
+
+# ------------------------------------------------------------------ extraction
+def extract(archive: str | os.PathLike[str], target: str | os.PathLike[str]) -> list[Path]:
+    """Unpack a tar (plain or compressed) or zip archive into ``target`` safely.
+
+    Every member is checked before anything is written: absolute paths, ``..``
+    components, links (symbolic or hard) leading outside ``target`` and special files
+    (devices, pipes) are refused with :class:`DataError`. Links that stay inside are
+    written as copies of the file they point to.
+
+    Returns
+    -------
+    list of Path
+        The regular files written, in archive order.
+    """
+    archive, target = Path(archive), Path(target)
+    with open(archive, "rb") as file:
+        is_zip = file.read(4) == b"PK\x03\x04"
+    try:
+        if is_zip:
+            with zipfile.ZipFile(archive) as opened:
+                return _extract_zip(opened, target, archive)
+        with tarfile.open(archive, "r:*") as opened:
+            return _extract_tar(opened, target, archive)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+        raise DataError(archive, f"is not a readable tar or zip archive ({error})") from None
+
+
+def _member_path(root: Path, name: str, archive: Path, what: str) -> PurePosixPath:
+    """The member's path relative to ``root``, refusing anything that leaves it."""
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or (pure.parts and pure.parts[0].endswith(":")):
+        raise DataError(archive, f"{what} '{name}' is an absolute path; refusing to extract")
+    if ".." in pure.parts:
+        raise DataError(archive, f"{what} '{name}' contains '..'; refusing to extract")
+    resolved = (root / pure).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise DataError(archive, f"{what} '{name}' leads outside {root}; refusing to extract")
+    return PurePosixPath(*[part for part in pure.parts if part not in ("", ".")])
+
+
+def _link_target(root: Path, member: str, link: str, archive: Path, hard: bool) -> PurePosixPath:
+    """Where a link member points, relative to ``root``; refused if that is outside."""
+    if link.startswith(("/", "\\")) or (link[1:2] == ":"):
+        raise DataError(archive, f"link '{member}' points to the absolute path '{link}'")
+    base = "" if hard else posixpath.dirname(member.replace("\\", "/"))
+    joined = posixpath.normpath(posixpath.join(base, link.replace("\\", "/")))
+    if joined == ".." or joined.startswith("../"):
+        raise DataError(archive, f"link '{member}' points outside the archive (to '{link}')")
+    return _member_path(root, joined, archive, "link target of")
+
+
+def _extract_tar(opened: tarfile.TarFile, target: Path, archive: Path) -> list[Path]:
+    root = _prepared(target)
+    plan = []
+    for member in opened.getmembers():
+        relative = _member_path(root, member.name, archive, "member")
+        if member.issym() or member.islnk():
+            linked = _link_target(root, member.name, member.linkname, archive, member.islnk())
+            plan.append((member, relative, linked))
+        elif member.isfile() or member.isdir():
+            plan.append((member, relative, None))
+        else:
+            raise DataError(archive, f"member '{member.name}' is a special file; refusing it")
+    written: list[Path] = []
+    for member, relative, linked in plan:
+        destination = root / relative
+        if member.isdir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif linked is None:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with opened.extractfile(member) as source, open(destination, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            written.append(destination)
+    written += _copy_links([(root / rel, root / lnk) for _, rel, lnk in plan if lnk is not None])
+    return written
+
+
+def _extract_zip(opened: zipfile.ZipFile, target: Path, archive: Path) -> list[Path]:
+    root = _prepared(target)
+    plan = []
+    for info in opened.infolist():
+        relative = _member_path(root, info.filename, archive, "member")
+        mode = info.external_attr >> 16
+        linked = None
+        if stat.S_ISLNK(mode):
+            link = opened.read(info).decode("utf-8", "replace")
+            linked = _link_target(root, info.filename, link, archive, hard=False)
+        elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise DataError(archive, f"member '{info.filename}' is a special file; refusing it")
+        plan.append((info, relative, linked))
+    written: list[Path] = []
+    for info, relative, linked in plan:
+        destination = root / relative
+        if info.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif linked is None:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with opened.open(info) as source, open(destination, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            written.append(destination)
+    written += _copy_links([(root / rel, root / lnk) for _, rel, lnk in plan if lnk is not None])
+    return written
+
+
+def _prepared(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    return target.resolve()
+
+
+def _copy_links(links: list[tuple[Path, Path]]) -> list[Path]:
+    """Write each in-archive link as a copy of the regular file it points to."""
+    written = []
+    for destination, source in links:
+        if source.is_file() and not source.is_symlink():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            written.append(destination)
+    return written
