@@ -21,9 +21,11 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 test: $(STAMP)
+	-bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)
+	-bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q -m ""
 
 lint: $(STAMP)
