@@ -10,15 +10,7 @@ from typing import Any
 from scvae.errors import NotSupportedYet
 
 #: options whose features have not landed yet: using them exits with a clear message
-UNSUPPORTED: frozenset[str] = frozenset(
-    {
-        "map_features",
-        "feature_selection",
-        "example_filter",
-        "preprocessing_methods",
-        "noisy_preprocessing_methods",
-    }
-)
+UNSUPPORTED: frozenset[str] = frozenset()
 
 
 def add_config_options(

@@ -1,0 +1,292 @@
+"""The processing pipeline of ``DataSet.load()`` (reference §2.6), cached by its options.
+
+Order: map features; preprocess a copy (the network input); select features (the
+statistics come from the count values, the selection applies to both); filter
+examples (values, network input, labels, names, batches and predefined splits).
+The likelihood always scores the count values; only the network sees the
+preprocessed ones.
+
+Two cache files sit beside the raw cache, keyed by a fingerprint of the raw data and
+the options that shape them: ``processed-...`` (the selected and filtered counts with
+their labels and names; it does not depend on ``-p``) and ``preprocessed-...`` (the
+network input). Another ``-p`` therefore reuses the first file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from scvae.data import processing
+from scvae.data.raw import RawData
+
+#: Bumped whenever processing results change for the same options.
+PIPELINE_VERSION = 1
+_NAME_LIMIT = 80
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    """The options that shape the processed data (method name, then parameters)."""
+
+    map_features: bool = False
+    feature_selection: tuple[str, ...] = ()
+    example_filter: tuple[str, ...] = ()
+    preprocessing_methods: tuple[str, ...] = ()
+
+    @property
+    def reshapes(self) -> bool:
+        """Whether the counts themselves change (mapping, selection or filter)."""
+        return bool(self.map_features or self.feature_selection or self.example_filter)
+
+    @property
+    def active(self) -> bool:
+        return self.reshapes or bool(self.preprocessing_methods)
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    """What the label-based example filters compare against.
+
+    ``superset`` is the data set's ``label superset`` (a dictionary or ``"infer"``);
+    with a superset, ``keep``/``remove``/``excluded_classes`` act on superset labels
+    and ``excluded_superset_classes``.
+    """
+
+    superset: Mapping[str, Sequence[str]] | str | None = None
+    excluded_classes: tuple[str, ...] = ()
+    excluded_superset_classes: tuple[str, ...] = field(default=("No class",))
+
+    def filter_labels(self, labels: np.ndarray | None) -> tuple[np.ndarray | None, tuple]:
+        if labels is None or self.superset is None:
+            return labels, self.excluded_classes
+        return processing.superset_labels(labels, self.superset), self.excluded_superset_classes
+
+
+def process(
+    raw: RawData, options: ProcessingOptions, rules: LabelRules = LabelRules()
+) -> tuple[RawData, sp.csr_matrix | None]:
+    """Run the pipeline in memory; returns the processed data and the network input.
+
+    ``raw`` is not changed. The network input is ``None`` without ``-p`` methods.
+    """
+    values, names, feature_ids = sp.csr_matrix(raw.values), raw.feature_names, raw.feature_ids
+    mapping = raw.feature_mapping
+    if options.map_features and mapping:
+        if names is None:
+            names = np.array([f"feature {j + 1}" for j in range(values.shape[1])], dtype=object)
+        values, names = processing.map_features(values, names, mapping)
+        feature_ids, mapping = None, None
+    network = None
+    if options.preprocessing_methods:
+        network = processing.preprocess(values, options.preprocessing_methods)
+    result = replace(raw, values=values, feature_names=names, feature_ids=feature_ids)
+    result.feature_mapping = mapping
+    if options.feature_selection:
+        method, *parameters = options.feature_selection
+        columns = processing.select_features(values, method, parameters)
+        result, network = _take_features(result, network, columns)
+    if options.example_filter:
+        method, *parameters = options.example_filter
+        labels, excluded = rules.filter_labels(_strings(result.labels))
+        rows = processing.filter_examples(
+            result.values, method, parameters, labels=labels, excluded_classes=excluded
+        )
+        result, network = _take_examples(result, network, rows)
+    return result, network
+
+
+def load_processed(
+    raw: RawData,
+    options: ProcessingOptions,
+    rules: LabelRules,
+    folder: str | Path,
+) -> tuple[RawData, sp.csr_matrix | None]:
+    """:func:`process` through two on-disk caches in ``folder`` (see the module notes)."""
+    from scvae.data.cache import cache_key, load_or_build
+
+    folder = Path(folder)
+    built: dict[str, Any] = {}
+
+    def build() -> RawData:
+        built["processed"], built["network"] = process(raw, options, rules)
+        return built["processed"]
+
+    shape_options = {**_shape_options(options, rules), "raw": fingerprint(raw)}
+    shape_key = cache_key([], shape_options)
+    processed = raw
+    if options.reshapes:
+        name = _readable(["processed", *_shape_parts(options)], shape_key)
+        processed = load_or_build(folder / name, build)
+    if not options.preprocessing_methods:
+        return processed, None
+
+    def build_network() -> RawData:
+        if "network" not in built:
+            build()
+        return RawData(values=built["network"])
+
+    methods = list(options.preprocessing_methods)
+    key = cache_key([], {"processed": shape_key, "methods": methods})
+    name = _readable(["preprocessed", *_shape_parts(options), *methods], key)
+    return processed, load_or_build(folder / name, build_network).values
+
+
+def fingerprint(raw: RawData) -> str:
+    """A sha256 digest of everything in ``raw`` that processing reads."""
+    digest = hashlib.sha256()
+    values = sp.csr_matrix(raw.values)
+    digest.update(f"{values.shape}\0{values.dtype.str}\0".encode())
+    for array in (values.indptr, values.indices, values.data):
+        digest.update(np.ascontiguousarray(array).data)
+    for array in (raw.feature_names, raw.example_names, raw.labels, raw.feature_ids):
+        digest.update(b"\1" if array is None else _text_bytes(array))
+    digest.update(b"\2" if raw.batch_indices is None else _text_bytes(raw.batch_indices))
+    mapping = raw.feature_mapping or {}
+    digest.update(repr(sorted((str(k), [str(i) for i in v]) for k, v in mapping.items())).encode())
+    split = raw.split_indices or {}
+    for kind in sorted(split):
+        digest.update(kind.encode() + np.asarray(split[kind], dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+# -------------------------------------------------------------------- helpers
+def _take_features(result: RawData, network, columns: np.ndarray):
+    def pick(array):
+        return None if array is None else np.asarray(array)[columns]
+
+    taken = replace(
+        result,
+        values=result.values[:, columns],
+        feature_names=pick(result.feature_names),
+        feature_ids=pick(result.feature_ids),
+    )
+    return taken, None if network is None else network[:, columns]
+
+
+def _take_examples(result: RawData, network, rows: np.ndarray):
+    def pick(array):
+        return None if array is None else np.asarray(array)[rows]
+
+    taken = replace(
+        result,
+        values=result.values[rows],
+        example_names=pick(result.example_names),
+        labels=pick(result.labels),
+        batch_indices=pick(result.batch_indices),
+        split_indices=_remap_split(result.split_indices, rows, result.values.shape[0]),
+    )
+    return taken, None if network is None else network[rows]
+
+
+def _remap_split(split: Mapping[str, np.ndarray] | None, rows: np.ndarray, n: int):
+    """Predefined split indices in the filtered data (filtered-out examples dropped)."""
+    if not split:
+        return split
+    position = np.full(n, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    remapped = {}
+    for kind, indices in split.items():
+        new = position[np.asarray(indices, dtype=np.int64)]
+        remapped[kind] = new[new >= 0]
+    return remapped
+
+
+def _strings(labels: np.ndarray | None) -> np.ndarray | None:
+    return None if labels is None else np.asarray(labels).astype(str).astype(object)
+
+
+def _shape_options(options: ProcessingOptions, rules: LabelRules) -> dict[str, Any]:
+    shape = {
+        "version": PIPELINE_VERSION,
+        "map_features": options.map_features,
+        "feature_selection": list(options.feature_selection),
+        "example_filter": list(options.example_filter),
+    }
+    if options.example_filter:
+        superset = rules.superset
+        shape["rules"] = {
+            "superset": superset if isinstance(superset, (str, type(None))) else dict(superset),
+            "excluded": list(rules.excluded_classes),
+            "excluded_superset": list(rules.excluded_superset_classes),
+        }
+    return shape
+
+
+def _shape_parts(options: ProcessingOptions) -> list[str]:
+    parts = ["features_mapped"] if options.map_features else []
+    for option in (options.feature_selection, options.example_filter):
+        if option:
+            parts.append("_".join(processing.normalise_label(item) for item in option))
+    return parts
+
+
+def _readable(parts: Sequence[str], key: str) -> str:
+    """``<parts joined by '-'>-<key>.h5``, the readable part cut to a safe length."""
+    text = "-".join(processing.normalise_label(part) for part in parts)
+    text = "".join(c for c in text if c.isalnum() or c in "_-.+")[:_NAME_LIMIT]
+    return f"{text}-{key}.h5"
+
+
+def _text_bytes(array: Any) -> bytes:
+    array = np.asarray(array)
+    if array.dtype.kind in "biuf":
+        return array.dtype.str.encode() + np.ascontiguousarray(array).tobytes()
+    return "\0".join(str(item) for item in array.ravel()).encode("utf-8", "surrogatepass")
+
+
+def resolve(data_set: Any, raw: RawData) -> tuple[ProcessingOptions, LabelRules]:
+    """The options and label rules for ``data_set`` and its freshly read ``raw`` data.
+
+    Brings the data set's attributes in line with what is done (reference §2.6):
+    a specification with ``preprocessing methods`` means the values are already
+    preprocessed (those methods are recorded, none applied, noisy methods dropped);
+    ``map_features`` without a mapping is switched off; ``keep_variances_above``
+    gets its default threshold. Method names are checked here, before any work.
+    """
+    specifications = {**raw.metadata, **data_set.specifications}
+    methods = tuple(data_set.preprocessing_methods)
+    if "preprocessing methods" in specifications:
+        data_set.preprocessing_methods = list(specifications["preprocessing methods"])
+        data_set.noisy_preprocessing_methods, methods = [], ()
+    processing.check_preprocessing_methods(methods)
+    noisy = data_set.noisy_preprocessing_methods
+    processing.check_preprocessing_methods(noisy, "--noisy-preprocessing-methods")
+    if data_set.map_features and not raw.feature_mapping:
+        logger.warning("%s has no feature mapping; features are not mapped", data_set.input)
+        data_set.map_features = False
+    selection = list(data_set.feature_selection)
+    if selection == ["keep_variances_above"]:
+        selection.append(str(processing.DEFAULTS.variance_threshold))
+    data_set.feature_selection = selection
+    options = ProcessingOptions(
+        data_set.map_features, tuple(selection), tuple(data_set.example_filter), methods
+    )
+    return options, label_rules(specifications, raw.labels, data_set._excluded_classes)
+
+
+def label_rules(
+    specifications: Mapping[str, Any], labels: Any, excluded: Sequence | None = None
+) -> LabelRules:
+    """Label rules from a specification (reference §2.5): excluded classes default to
+    ``["No class"]`` when that class is present; excluded superset classes default to
+    ``["No class"]``."""
+    present = set() if labels is None else {str(label) for label in labels}
+    if excluded is None:
+        default = ["No class"] if "No class" in present else []
+        excluded = specifications.get("excluded classes", default)
+    superset_excluded = specifications.get("excluded superset classes", ["No class"])
+    return LabelRules(
+        superset=specifications.get("label superset"),
+        excluded_classes=tuple(str(name) for name in excluded),
+        excluded_superset_classes=tuple(str(name) for name in superset_excluded),
+    )

@@ -1,0 +1,461 @@
+"""Pure processing functions on CSR matrices (reference §2.7-§2.10).
+
+Nothing here mutates its input or densifies a whole matrix. Selections and filters
+return index arrays; the caller cuts every per-example or per-feature array with them.
+
+* :func:`map_features` sums the columns of feature ids that share a feature name.
+* :func:`select_features` (``-F``): ``remove_zeros``, ``keep_variances_above [t]``,
+  ``keep_highest_variances [n]``. Variances are *population* variances (divided by N,
+  ``ddof=0``), as in scVAE 2.1.4; they are computed from the stored entries only.
+* :func:`filter_examples` (``-E``): ``macosko``, ``inverse_macosko``, ``keep C..``,
+  ``remove C..``, ``excluded_classes``, ``remove_count_sum_above N``, ``random N``.
+* :func:`preprocess` (``-p``): ``log``, ``exp``, ``normalise``, ``binarise``,
+  ``bernoulli_sample``, in the order given; :class:`NoisyPreprocessing` applies the
+  ``--noisy-preprocessing-methods`` afresh to each minibatch with a generator.
+
+The default parameters of these methods live in :data:`DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from scvae.data.splitting import MACOSKO_MINIMUM_NONZERO
+from scvae.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MethodDefaults:
+    """Default parameters of the processing methods.
+
+    Attributes
+    ----------
+    variance_threshold
+        ``keep_variances_above`` without a threshold.
+    highest_variances_fraction
+        ``keep_highest_variances`` without a number keeps ``floor(fraction * F)``.
+    macosko_minimum_nonzero
+        ``macosko`` keeps examples with more non-zero features than this.
+    random_filter_seed
+        Seed of the ``numpy.random.RandomState`` of the ``random`` example filter.
+    sampling_seed
+        Seed of the generator for ``bernoulli_sample`` in (cached) ``-p`` preprocessing
+        and for fitting noisy ``normalise`` steps.
+    """
+
+    variance_threshold: float = 0.5
+    highest_variances_fraction: float = 0.5
+    macosko_minimum_nonzero: int = MACOSKO_MINIMUM_NONZERO
+    random_filter_seed: int = 90
+    sampling_seed: int = 0
+
+
+DEFAULTS = MethodDefaults()
+
+FEATURE_SELECTION_METHODS = ("remove_zeros", "keep_variances_above", "keep_highest_variances")
+EXAMPLE_FILTER_METHODS = (
+    "macosko",
+    "inverse_macosko",
+    "keep",
+    "remove",
+    "excluded_classes",
+    "remove_count_sum_above",
+    "random",
+)
+PREPROCESSING_METHODS = ("log", "exp", "normalise", "binarise", "bernoulli_sample")
+STOCHASTIC_METHODS = frozenset({"bernoulli_sample"})
+
+
+# ----------------------------------------------------------------- statistics
+def feature_variances(values: sp.spmatrix) -> np.ndarray:
+    """Population variance (``ddof=0``) of each column, from the stored entries only.
+
+    Uses ``(sum over stored (x - mean)^2 + (N - stored) * mean^2) / N``, which avoids
+    the cancellation of ``E[x^2] - E[x]^2`` for large counts.
+    """
+    values = sp.csr_matrix(values)
+    n, f = values.shape
+    if n == 0:
+        return np.zeros(f)
+    data = values.data.astype(np.float64)
+    mean = np.bincount(values.indices, weights=data, minlength=f) / n
+    deviations = data - mean[values.indices]
+    squares = np.bincount(values.indices, weights=deviations**2, minlength=f)
+    stored = np.bincount(values.indices, minlength=f)
+    return (squares + (n - stored) * mean**2) / n
+
+
+def count_sums(values: sp.spmatrix) -> np.ndarray:
+    """Row sums as a 1-D ``float64`` array."""
+    return np.asarray(sp.csr_matrix(values).sum(axis=1), dtype=np.float64).reshape(-1)
+
+
+def nonzero_counts(values: sp.spmatrix) -> np.ndarray:
+    """Number of non-zero entries of each row (stored zeros are not counted)."""
+    values = sp.csr_matrix(values)
+    rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
+    return np.bincount(rows[values.data != 0], minlength=values.shape[0])
+
+
+# ------------------------------------------------------------ feature mapping
+def map_features(
+    values: sp.spmatrix, feature_names: Sequence[str], mapping: Mapping[str, Sequence[str]]
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sum the columns whose feature ids map to the same feature name.
+
+    Parameters
+    ----------
+    values
+        Examples x feature ids.
+    feature_names
+        The id of each column.
+    mapping
+        Feature name -> the ids it covers. An id listed under several names goes to
+        the first. Ids without a name keep their id as the name.
+
+    Returns
+    -------
+    (values, names)
+        CSR of examples x mapped features, in order of first appearance among the
+        columns, and the mapped feature names.
+    """
+    name_of: dict[str, str] = {}
+    for name, ids in mapping.items():
+        for feature_id in ids:
+            name_of.setdefault(str(feature_id), str(name))
+    ids = [str(feature_id) for feature_id in feature_names]
+    if len(ids) != values.shape[1]:
+        raise DataError(None, f"{len(ids)} feature names for {values.shape[1]} features")
+    position: dict[str, int] = {}
+    columns = np.empty(len(ids), dtype=np.int64)
+    for index, feature_id in enumerate(ids):
+        columns[index] = position.setdefault(name_of.get(feature_id, feature_id), len(position))
+    unmapped = sum(1 for feature_id in ids if feature_id not in name_of)
+    unused = sum(1 for name in mapping if str(name) not in position)
+    logger.info("%d feature ids have no name and keep their id", unmapped)
+    logger.info("%d feature names in the mapping have no ids in the data", unused)
+    values = sp.csr_matrix(values)
+    summing = sp.csr_matrix(
+        (np.ones(len(ids), dtype=values.dtype), (np.arange(len(ids)), columns)),
+        shape=(len(ids), len(position)),
+    )
+    mapped = sp.csr_matrix(values @ summing)
+    mapped.sort_indices()
+    return mapped, np.array(list(position), dtype=object)
+
+
+# ---------------------------------------------------------- feature selection
+def select_features(
+    values: sp.spmatrix, method: str, parameters: Sequence[str | float | int] = ()
+) -> np.ndarray:
+    """Indices (sorted) of the features that ``method`` keeps.
+
+    Parameters
+    ----------
+    values
+        The original (count) values, examples x features.
+    method
+        ``remove_zeros``; ``keep_variances_above`` with an optional threshold
+        (default 0.5; keeps variance > threshold); ``keep_highest_variances`` with an
+        optional number n (default half the features; keeps the n largest variances,
+        ties broken by position, in their original order).
+    parameters
+        The method's parameters, as given on the command line.
+
+    Raises
+    ------
+    ConfigError
+        Unknown method, bad parameters, or a selection that keeps every feature
+        (nothing to select) or none.
+    """
+    method = _method(method, FEATURE_SELECTION_METHODS, "--feature-selection")
+    values = sp.csr_matrix(values)
+    f = values.shape[1]
+    if method == "remove_zeros":
+        _count(parameters, 0, 0, method)
+        sums = np.bincount(values.indices, weights=values.data, minlength=f)
+        keep = np.flatnonzero(sums != 0)
+    elif method == "keep_variances_above":
+        _count(parameters, 0, 1, method)
+        threshold = _number(parameters[0], method) if parameters else DEFAULTS.variance_threshold
+        keep = np.flatnonzero(feature_variances(values) > threshold)
+    else:
+        _count(parameters, 0, 1, method)
+        default = math.floor(DEFAULTS.highest_variances_fraction * f)
+        number = _whole(parameters[0], method) if parameters else default
+        order = np.argsort(-feature_variances(values), kind="stable")
+        keep = np.sort(order[:number])
+    if len(keep) == f:
+        raise ConfigError(f"--feature-selection {method} keeps all {f} features; nothing to do")
+    if len(keep) == 0:
+        raise ConfigError(f"--feature-selection {method} keeps no features")
+    return keep.astype(np.int64)
+
+
+# ------------------------------------------------------------ example filters
+def filter_examples(
+    values: sp.spmatrix,
+    method: str,
+    parameters: Sequence[str | float | int] = (),
+    *,
+    labels: Sequence | None = None,
+    excluded_classes: Sequence[str] = (),
+    seed: int = DEFAULTS.random_filter_seed,
+) -> np.ndarray:
+    """Indices of the examples that ``method`` keeps (sorted, except for ``random``).
+
+    Parameters
+    ----------
+    values
+        The original (count) values, examples x features.
+    method, parameters
+        See the module docstring; class names are compared after
+        :func:`normalise_label` (case, spaces, ``-`` and ``/`` do not matter).
+    labels
+        The labels to filter on (the superset labels when the data set has a
+        superset); needed by ``keep``, ``remove`` and ``excluded_classes``.
+    excluded_classes
+        Classes that ``excluded_classes`` removes.
+    seed
+        Seed of the ``RandomState`` whose permutation ``random N`` takes the first N
+        of (in that permuted order).
+
+    Raises
+    ------
+    ConfigError
+        Unknown method, bad parameters, label filters without labels, or a filter
+        that removes nothing or everything.
+    """
+    method = _method(method, EXAMPLE_FILTER_METHODS, "--example-filter")
+    values = sp.csr_matrix(values)
+    n = values.shape[0]
+    if method in ("macosko", "inverse_macosko"):
+        _count(parameters, 0, 0, method)
+        many = nonzero_counts(values) > DEFAULTS.macosko_minimum_nonzero
+        keep = np.flatnonzero(many if method == "macosko" else ~many)
+    elif method in ("keep", "remove", "excluded_classes"):
+        keep = _label_filter(method, parameters, labels, excluded_classes, n)
+    elif method == "remove_count_sum_above":
+        _count(parameters, 1, 1, method)
+        keep = np.flatnonzero(count_sums(values) <= _number(parameters[0], method))
+    else:
+        _count(parameters, 1, 1, method)
+        number = _whole(parameters[0], method)
+        keep = np.random.RandomState(seed).permutation(n)[: min(number, n)]
+    if len(keep) == n:
+        raise ConfigError(f"--example-filter {method} keeps all {n} examples; nothing to do")
+    if len(keep) == 0:
+        raise ConfigError(f"--example-filter {method} keeps no examples")
+    return keep.astype(np.int64)
+
+
+def _label_filter(
+    method: str, parameters: Sequence, labels: Sequence | None, excluded: Sequence[str], n: int
+) -> np.ndarray:
+    if labels is None:
+        raise ConfigError(f"--example-filter {method} needs labels, but the data set has none")
+    if len(labels) != n:
+        raise DataError(None, f"{len(labels)} labels for {n} examples")
+    if method == "excluded_classes":
+        _count(parameters, 0, 0, method)
+        names = list(excluded)
+    else:
+        _count(parameters, 1, None, method)
+        names = list(parameters)
+    wanted = {normalise_label(name) for name in names}
+    hits = np.fromiter((normalise_label(label) in wanted for label in labels), bool, len(labels))
+    return np.flatnonzero(hits if method == "keep" else ~hits)
+
+
+def normalise_label(label: object) -> str:
+    """Lower case; spaces, ``-`` and ``/`` become ``_``; ``(),$<>:"\\|?*`` removed."""
+    text = re.sub(r"[ /\-]", "_", str(label).lower())
+    return re.sub(r'[(),$<>:"\\|?*]', "", text)
+
+
+def superset_labels(labels: Sequence, superset: Mapping[str, Sequence] | str) -> np.ndarray:
+    """Map labels to superset labels (reference §2.5).
+
+    ``superset`` is a dictionary (superset name -> member labels; a label in no
+    member list becomes ``"No class"``) or ``"infer"``: the longest prefix of whole
+    words made of letters only (``"Amacrine 12"`` -> ``"Amacrine"``; a label without
+    such a prefix is kept as it is).
+    """
+    if isinstance(superset, str):
+        if superset != "infer":
+            raise DataError(None, f"label superset must be a dictionary or 'infer', not {superset}")
+        pattern = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+)*(?=\s|$)")
+        found = [pattern.match(str(label)) for label in labels]
+        names = [m.group(0) if m else str(label) for m, label in zip(found, labels, strict=True)]
+        return np.array(names, dtype=object)
+    lookup = {str(member): str(name) for name, members in superset.items() for member in members}
+    return np.array([lookup.get(str(label), "No class") for label in labels], dtype=object)
+
+
+# -------------------------------------------------------------- preprocessing
+def check_preprocessing_methods(methods: Sequence[str], option: str = "--preprocessing-methods"):
+    """Raise :class:`ConfigError` for an unknown method name."""
+    for method in methods:
+        if method not in PREPROCESSING_METHODS:
+            known = ", ".join(PREPROCESSING_METHODS)
+            raise ConfigError(f"{option}: unknown method {method!r} (known: {known})")
+
+
+def preprocess(
+    values: sp.spmatrix, methods: Sequence[str], *, rng: np.random.Generator | None = None
+) -> sp.csr_matrix:
+    """Apply preprocessing methods in order; returns a new CSR matrix.
+
+    ``log`` is log(1 + x) and ``exp`` is exp(x) - 1 (both keep zeros and sparsity);
+    ``normalise`` divides each feature column by its L2 norm (all-zero columns stay
+    zero); ``binarise`` is 1 where x > 0.5, else 0; ``bernoulli_sample`` draws 1 with
+    probability x (x must lie in [0, 1]) using ``rng`` (default: seeded with
+    ``DEFAULTS.sampling_seed``, so cached results are reproducible).
+    """
+    check_preprocessing_methods(methods)
+    if rng is None:
+        rng = np.random.default_rng(DEFAULTS.sampling_seed)
+    result = _float_copy(values)
+    for method in methods:
+        scale = _column_norms(result) if method == "normalise" else None
+        result = _step(result, method, rng, scale)
+    return result
+
+
+def noisy_methods(methods: Sequence[str], *, bernoulli: bool = False) -> tuple[str, ...]:
+    """The noisy variant of a method list: ``binarise`` becomes ``bernoulli_sample``.
+
+    With ``bernoulli`` (the Bernoulli likelihood) and a non-empty list whose last
+    method is not ``binarise``, ``bernoulli_sample`` is appended (reference §2.10).
+    """
+    check_preprocessing_methods(methods, "--noisy-preprocessing-methods")
+    noisy = ["bernoulli_sample" if method == "binarise" else method for method in methods]
+    if bernoulli and methods and methods[-1] != "binarise":
+        noisy.append("bernoulli_sample")
+    return tuple(noisy)
+
+
+@dataclass(frozen=True)
+class NoisyPreprocessing:
+    """Noisy preprocessing applied afresh to each minibatch (reference §2.10).
+
+    Element-wise methods act on the minibatch alone. ``normalise`` needs column
+    norms over the whole set: :meth:`fit` computes them once, passing the whole
+    matrix through the preceding methods (stochastic ones drawn once with
+    ``DEFAULTS.sampling_seed``), and every minibatch is divided by those norms.
+    """
+
+    methods: tuple[str, ...]
+    column_norms: tuple[np.ndarray | None, ...]
+
+    @classmethod
+    def fit(cls, values: sp.spmatrix, methods: Sequence[str]) -> NoisyPreprocessing:
+        """Prepare ``methods`` (already noisy, see :func:`noisy_methods`) for ``values``."""
+        methods = tuple(methods)
+        check_preprocessing_methods(methods, "--noisy-preprocessing-methods")
+        if "normalise" not in methods:
+            return cls(methods, (None,) * len(methods))
+        rng = np.random.default_rng(DEFAULTS.sampling_seed)
+        current, norms = _float_copy(values), []
+        for method in methods:
+            norms.append(_column_norms(current) if method == "normalise" else None)
+            current = _step(current, method, rng, norms[-1])
+        return cls(methods, tuple(norms))
+
+    def __call__(self, values: sp.spmatrix, rng: np.random.Generator) -> sp.csr_matrix:
+        """A new CSR matrix: ``values`` (some rows of the fitted set) made noisy."""
+        result = _float_copy(values)
+        for method, norms in zip(self.methods, self.column_norms, strict=True):
+            result = _step(result, method, rng, norms)
+        return result
+
+
+def _float_copy(values: sp.spmatrix) -> sp.csr_matrix:
+    values = sp.csr_matrix(values)
+    dtype = np.result_type(values.dtype, np.float32)
+    result = values.astype(dtype, copy=True)
+    result.sort_indices()
+    return result
+
+
+def _column_norms(values: sp.csr_matrix) -> np.ndarray:
+    data = values.data.astype(np.float64)
+    return np.sqrt(np.bincount(values.indices, weights=data**2, minlength=values.shape[1]))
+
+
+def _step(
+    values: sp.csr_matrix, method: str, rng: np.random.Generator, norms: np.ndarray | None
+) -> sp.csr_matrix:
+    """One method on a matrix this module owns (its data may be changed in place)."""
+    data = values.data
+    if method == "log":
+        np.log1p(data, out=data)
+    elif method == "exp":
+        np.expm1(data, out=data)
+    elif method == "normalise":
+        divisor = norms[values.indices]
+        np.divide(data, divisor, out=data, where=divisor > 0)
+    elif method == "binarise":
+        values.data = (data > 0.5).astype(data.dtype)
+        values.eliminate_zeros()
+    else:
+        if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
+            raise ConfigError(
+                "bernoulli_sample needs values between 0 and 1; put normalise (or a "
+                "scaling) before it"
+            )
+        values.data = (rng.random(data.size) < data).astype(data.dtype)
+        values.eliminate_zeros()
+    return values
+
+
+# ------------------------------------------------------------ parameter checks
+def _method(method: str, known: Sequence[str], option: str) -> str:
+    name = str(method).lower().replace("-", "_")
+    if name not in known:
+        raise ConfigError(f"{option}: unknown method {method!r} (known: {', '.join(known)})")
+    return name
+
+
+def _count(parameters: Sequence, least: int, most: int | None, method: str) -> None:
+    number = len(parameters)
+    if number < least or (most is not None and number > most):
+        if most == 0:
+            wanted = "no parameters"
+        elif least == most:
+            wanted = f"exactly {least} parameter" + ("s" if least > 1 else "")
+        elif most is None:
+            wanted = f"at least {least} parameter" + ("s" if least > 1 else "")
+        else:
+            wanted = f"at most {most} parameter" + ("s" if most > 1 else "")
+        given = " ".join(str(p) for p in parameters) or "none"
+        raise ConfigError(f"{method} takes {wanted} (given: {given})")
+
+
+def _number(text: str | float | int, method: str) -> float:
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{method}: {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{method}: {text!r} is not a finite number")
+    return number
+
+
+def _whole(text: str | float | int, method: str) -> int:
+    try:
+        number = int(str(text))
+    except ValueError:
+        raise ConfigError(f"{method}: {text!r} is not a whole number") from None
+    if number < 1:
+        raise ConfigError(f"{method}: the number must be at least 1, not {number}")
+    return number
