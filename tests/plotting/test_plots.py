@@ -104,6 +104,10 @@ def test_learning_curves_single_panel_and_missing_column(tmp_path):
     figure = plot_learning_curves(curves, [["kl_divergence"]])
     assert len(figure.axes) == 1
     assert len(figure.axes[0].get_lines()) == 2
+    both = plot_learning_curves(curves, terms=["lower_bound", "reconstruction_error"])
+    assert len(both.axes) == 1 and len(both.axes[0].get_lines()) == 4
+    with pytest.raises(ValueError, match="not both"):
+        plot_learning_curves(curves, [["kl_divergence"]], terms=["kl_divergence"])
     with pytest.raises(ValueError, match="kl_divergence_y"):
         plot_learning_curves(curves, [["kl_divergence_y"]])
 

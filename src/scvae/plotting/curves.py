@@ -42,6 +42,7 @@ def plot_learning_curves(
     curves: pd.DataFrame,
     panels: Sequence[Sequence[str]] | None = None,
     *,
+    terms: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Figure:
     """Stacked panels of terms against epochs; training solid, validation dashed.
@@ -54,10 +55,17 @@ def plot_learning_curves(
     panels
         Terms per panel, top to bottom. By default ELBO and log p(x|z), then one
         panel per KL term. ``[["kl_divergence"]]`` gives a single-term figure.
+    terms
+        Shorthand for one panel with these terms: ``terms=["lower_bound",
+        "reconstruction_error"]`` is ``panels=[["lower_bound", "reconstruction_error"]]``.
     title
         Title above the top panel.
     """
     _check_columns(curves, ["epoch", "set"])
+    if terms is not None:
+        if panels is not None:
+            raise ValueError("give panels or terms, not both")
+        panels = [list(terms)]
     panels = [list(panel) for panel in (panels or default_panels(curves))]
     if not panels:
         raise ValueError("no learning-curve terms to plot")
