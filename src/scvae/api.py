@@ -10,7 +10,11 @@ from scvae.data.raw import ReadOptions
 
 
 def load_data_set(config: DataConfig, input_file_or_name: str, **kwargs) -> DataSet:
-    """Build and load the DataSet described by ``config``."""
+    """Build and load the DataSet described by ``config`` (values left on disk if backed)."""
+    from scvae.data.backed_loading import open_backed, use_backed
+
+    if use_backed(config, input_file_or_name):
+        return open_backed(config, input_file_or_name, **kwargs)
     options = ReadOptions(
         labels_path=config.labels,
         genome=config.genome,
@@ -77,29 +81,37 @@ def train(
     validation set (the best and early-stopping versions need a validation set).
     """
     from scvae.paths import data_path
+    from scvae.training import distributed
     from scvae.training.session import train_session
 
     data_config = data_config or DataConfig()
     model_config = model_config or ModelConfig()
     training_config = training_config or TrainingConfig()
-    data_set = load_data_set(
-        data_config,
-        input_file_or_name,
-        reconstruction_distribution=model_config.reconstruction_distribution,
-    )
-    sets = split_data_set(data_set, data_config)
-    training_set, validation_set = (sets[1], sets[2]) if len(sets) > 1 else (sets[0], None)
-    folder = data_path(data_set.name, data_config, data_set.split_indices is not None)
-    return train_session(
-        training_set,
-        validation_set,
-        folder,
-        data_config,
-        model_config,
-        training_config,
-        progress=progress,
-        log=log,
-    )
+    if training_config.processes > 1 and not distributed.launched():
+        configs = {"data": data_config, "model": model_config, "training": training_config}
+        return distributed.launch_training(
+            input_file_or_name, configs, training_config.processes, training_config.threads
+        )
+    with distributed.distributed_session(training_config.device) as processes:
+        with processes.main_first():  # one process builds the caches
+            data_set = load_data_set(
+                data_config,
+                input_file_or_name,
+                reconstruction_distribution=model_config.reconstruction_distribution,
+            )
+        sets = split_data_set(data_set, data_config)
+        training_set, validation_set = (sets[1], sets[2]) if len(sets) > 1 else (sets[0], None)
+        folder = data_path(data_set.name, data_config, data_set.split_indices is not None)
+        return train_session(
+            training_set,
+            validation_set,
+            folder,
+            data_config,
+            model_config,
+            training_config,
+            progress=progress,
+            log=log,
+        )
 
 
 def evaluate(

@@ -111,6 +111,20 @@ class DataConfig(_Config):
     batch_key: str | None = option(
         None, "--batch-key", help="obs column (h5ad) or column attribute (Loom) holding batches"
     )
+    backed: bool = option(
+        False,
+        "--backed",
+        help="leave the values on disk and read minibatches from there (large data sets)",
+        action="flag",
+    )
+    backed_above: float = option(
+        8.0,
+        "--backed-above",
+        type=float,
+        metavar="GB",
+        help="leave the values on disk when they would take more than this many GB in "
+        "memory (known for h5ad CSR files and built caches; 'inf' turns this off)",
+    )
 
 
 @dataclass(frozen=True)
@@ -251,6 +265,13 @@ class TrainingConfig(_Config):
         "auto", "--device", help="auto, cpu, cuda or mps", choices=("auto", "cpu", "cuda", "mps")
     )
     threads: int | None = option(None, "--threads", type=int, help="CPU threads for torch")
+    processes: int = option(
+        1,
+        "--processes",
+        type=int,
+        help="train with this many processes on this machine (DistributedDataParallel); "
+        "under torchrun the launcher's process count is used instead",
+    )
 
 
 @dataclass(frozen=True)

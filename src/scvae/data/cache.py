@@ -119,6 +119,34 @@ def read_raw(path: str | os.PathLike[str]) -> RawData:
         raise CacheCorrupt(f"{path}: unreadable cache ({type(error).__name__}: {error})") from error
 
 
+def read_backed(path: str | os.PathLike[str]) -> RawData:
+    """Read a cache but leave its values on disk (a :class:`~scvae.data.backed.BackedMatrix`).
+
+    The ``complete`` mark and format version are checked; the checksum is not (it
+    would mean reading every value).
+
+    Raises
+    ------
+    CacheCorrupt
+        A missing, unreadable or incomplete file, or another format version.
+    """
+    from scvae.data.backed import BackedMatrix
+
+    try:
+        with h5py.File(path, "r") as file:
+            if file.attrs.get("complete") != 1:
+                raise CacheCorrupt(f"{path}: incomplete cache (no 'complete' mark)")
+            if file.attrs.get("format_version") != FORMAT_VERSION:
+                raise CacheCorrupt(f"{path}: cache written by another format version")
+            arrays = _read_datasets(file, skip="values/")
+            metadata = json.loads(str(file.attrs["metadata"]))
+        return _from_arrays(arrays, metadata, values=BackedMatrix(path, "values"))
+    except CacheCorrupt:
+        raise
+    except Exception as error:  # h5py and numpy raise many kinds on damaged files
+        raise CacheCorrupt(f"{path}: unreadable cache ({type(error).__name__}: {error})") from error
+
+
 def load_or_build(path: str | os.PathLike[str], build: Callable[[], RawData]) -> RawData:
     """Read the cache at ``path``, or build the data, cache it and return it.
 
@@ -172,9 +200,9 @@ def _to_arrays(raw: RawData) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(array) for name, array in arrays.items()}
 
 
-def _from_arrays(arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> RawData:
-    shape = tuple(int(size) for size in arrays["values/shape"])
-    parts = (arrays["values/data"], arrays["values/indices"], arrays["values/indptr"])
+def _from_arrays(
+    arrays: dict[str, np.ndarray], metadata: dict[str, Any], values: Any = None
+) -> RawData:
     fields: dict[str, Any] = {name: arrays.get(name) for name in _ARRAY_FIELDS}
     if "feature_mapping/feature_names" in arrays:
         fields["feature_mapping"] = _mapping_from_arrays(
@@ -185,7 +213,10 @@ def _from_arrays(arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> Raw
     prefix = "split_indices/"
     split = {name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)}
     fields["split_indices"] = split or None
-    values = sp.csr_matrix(parts, shape=shape)
+    if values is None:
+        shape = tuple(int(size) for size in arrays["values/shape"])
+        parts = (arrays["values/data"], arrays["values/indices"], arrays["values/indptr"])
+        values = sp.csr_matrix(parts, shape=shape)
     return RawData(values=values, metadata=metadata, **fields)
 
 
@@ -206,10 +237,12 @@ def _canonical(array: Any) -> np.ndarray:
     return np.array([str(item) for item in array.ravel()], dtype=object).reshape(array.shape)
 
 
-def _read_datasets(file: h5py.File) -> dict[str, np.ndarray]:
+def _read_datasets(file: h5py.File, skip: str | None = None) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
 
     def visit(name: str, item: Any) -> None:
+        if skip is not None and name.startswith(skip):
+            return
         if isinstance(item, h5py.Dataset):
             if h5py.check_string_dtype(item.dtype) is not None:
                 arrays[name] = np.asarray(item.asstr()[()], dtype=object)

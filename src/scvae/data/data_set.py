@@ -174,17 +174,19 @@ class DataSet:
         )
 
     def _set(self, raw: RawData) -> None:
+        from scvae.data.backed import check_backed_values, is_backed, minimum_stored_value
         from scvae.data.validation import check_values
 
         n, f = raw.values.shape
         is_count = _is_count_likelihood(self.reconstruction_distribution)
-        self.values = check_values(
+        check = check_backed_values if is_backed(raw.values) else check_values
+        self.values = check(
             raw.values,
             self.input,
             count_likelihood=is_count,
             likelihood_name=self.reconstruction_distribution,
         )
-        if self.reconstruction_distribution is None and self.values.data.min(initial=0) < 0:
+        if self.reconstruction_distribution is None and minimum_stored_value(self.values) < 0:
             raise NotCountsError(
                 self.input,
                 "has negative values; scvae models counts (give a likelihood for real "
@@ -462,6 +464,10 @@ def _is_count_likelihood(name: str | None) -> bool:
 
 
 def _to_csr(values: Any) -> sp.csr_matrix:
+    from scvae.data.backed import is_backed
+
+    if is_backed(values):  # values left on disk stay there
+        return values
     if sp.issparse(values):
         return sp.csr_matrix(values)
     array = np.asarray(values)

@@ -13,6 +13,7 @@ import torch
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
     from scvae.data.processing import NoisyPreprocessing
+    from scvae.models.base import ModelInputs
 
 
 @dataclass
@@ -87,6 +88,41 @@ class MatrixSource:
             noisy=noisy,
         )
 
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        """A random order of the examples for one epoch."""
+        return rng.permutation(np.arange(self.number_of_examples))
+
+    def reading_order(self) -> np.ndarray:
+        """The examples in order (for evaluation passes)."""
+        return np.arange(self.number_of_examples)
+
+    def inputs_for(
+        self,
+        rows: np.ndarray,
+        device: torch.device | str = "cpu",
+        noise: np.random.Generator | None = None,
+    ) -> ModelInputs:
+        """The minibatch of the examples at ``rows`` as dense tensors on ``device``."""
+        from scvae.models.base import ModelInputs
+
+        device = torch.device(device)
+        if self.noisy is not None:
+            target = x = _noisy(self, rows, noise, device)
+        else:
+            target = _dense(self.targets, rows, device)
+            x = target if self.inputs is None else _dense(self.inputs, rows, device)
+        batch = None
+        if self.batch_indices is not None:
+            indices = torch.from_numpy(self.batch_indices[rows]).to(device)
+            batch = torch.nn.functional.one_hot(indices, self.number_of_batches).float()
+        count_sum = None
+        if self.count_sum is not None:
+            count_sum = torch.from_numpy(self.count_sum[rows]).to(device).unsqueeze(1)
+        library = torch.from_numpy(self.library_size[rows]).to(device).unsqueeze(1)
+        return ModelInputs(
+            x=x, target=target, library_size=library, count_sum=count_sum, batch=batch
+        )
+
 
 def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(matrix[rows].toarray()).to(device, non_blocking=True)
@@ -97,6 +133,15 @@ def _noisy(source: MatrixSource, rows: np.ndarray, rng, device: torch.device) ->
     return torch.from_numpy(values.toarray()).to(device, non_blocking=True)
 
 
+def noise_generator(source, rng: np.random.Generator | None) -> np.random.Generator | None:
+    """The generator of noisy preprocessing: ``rng``, or a fixed-seed one for evaluation."""
+    if getattr(source, "noisy", None) is None or rng is not None:
+        return rng
+    from scvae.data.processing import DEFAULTS
+
+    return np.random.default_rng(DEFAULTS.sampling_seed)
+
+
 def minibatches(
     source: MatrixSource,
     batch_size: int,
@@ -104,38 +149,17 @@ def minibatches(
     rng: np.random.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> Iterator:
-    """Yield :class:`~scvae.models.base.ModelInputs` over the examples (shuffled with ``rng``).
+    """Yield ``(ModelInputs, rows)`` over the examples (shuffled with ``rng``).
 
-    Noisy preprocessing draws from ``rng``, or from a fixed-seed generator when
-    ``rng`` is ``None`` (evaluation), so evaluations are repeatable.
+    Any source with ``epoch_order``, ``reading_order`` and ``inputs_for`` works (e.g.
+    :class:`~scvae.data.backed_source.BackedSource`, whose reading order is the file
+    order: place results by ``rows``). Noisy preprocessing draws from ``rng``, or from
+    a fixed-seed generator when ``rng`` is ``None`` (evaluation), so evaluations are
+    repeatable.
     """
-    from scvae.models.base import ModelInputs
-
     device = torch.device(device)
-    order = np.arange(source.number_of_examples)
-    if rng is not None:
-        order = rng.permutation(order)
-    noise = rng
-    if source.noisy is not None and noise is None:
-        from scvae.data.processing import DEFAULTS
-
-        noise = np.random.default_rng(DEFAULTS.sampling_seed)
+    order = source.reading_order() if rng is None else source.epoch_order(rng)
+    noise = noise_generator(source, rng)
     for start in range(0, len(order), batch_size):
         rows = np.sort(order[start : start + batch_size])
-        if source.noisy is not None:
-            target = x = _noisy(source, rows, noise, device)
-        else:
-            target = _dense(source.targets, rows, device)
-            x = target if source.inputs is None else _dense(source.inputs, rows, device)
-        batch = None
-        if source.batch_indices is not None:
-            indices = torch.from_numpy(source.batch_indices[rows]).to(device)
-            batch = torch.nn.functional.one_hot(indices, source.number_of_batches).float()
-        count_sum = None
-        if source.count_sum is not None:
-            count_sum = torch.from_numpy(source.count_sum[rows]).to(device).unsqueeze(1)
-        library = torch.from_numpy(source.library_size[rows]).to(device).unsqueeze(1)
-        yield (
-            ModelInputs(x=x, target=target, library_size=library, count_sum=count_sum, batch=batch),
-            rows,
-        )
+        yield source.inputs_for(rows, device, noise), rows

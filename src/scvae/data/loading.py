@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +22,26 @@ def load_raw(
     options: ReadOptions,
 ) -> RawData:
     """Read a file, folder, JSON specification or built-in data set (cached on disk)."""
-    from scvae.data.cache import cache_key, load_or_build
+    from scvae.data.cache import load_or_build
+
+    cache_path, build = cache_location(input_file_or_name, data_format, directory, options)
+    return load_or_build(cache_path, build)
+
+
+def cache_location(
+    input_file_or_name: str,
+    data_format: str | None,
+    directory: str | Path,
+    options: ReadOptions,
+) -> tuple[Path, Callable[[], RawData]]:
+    """The cache file of an input and the function that builds its content.
+
+    Raises
+    ------
+    DataError
+        When the input is neither a file or folder nor a built-in data set.
+    """
+    from scvae.data.cache import cache_key
     from scvae.data.readers import read
 
     path = Path(input_file_or_name)
@@ -32,14 +52,12 @@ def load_raw(
             sources, {"format": fmt, "options": asdict(options), "version": CACHE_VERSION}
         )
         cache_path = Path(directory) / _data_name(path) / "cache" / f"original-{key}.h5"
-        return load_or_build(cache_path, lambda: _checked(read(path, fmt, options), path))
+        return cache_path, lambda: _checked(read(path, fmt, options), path)
     entry = find_built_in(str(input_file_or_name))
     if entry is not None:
         _, built_in = entry
         cache_path = built_in.folder(directory) / "cache" / f"original-v{CACHE_VERSION}.h5"
-        return load_or_build(
-            cache_path, lambda: _checked(built_in.build(directory), built_in.folder(directory))
-        )
+        return cache_path, lambda: _checked(built_in.build(directory), built_in.folder(directory))
     names = ", ".join(built_in.title for built_in in CATALOGUE.values())
     raise DataError(
         input_file_or_name, f"no such file or folder, nor a built-in data set (built-in: {names})"

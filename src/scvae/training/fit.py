@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scvae.data.loader import MatrixSource, minibatches
+from scvae.data.loader import MatrixSource
 from scvae.errors import ScvaeError
 from scvae.evaluation.clustering import accuracy, majority_labels
 from scvae.training.checkpoints import (
@@ -29,6 +29,15 @@ from scvae.training.checkpoints import (
     save_checkpoint,
 )
 from scvae.training.curves import CURVES_NAME, read_curves, write_curves
+from scvae.training.distributed import (
+    SINGLE,
+    Processes,
+    evaluation_batches,
+    number_of_steps,
+    share_buffers,
+    training_batches,
+    wrap_module,
+)
 
 EARLY_STOPPING_PATIENCE = 10
 BEST_DIRECTORY = "best"
@@ -89,6 +98,7 @@ class FitOptions:
     progress: bool = True
     on_epoch_end: Callable[[int, list[dict]], None] | None = None
     terms: tuple[str, ...] = field(default=("lower_bound", "reconstruction_error", "kl_divergence"))
+    processes: Processes = SINGLE
 
 
 def warm_up_weight(epoch: int, warm_up_epochs: int) -> float:
@@ -121,10 +131,13 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     module.to(device)
     optimiser = torch.optim.Adam(module.parameters(), lr=options.learning_rate)
     start, stopping, rows = _resume(module, optimiser, run_directory, device)
+    trainer = wrap_module(module, options.processes, device)
     for epoch in range(start, options.number_of_epochs):
         if options.early_stopping and stopping.stopped:
             break
-        seconds = _train_epoch(module, optimiser, training.source, epoch, options, device)
+        seconds = _train_epoch(trainer, optimiser, training.source, epoch, options, device)
+        share_buffers(module, options.processes)
+        _seed_evaluation(options.seed, epoch)
         for kind, data in (("training", training), ("validation", validation)):
             if data is None:
                 continue
@@ -151,6 +164,11 @@ def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
 
+def _seed_evaluation(seed: int, epoch: int) -> None:
+    """Evaluation draws its own stream (the same whatever training drew, in any process)."""
+    torch.manual_seed(seed * 100_003 + epoch + 50_021)
+
+
 def _train_epoch(module, optimiser, source: MatrixSource, epoch: int, options, device) -> float:
     from tqdm.auto import tqdm
 
@@ -158,22 +176,23 @@ def _train_epoch(module, optimiser, source: MatrixSource, epoch: int, options, d
     kl_scale = warm_up_weight(epoch, options.warm_up_epochs) * options.kl_weight
     module.train()
     started = time.perf_counter()
-    batches = minibatches(source, options.minibatch_size, rng=rng, device=device)
-    total = math.ceil(source.number_of_examples / options.minibatch_size)
+    processes = options.processes
+    batches = training_batches(source, options.minibatch_size, rng, device, processes)
+    total = number_of_steps(source.number_of_examples, options.minibatch_size, processes)
     bar = tqdm(
         batches,
         total=total,
         desc=f"Epoch {epoch + 1}/{options.number_of_epochs}",
-        disable=not options.progress,
+        disable=not (options.progress and processes.is_main),
         leave=False,
     )
     running = 0.0
-    for step, (inputs, _) in enumerate(bar):
+    for step, (inputs, weight) in enumerate(bar):
         output = module(inputs, kl_scale=kl_scale, samples=options.training_samples)
-        if not torch.isfinite(output.loss):
+        if not processes.all_finite(output.loss):
             raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
         optimiser.zero_grad(set_to_none=True)
-        output.loss.backward()
+        (output.loss * weight if weight != 1.0 else output.loss).backward()
         torch.nn.utils.clip_grad_value_(module.parameters(), 1.0)
         optimiser.step()
         if step % 10 == 0:
@@ -192,11 +211,16 @@ def _diverged_message(what: str) -> str:
 
 @torch.no_grad()
 def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) -> dict:
-    """Exact per-cell means of the bound and its terms (and accuracy) over a data set."""
+    """Exact per-cell means of the bound and its terms (and accuracy) over a data set.
+
+    With several processes each evaluates its part and the sums are shared.
+    """
     module.eval()
+    processes = options.processes
     sums: dict[str, float] = {}
-    clusters = []
-    for inputs, _ in minibatches(data.source, options.minibatch_size, device=device):
+    clusters, positions = [], []
+    batches = evaluation_batches(data.source, options.minibatch_size, device, processes)
+    for inputs, rows in batches:
         output = module(inputs, kl_scale=1.0, samples=options.training_samples)
         terms = {
             "lower_bound": output.lower_bound,
@@ -207,31 +231,47 @@ def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) ->
             sums[name] = sums.get(name, 0.0) + float(values.double().sum())
         if output.y_probabilities is not None:
             clusters.append(output.y_probabilities.argmax(dim=1).cpu().numpy())
+            positions.append(rows)
+    names = list(sums) if processes.is_main else None
+    names = processes.share(names)
+    totals = processes.sum(np.array([sums.get(name, 0.0) for name in names]))
     count = max(data.source.number_of_examples, 1)
-    means = {name: value / count for name, value in sums.items()}
+    means = {name: float(total) / count for name, total in zip(names, totals, strict=True)}
     if not all(math.isfinite(value) for value in means.values()):
         raise TrainingDiverged(_diverged_message("the evaluated ELBO"))
-    if clusters and data.labels is not None:
-        cluster_ids = np.concatenate(clusters)
-        predicted = majority_labels(cluster_ids, data.labels, data.excluded_classes)
-        means["accuracy"] = accuracy(predicted, data.labels, data.excluded_classes)
+    if data.labels is not None and processes.share(bool(clusters)):
+        cluster_ids = processes.gather(np.concatenate(clusters or [np.zeros(0, np.int64)]))
+        rows = processes.gather(np.concatenate(positions or [np.zeros(0, np.int64)]))
+        labels = np.asarray(data.labels)[rows]
+        predicted = majority_labels(cluster_ids, labels, data.excluded_classes)
+        means["accuracy"] = accuracy(predicted, labels, data.excluded_classes)
     return means
 
 
 def _after_epoch(module, optimiser, run_directory: Path, epoch, rows, stopping, options) -> None:
+    """Early-stopping bookkeeping in every process; files and the callback in the main one."""
     validation = [row for row in rows if row["epoch"] == epoch + 1 and row["set"] == "validation"]
-    checkpoint = run_directory / CHECKPOINT_NAME
-    if validation:
-        value = validation[0]["lower_bound"]
-        action = stopping.update(value)
-        if action == "snapshot" and checkpoint.exists():
-            copy_checkpoint(checkpoint, run_directory / EARLY_STOPPING_DIRECTORY / CHECKPOINT_NAME)
-        elif action == "clear":
-            shutil.rmtree(run_directory / EARLY_STOPPING_DIRECTORY, ignore_errors=True)
-    write_curves(run_directory / CURVES_NAME, rows, options.terms)
+    action = stopping.update(validation[0]["lower_bound"]) if validation else None
     improved = bool(validation) and validation[0]["lower_bound"] > stopping.best
     if improved:
         stopping.best, stopping.best_epoch = validation[0]["lower_bound"], epoch + 1
+    if options.processes.is_main:
+        _write_epoch(module, optimiser, run_directory, epoch, rows, stopping, options, action)
+        if improved:
+            copy_checkpoint(
+                run_directory / CHECKPOINT_NAME, run_directory / BEST_DIRECTORY / CHECKPOINT_NAME
+            )
+        if options.on_epoch_end is not None:
+            options.on_epoch_end(epoch, rows)
+
+
+def _write_epoch(module, optimiser, run_directory, epoch, rows, stopping, options, action) -> None:
+    checkpoint = run_directory / CHECKPOINT_NAME
+    if action == "snapshot" and checkpoint.exists():
+        copy_checkpoint(checkpoint, run_directory / EARLY_STOPPING_DIRECTORY / CHECKPOINT_NAME)
+    elif action == "clear":
+        shutil.rmtree(run_directory / EARLY_STOPPING_DIRECTORY, ignore_errors=True)
+    write_curves(run_directory / CURVES_NAME, rows, options.terms)
     state = {
         "model": module.state_dict(),
         "optimiser": optimiser.state_dict(),
@@ -239,7 +279,3 @@ def _after_epoch(module, optimiser, run_directory: Path, epoch, rows, stopping, 
         "early_stopping": asdict(stopping),
     }
     save_checkpoint(checkpoint, state)
-    if improved:
-        copy_checkpoint(checkpoint, run_directory / BEST_DIRECTORY / CHECKPOINT_NAME)
-    if options.on_epoch_end is not None:
-        options.on_epoch_end(epoch, rows)

@@ -14,13 +14,14 @@ from typing import Any
 import torch
 
 from scvae.config import DataConfig, ModelConfig, TrainingConfig, save_configs
+from scvae.data.backed_source import source_for
 from scvae.data.data_set import DataSet
-from scvae.data.loader import MatrixSource
 from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
 from scvae.io import atomic_write_json, atomic_write_text
 from scvae.models.naming import model_name
 from scvae.training.curves import GMVAE_TERMS, VAE_TERMS
+from scvae.training.distributed import current as current_processes
 from scvae.training.fit import FitOptions, LabelledSource, fit
 from scvae.training.runs import new_run_id, reset_directory, run_directory
 
@@ -138,9 +139,9 @@ def zero_is_supported(likelihood: str) -> bool:
 
 def check_likelihood_fits(likelihood: str, data_set: DataSet) -> None:
     """Refuse likelihoods that cannot score the data (e.g. log-normal with zero counts)."""
-    values = data_set.values
-    has_zeros = values.nnz < values.shape[0] * values.shape[1] or (values.data == 0).any()
-    if has_zeros and not zero_is_supported(likelihood):
+    from scvae.data.backed import has_zeros
+
+    if has_zeros(data_set.values) and not zero_is_supported(likelihood):
         raise ConfigError(
             f"the {likelihood} likelihood gives zero values a log-density of -inf or +inf, and "
             "these data have zeros; use a count likelihood (poisson, negative_binomial, ...) "
@@ -177,7 +178,7 @@ def effective_batch_size(config: ModelConfig, batch_size: int, samples: tuple[in
 def labelled(data_set: DataSet | None, config: ModelConfig, facts: ModelFacts):
     if data_set is None:
         return None
-    source = MatrixSource.from_data_set(
+    source = source_for(
         data_set,
         count_sum=config.count_sum,
         batch_correction=facts.number_of_batches > 0,
@@ -208,20 +209,13 @@ def train_session(
     check_likelihood_fits(canonical_name(model_config.reconstruction_distribution), training_set)
     facts = build_facts(model_config, training_set, training_config)
     directory = model_directory(data_path, model_config, training_config, facts.number_of_classes)
-    run = choose_run(directory, training_config)
-    final = run
-    if training_config.caches_directory:
-        from scvae.training.runs import cache_run_directory
-
-        run = cache_run_directory(
-            training_config.caches_directory, training_config.models_directory, run
-        )
-    facts = _reuse_saved_facts(run, facts)
-    run.mkdir(parents=True, exist_ok=True)
-    save_configs(
-        run / "config.json", data=data_config, model=model_config, training=training_config
-    )
-    atomic_write_json(run / MODEL_FACTS, facts.to_dict())
+    processes = current_processes()
+    if not processes.is_main:
+        progress, log = False, _silent
+    prepared = None
+    if processes.is_main:  # the main process picks the run; the others follow it
+        prepared = _prepare_run(directory, facts, data_config, model_config, training_config)
+    run, final, facts = processes.share(prepared)
     if training_config.threads:
         torch.set_num_threads(training_config.threads)
     torch.manual_seed(facts.seed)  # the initial weights follow the run's seed
@@ -238,11 +232,43 @@ def train_session(
         progress,
         log,
     )
-    if run != final:
+    if run != final and processes.is_main:
         from scvae.training.runs import move_run
 
         return move_run(run, final)
-    return trained
+    return final if run != final else trained
+
+
+def _prepare_run(
+    directory: Path,
+    facts: ModelFacts,
+    data_config: DataConfig,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+) -> tuple[Path, Path, ModelFacts]:
+    """Choose (and create) the run folder, write its configs and facts: (run, final, facts).
+
+    ``run`` is where training writes; ``final`` differs from it with ``--caches-directory``.
+    """
+    run = choose_run(directory, training_config)
+    final = run
+    if training_config.caches_directory:
+        from scvae.training.runs import cache_run_directory
+
+        run = cache_run_directory(
+            training_config.caches_directory, training_config.models_directory, run
+        )
+    facts = _reuse_saved_facts(run, facts)
+    run.mkdir(parents=True, exist_ok=True)
+    save_configs(
+        run / "config.json", data=data_config, model=model_config, training=training_config
+    )
+    atomic_write_json(run / MODEL_FACTS, facts.to_dict())
+    return run, final, facts
+
+
+def _silent(*_: Any) -> None:
+    """The log of processes other than the main one."""
 
 
 def _reuse_saved_facts(run: Path, facts: ModelFacts) -> ModelFacts:
@@ -258,6 +284,8 @@ def _fit_and_log(
     module, training_set, validation_set, run, model_config, training_config, facts, progress, log
 ) -> Path:
     from scvae.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
+
+    processes = current_processes()
 
     train_samples, _ = samples_for(model_config)
     checkpoint = run / CHECKPOINT_NAME
@@ -282,10 +310,11 @@ def _fit_and_log(
         training_samples=train_samples,
         seed=facts.seed,
         early_stopping=training_config.early_stopping,
-        device=str(resolve_device(training_config.device)),
+        device=str(processes.device(resolve_device(training_config.device))),
         progress=progress,
         terms=GMVAE_TERMS if model_config.model_type == "GMVAE" else VAE_TERMS,
         on_epoch_end=lambda epoch, rows: log(_epoch_line(epoch, rows)),
+        processes=processes,
     )
     started = datetime.datetime.now(datetime.timezone.utc)
     rows = fit(
@@ -296,7 +325,8 @@ def _fit_and_log(
         options,
     )
     end = max((row["epoch"] for row in rows), default=done)
-    _write_metadata_log(run, done, end, started, rows, training_config)
+    if processes.is_main:
+        _write_metadata_log(run, done, end, started, rows, training_config)
     return run
 
 

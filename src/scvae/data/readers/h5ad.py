@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import scipy.sparse as sp
 
@@ -64,6 +65,31 @@ def read_h5ad(path: Path, options: ReadOptions) -> RawData:
         if not modern:
             matrix, obs, var = _read_whole(path, options.layer)
     values = matrix.tocsr() if sp.issparse(matrix) else sp.csr_matrix(np.asarray(matrix))
+    return _annotated(sp.csr_matrix(values), obs, var, options, path)
+
+
+def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
+    """Like :func:`read_h5ad`, but the matrix stays on disk (a ``BackedMatrix``).
+
+    Returns ``None`` when the file is not a modern (encoded) h5ad file or when the
+    chosen matrix is not stored as CSR; such files are read whole instead.
+    """
+    from scvae.data.backed import BackedMatrix
+
+    path = Path(path)
+    with reading(path, "an h5ad file"):
+        with open_hdf5(path) as file:
+            if _text(file.attrs.get("encoding-type")) != "anndata":
+                return None
+            matrix_key, var_key = _element_keys(file, path, options.layer)
+            if _text(file[matrix_key].attrs.get("encoding-type")) != "csr_matrix":
+                return None
+            obs, var = _read_tables(file, path, var_key)
+    return _annotated(BackedMatrix(path, matrix_key), obs, var, options, path)
+
+
+def _annotated(values: Any, obs: Any, var: Any, options: ReadOptions, path: Path) -> RawData:
+    """RawData of a matrix (CSR or backed) with the names, labels and batches of obs/var."""
     if values.shape != (len(obs), len(var)):
         raise DataError(
             path,
@@ -71,7 +97,7 @@ def read_h5ad(path: Path, options: ReadOptions) -> RawData:
             f"observations and {len(var)} variables",
         )
     raw = RawData(
-        values=sp.csr_matrix(values),
+        values=values,
         example_names=to_strings(np.asarray(obs.index)),
         feature_names=to_strings(np.asarray(var.index)),
     )
@@ -108,9 +134,30 @@ def _anndata_call(path: Path, function: Any, *arguments: Any, **keywords: Any) -
 
 def _read_elements(file: Any, path: Path, layer: str | None) -> tuple[Any, Any, Any]:
     """Read only the chosen matrix, ``obs`` and ``var`` of a modern h5ad file."""
-    import h5py
     from anndata.io import read_elem
 
+    matrix_key, var_key = _element_keys(file, path, layer)
+    element = file[matrix_key]
+    encoding = _text(element.attrs.get("encoding-type"))
+    if isinstance(element, h5py.Dataset) and encoding in (None, "array"):
+        matrix = dense_to_csr(element, path)
+    else:
+        matrix = _anndata_call(path, read_elem, element)
+    obs, var = _read_tables(file, path, var_key)
+    return matrix, obs, var
+
+
+def _read_tables(file: Any, path: Path, var_key: str) -> tuple[Any, Any]:
+    """``obs`` and the chosen ``var`` as data frames."""
+    from anndata.io import read_elem
+
+    obs = _anndata_call(path, read_elem, file["obs"])
+    var = _anndata_call(path, read_elem, file[var_key])
+    return obs, var
+
+
+def _element_keys(file: Any, path: Path, layer: str | None) -> tuple[str, str]:
+    """Keys of the chosen matrix and of its ``var`` table (checked to exist)."""
     layers = file.get("layers")
     layer_names = list(layers.keys()) if isinstance(layers, h5py.Group) else []
     has_raw = "raw" in file and "X" in file["raw"]
@@ -126,15 +173,7 @@ def _read_elements(file: Any, path: Path, layer: str | None) -> tuple[Any, Any, 
     for key in ("obs", var_key):
         if key not in file:
             raise DataError(path, f"has no '{key}' element")
-    element = file[matrix_key]
-    encoding = _text(element.attrs.get("encoding-type"))
-    if isinstance(element, h5py.Dataset) and encoding in (None, "array"):
-        matrix = dense_to_csr(element, path)
-    else:
-        matrix = _anndata_call(path, read_elem, element)
-    obs = _anndata_call(path, read_elem, file["obs"])
-    var = _anndata_call(path, read_elem, file[var_key])
-    return matrix, obs, var
+    return matrix_key, var_key
 
 
 def _read_whole(path: Path, layer: str | None) -> tuple[Any, Any, Any]:

@@ -1,0 +1,200 @@
+"""Minibatches streamed from backed values, shuffled by chunks so reads stay sequential.
+
+:class:`BackedSource` offers what the training loop asks of a source
+(:class:`~scvae.data.loader.MatrixSource` offers the same): ``number_of_examples``,
+``epoch_order(rng)``, ``reading_order()`` and ``inputs_for(rows, device)``.
+
+The examples are cut, in file order, into blocks of :data:`BLOCK_ROWS` examples. An
+epoch visits the blocks in a random order; groups of :data:`BUFFER_BLOCKS` consecutive
+blocks form a buffer whose examples are shuffled together
+(:func:`chunk_shuffled_order`). A minibatch therefore needs only the blocks of the
+current buffer, each read in one or a few contiguous slices and kept in a small
+least-recently-used cache. Memory held: the cache (at most ``2 * BUFFER_BLOCKS``
+blocks), plus a few numbers per example (library size, batch index, orders).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from scvae.data.backed import BackedMatrix, is_backed
+from scvae.errors import NotSupportedYet
+
+if TYPE_CHECKING:
+    from scvae.data.data_set import DataSet
+    from scvae.models.base import ModelInputs
+
+#: Examples per block (the unit of reading and of the coarse shuffle).
+BLOCK_ROWS = 1024
+
+#: Blocks whose examples are shuffled together (the fine shuffle).
+BUFFER_BLOCKS = 8
+
+
+def chunk_shuffled_order(
+    number: int,
+    rng: np.random.Generator,
+    *,
+    block_rows: int = BLOCK_ROWS,
+    buffer_blocks: int = BUFFER_BLOCKS,
+) -> np.ndarray:
+    """A permutation of ``0..number-1``: blocks in random order, shuffled within buffers.
+
+    Block ``b`` holds ``b * block_rows`` up to ``(b + 1) * block_rows``; the blocks are
+    permuted, and every ``buffer_blocks`` consecutive ones have their members shuffled
+    together. Uses ``rng`` only (two kinds of draws), so it is reproducible.
+    """
+    blocks = rng.permutation(-(-number // block_rows)) if number else np.zeros(0, np.int64)
+    pieces = []
+    for start in range(0, len(blocks), buffer_blocks):
+        members = [
+            np.arange(block * block_rows, min((block + 1) * block_rows, number))
+            for block in blocks[start : start + buffer_blocks]
+        ]
+        pieces.append(rng.permutation(np.concatenate(members)))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+
+
+@dataclass
+class BackedSource:
+    """Examples of a backed matrix (a file or a view) with their per-example extras.
+
+    ``library_size`` holds the count sums (``float32``), ``count_sum`` the count sums
+    divided by their maximum in this subset (or ``None``), ``batch_indices`` the batch
+    of each example (or ``None``). With ``binarise`` the targets are ``values > 0.5``
+    and the network input is the values.
+    """
+
+    matrix: BackedMatrix
+    library_size: np.ndarray
+    count_sum: np.ndarray | None
+    batch_indices: np.ndarray | None
+    number_of_batches: int
+    binarise: bool = False
+    block_rows: int = BLOCK_ROWS
+    buffer_blocks: int = BUFFER_BLOCKS
+    noisy: None = None
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _ranks: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def number_of_examples(self) -> int:
+        return self.matrix.shape[0]
+
+    @classmethod
+    def from_data_set(
+        cls,
+        data_set: DataSet,
+        *,
+        count_sum: bool = False,
+        batch_correction: bool = False,
+        number_of_batches: int | None = None,
+        binarise: bool = False,
+    ) -> BackedSource:
+        """The backed counterpart of :meth:`MatrixSource.from_data_set`."""
+        if getattr(data_set, "preprocessed_values", None) is not None:
+            raise NotSupportedYet("--preprocessing-methods with backed data")
+        if getattr(data_set, "noisy_preprocessing_methods", None):
+            raise NotSupportedYet("--noisy-preprocessing-methods with backed data")
+        matrix = data_set.values
+        library = matrix.row_sums().astype(np.float32, copy=False)
+        batches = data_set.batch_indices if batch_correction else None
+        if number_of_batches is None:
+            number_of_batches = data_set.number_of_batches or 0
+        normalised = None
+        if count_sum:
+            maximum = library.max() if library.size else 0.0
+            normalised = library / maximum if maximum > 0 else np.zeros_like(library)
+        return cls(
+            matrix=matrix,
+            library_size=library,
+            count_sum=normalised,
+            batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
+            number_of_batches=number_of_batches if batches is not None else 0,
+            binarise=binarise,
+        )
+
+    # ------------------------------------------------------------ orders
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        """This epoch's order of the examples (positions), shuffled by chunks."""
+        shuffled = chunk_shuffled_order(
+            self.number_of_examples,
+            rng,
+            block_rows=self.block_rows,
+            buffer_blocks=self.buffer_blocks,
+        )
+        return self.matrix.file_order()[shuffled]
+
+    def reading_order(self) -> np.ndarray:
+        """All examples in file order (for evaluation passes)."""
+        return self.matrix.file_order()
+
+    # ----------------------------------------------------------- reading
+    def inputs_for(
+        self, rows: np.ndarray, device: torch.device | str = "cpu", noise: Any = None
+    ) -> ModelInputs:
+        """The minibatch of the examples at ``rows`` (positions), as dense tensors."""
+        from scvae.models.base import ModelInputs
+
+        device = torch.device(device)
+        rows = np.asarray(rows, dtype=np.int64)
+        values = torch.from_numpy(self._dense(rows)).to(device, non_blocking=True)
+        target = (values > 0.5).float() if self.binarise else values
+        batch = None
+        if self.batch_indices is not None:
+            indices = torch.from_numpy(self.batch_indices[rows]).to(device)
+            batch = torch.nn.functional.one_hot(indices, self.number_of_batches).float()
+        count_sum = None
+        if self.count_sum is not None:
+            count_sum = torch.from_numpy(self.count_sum[rows]).to(device).unsqueeze(1)
+        library = torch.from_numpy(self.library_size[rows]).to(device).unsqueeze(1)
+        return ModelInputs(
+            x=values, target=target, library_size=library, count_sum=count_sum, batch=batch
+        )
+
+    def _dense(self, rows: np.ndarray) -> np.ndarray:
+        """Dense ``float32`` rows, assembled from the cached blocks they fall in."""
+        ranks = self._file_ranks()[rows]
+        blocks = ranks // self.block_rows
+        dense = np.zeros((len(rows), self.matrix.shape[1]), dtype=np.float32)
+        for block in np.unique(blocks):
+            chosen = np.flatnonzero(blocks == block)
+            local = ranks[chosen] - block * self.block_rows
+            dense[chosen] = self._block(int(block))[local].toarray()
+        return dense
+
+    def _block(self, block: int) -> sp.csr_matrix:
+        if block in self._cache:
+            self._cache.move_to_end(block)
+            return self._cache[block]
+        start = block * self.block_rows
+        positions = self.matrix.file_order()[start : start + self.block_rows]
+        values = self.matrix.read(positions)
+        self._cache[block] = values
+        while len(self._cache) > 2 * self.buffer_blocks:
+            self._cache.popitem(last=False)
+        return values
+
+    def _file_ranks(self) -> np.ndarray:
+        """Rank of each example (position) in file order."""
+        if self._ranks is None:
+            order = self.matrix.file_order()
+            ranks = np.empty_like(order)
+            ranks[order] = np.arange(len(order))
+            self._ranks = ranks
+        return self._ranks
+
+
+def source_for(data_set: DataSet, **options: Any) -> Any:
+    """A :class:`BackedSource` for backed values, else a :class:`MatrixSource`."""
+    if is_backed(data_set.values):
+        return BackedSource.from_data_set(data_set, **options)
+    from scvae.data.loader import MatrixSource
+
+    return MatrixSource.from_data_set(data_set, **options)
