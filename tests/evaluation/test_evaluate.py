@@ -83,6 +83,7 @@ def test_train_then_evaluate_writes_the_standard_files(trained, capsys):
     analyses = folder / "a"
     code = main(
         ["evaluate", *options, "-M", str(folder / "m"), "-A", str(analyses), "-P", "kmeans"]
+        + ["--model-versions", "end_of_training"]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -115,6 +116,26 @@ def test_train_then_evaluate_writes_the_standard_files(trained, capsys):
     np.testing.assert_allclose(adata.obsm["X_scvae"], z.to_numpy(), rtol=1e-5, atol=1e-5)
     assert "label" in adata.obs and any(c.startswith("scvae_kmeans") for c in adata.obs)
     assert (version / "test-metrics.log").read_text().count("ELBO") == 1
+    # the standard analyses: figures of every kind, decomposition tables, the report
+    for pattern in (
+        "learning_curves.png",
+        "profile_comparisons/profile_comparison-*-linear-sorted.png",
+        "histograms/histogram-normed-counts.png",
+        "reconstructions/reconstructions-pca-labels.png",
+        "latent_space-z/latent_space-z-pca-predicted_cluster_ids-model_*.png",
+        "latent_space-z/probabilities-posterior-prior.png",
+        "latent_space-y/latent_space-y-pca.tsv.gz",
+    ):
+        assert list(version.glob(pattern)), pattern
+    pca = pd.read_csv(version / "latent_space-z/latent_space-z-pca.tsv.gz", sep="\t", index_col=0)
+    assert list(pca.columns) == ["PC1", "PC2"] and len(pca) == test_set.number_of_examples
+    # profile comparisons: up to three examples per class of the test set
+    counts = pd.Series(np.asarray(test_set.labels).astype(str)).value_counts()
+    expected = int(np.minimum(counts, 3).sum())
+    assert len(list(version.glob("profile_comparisons/*-linear-sorted.png"))) == expected
+    report = (version / "index.html").read_text()
+    assert "adjusted_rand_index" in report and "latent_space-z/" in report
+    assert list((analyses).rglob("e_2/learning_curves-kl_divergence_y.png"))
 
 
 def test_model_directory_alone_gives_the_same_results(trained):

@@ -6,8 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from scvae.analyses.decompositions import decompose
+from scvae.analyses.decompositions import Decomposition, decompose
 from scvae.analyses.exports import write_table
+from scvae.plotting import (
+    plot_histogram,
+    plot_learning_curves,
+    plot_mixture_probabilities,
+    plot_profile_comparison,
+    plot_scatter,
+    save_figure,
+)
+
+#: profile comparisons get cut-off versions above this maximum count
+PROFILE_CUTOFF_LIMIT = 31.5
+PROFILE_CUTOFF = 10.5
 
 
 def result_figures(
@@ -20,35 +32,267 @@ def result_figures(
     predictions: list,
     samples: dict | None = None,
 ) -> list[Path]:
-    """Decompositions of the latent space (and reconstructions), with their TSVs."""
+    """Write the figures (and decomposition TSVs) of the chosen analyses; return the paths."""
+    save = _saver(context)
     written: list[Path] = []
+    if "learning_curves" in chosen:
+        written += _learning_curves(folder, context, save)
+    if "profile_comparisons" in chosen:
+        written += _profiles(folder / "profile_comparisons", context, data_set, evaluation, save)
+    if "distributions" in chosen and evaluation.reconstruction is not None:
+        written += _distributions(folder / "histograms", evaluation.reconstruction, save)
+    colourings = _colourings(data_set, evaluation.reconstruction_rows, predictions, context)
     methods = context.analysis.decomposition_methods
-    rows = evaluation.reconstruction_rows
-    names = np.asarray(data_set.example_names)
-    if "latent_space" in chosen:
-        latent = {"z": evaluation.z}
-        if evaluation.y is not None:
-            latent["y"] = evaluation.y
-        for variable, values in latent.items():
-            name = f"latent_space-{variable}"
-            written += _decompositions(folder / name, name, values, names, methods)
     if "decompositions" in chosen and evaluation.reconstruction is not None:
-        written += _decompositions(
-            folder / "reconstructions",
-            "reconstructions",
-            evaluation.reconstruction,
-            names[rows],
-            methods,
+        rows = evaluation.reconstruction_rows
+        for method in methods:
+            written += _decomposition_set(
+                folder / "reconstructions",
+                "reconstructions",
+                evaluation.reconstruction,
+                np.asarray(data_set.example_names)[rows],
+                method,
+                colourings,
+                save,
+            )
+        if samples is not None:
+            original = data_set.values[rows]
+            for method in methods:
+                written += _decomposition_set(
+                    folder / "originals",
+                    "originals",
+                    original,
+                    np.asarray(data_set.example_names)[rows],
+                    method,
+                    colourings,
+                    save,
+                    samples=samples["x"],
+                )
+    if "latent_space" in chosen:
+        written += _latent_space(folder, context, data_set, evaluation, predictions, methods, save)
+    return written
+
+
+def _saver(context):
+    publication = "publication" in context.analysis.export_options
+
+    def save(figure, path: Path) -> Path:
+        return save_figure(figure, path, publication=publication)
+
+    return save
+
+
+def _learning_curves(folder: Path, context, save) -> list[Path]:
+    import pandas as pd
+
+    from scvae.training.curves import CURVES_NAME
+
+    path = Path(context.run) / CURVES_NAME
+    if not path.is_file():
+        return []
+    curves = pd.read_csv(path)
+    return (
+        [] if curves.empty else [save(plot_learning_curves(curves), folder / "learning_curves.png")]
+    )
+
+
+def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
+    rows = list(evaluation.profile_rows)
+    if context.analysis.analysis_level == "limited":
+        rows = rows[:1]
+    position = {int(row): index for index, row in enumerate(evaluation.reconstruction_rows)}
+    written = []
+    for index, row in enumerate(rows):
+        if int(row) not in position:
+            continue
+        original = np.asarray(data_set.values[int(row)].toarray()).ravel()
+        reconstructed = evaluation.reconstruction[position[int(row)]]
+        label = "" if data_set.labels is None else f"-{_token(data_set.labels[row])}"
+        stem = f"profile_comparison-{_token(data_set.example_names[row])}{label}"
+        bands = {
+            "total_standard_deviations": evaluation.total_sd[index],
+            "explained_standard_deviations": evaluation.explained_sd[index],
+        }
+        for sort, suffix in ((True, "sorted"), (False, "unsorted")):
+            figure = plot_profile_comparison(original, reconstructed, sort=sort, **bands)
+            written.append(save(figure, folder / f"{stem}-linear-{suffix}.png"))
+        if original.max(initial=0) > PROFILE_CUTOFF_LIMIT:
+            for scale, options in (
+                ("linear", {}),
+                ("log", {"log_y": True}),
+                ("both", {"log_y": True, "log_x": True}),
+            ):
+                figure = plot_profile_comparison(
+                    original, reconstructed, y_cutoff=PROFILE_CUTOFF, **options
+                )
+                written.append(save(figure, folder / f"{stem}-cutoff-{scale}.png"))
+    return written
+
+
+def _distributions(folder: Path, reconstruction: np.ndarray, save) -> list[Path]:
+    values = np.asarray(reconstruction).ravel()
+    sums = np.asarray(reconstruction).sum(axis=1)
+    return [
+        save(
+            plot_histogram(values, x_label="Reconstructed values"),
+            folder / "histogram-normed-counts.png",
+        ),
+        save(
+            plot_histogram(values + 1, log_x=True, x_label="Reconstructed values + 1"),
+            folder / "histogram-normed-log_values.png",
+        ),
+        save(
+            plot_histogram(sums, log_y=False, x_label="Count sum"),
+            folder / "histogram-normed-count_sum.png",
+        ),
+    ]
+
+
+def _colourings(data_set, rows, predictions, context) -> dict[str, dict]:
+    """Suffix -> keyword arguments of :func:`plot_scatter` for the examples at ``rows``."""
+    palette = data_set.class_palette
+    colourings: dict[str, dict] = {"": {}}
+    if data_set.labels is not None:
+        colourings["-labels"] = {"labels": np.asarray(data_set.labels)[rows], "palette": palette}
+    if data_set.superset_labels is not None:
+        colourings["-superset_labels"] = {"labels": np.asarray(data_set.superset_labels)[rows]}
+    if data_set.batch_indices is not None:
+        colourings["-batches"] = {"labels": np.asarray(data_set.batch_indices)[rows].astype(str)}
+    for prediction, _ in predictions:
+        spec = prediction.specification
+        colourings[f"-predicted_cluster_ids-{spec}"] = {
+            "labels": prediction.cluster_ids[rows].astype(str)
+        }
+        if prediction.labels is not None:
+            colourings[f"-predicted_labels-{spec}"] = {
+                "labels": np.asarray(prediction.labels)[rows],
+                "palette": palette,
+            }
+    sums = np.asarray(data_set.values[rows].sum(axis=1)).ravel()
+    colourings["-count_sum"] = {
+        "colour_values": sums,
+        "colour_label": "Count sum",
+        "log_colours": bool(sums.min(initial=0) > 0),
+    }
+    for index in context.analysis.highlight_feature_indices:
+        if 0 <= index < data_set.number_of_features:
+            name = _token(data_set.feature_names[index])
+            values = np.asarray(data_set.values[rows][:, index].toarray()).ravel()
+            colourings[f"-feature-{name}"] = {
+                "colour_values": values,
+                "colour_label": str(data_set.feature_names[index]),
+            }
+    return colourings
+
+
+def _decomposition_set(
+    folder: Path,
+    name: str,
+    values,
+    example_names,
+    method: str,
+    colourings: dict,
+    save,
+    *,
+    samples=None,
+    centroids=None,
+) -> list[Path]:
+    decomposition = decompose(values, method)
+    if decomposition is None:
+        return []
+    written = [
+        write_table(
+            folder / f"{name}-{decomposition.method}.tsv.gz",
+            decomposition.values,
+            example_names,
+            decomposition.columns,
+        )
+    ]
+    overlay = decomposition.transform(samples) if samples is not None else None
+    if overlay is not None:
+        written.append(
+            write_table(
+                folder / f"{name}-{decomposition.method}-samples.tsv.gz",
+                overlay,
+                [f"sample {i + 1}" for i in range(len(overlay))],
+                decomposition.columns,
+            )
+        )
+    projected_centroids = _project_centroids(decomposition, centroids)
+    for suffix, options in colourings.items():
+        figure = plot_scatter(
+            decomposition.values,
+            axis_labels=decomposition.columns,
+            samples=overlay,
+            title=f"{name} ({decomposition.method})",
+            **projected_centroids,
+            **options,
+        )
+        written.append(save(figure, folder / f"{name}-{decomposition.method}{suffix}.png"))
+    return written
+
+
+def _project_centroids(decomposition: Decomposition, centroids) -> dict:
+    if centroids is None or decomposition.method != "pca" or decomposition.model is None:
+        return {}
+    _, means, covariances = centroids
+    components = getattr(decomposition.model, "components_", None)
+    if components is None or len(means) < 2:
+        return {}
+    projected = decomposition.model.transform(means)
+    covariances = np.einsum("il,klm,jm->kij", components, covariances, components)
+    return {"centroids": projected, "centroid_covariances": covariances}
+
+
+def _latent_space(folder, context, data_set, evaluation, predictions, methods, save) -> list[Path]:
+    names = np.asarray(data_set.example_names)
+    everything = np.arange(data_set.number_of_examples)
+    colourings = _colourings(data_set, everything, predictions, context)
+    centroids = None
+    module = getattr(context, "module", None)
+    if evaluation.y is not None and module is not None and hasattr(module, "prior_centroids"):
+        centroids = tuple(t.cpu().numpy().astype(np.float64) for t in module.prior_centroids())
+    written = []
+    for variable, values in (("z", evaluation.z), ("y", evaluation.y)):
+        if values is None:
+            continue
+        name = f"latent_space-{variable}"
+        if values.shape[1] == 2:
+            written += _plain_2d(folder / name, name, values, colourings, save)
+        for method in methods:
+            written += _decomposition_set(
+                folder / name,
+                name,
+                values,
+                names,
+                method,
+                colourings,
+                save,
+                centroids=centroids if variable == "z" else None,
+            )
+    if evaluation.y is not None:
+        prior = centroids[0] if centroids is not None else None
+        figure = plot_mixture_probabilities(evaluation.y.mean(axis=0), prior)
+        written.append(
+            save(figure, folder / "latent_space-z" / "probabilities-posterior-prior.png")
         )
     return written
 
 
-def _decompositions(folder: Path, name: str, values, names, methods) -> list[Path]:
-    written = []
-    for method in methods:
-        decomposition = decompose(values, method)
-        if decomposition is None:
-            continue
-        path = folder / f"{name}-{decomposition.method}.tsv.gz"
-        written.append(write_table(path, decomposition.values, names, decomposition.columns))
-    return written
+def _plain_2d(folder: Path, name: str, values, colourings, save) -> list[Path]:
+    return [
+        save(
+            plot_scatter(values, title=f"{name} (none)", **options),
+            folder / f"{name}-none{suffix}.png",
+        )
+        for suffix, options in colourings.items()
+    ]
+
+
+def _token(value) -> str:
+    """A file-name-safe version of a label or name."""
+    text = str(value).strip().replace(" ", "_").replace("/", "_")
+    return (
+        "".join(character for character in text if character.isalnum() or character in "_.+-")[:80]
+        or "_"
+    )

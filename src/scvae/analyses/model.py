@@ -43,7 +43,10 @@ def plot_learning_curves(
     written = [save_figure(plot(curves), target / "learning_curves.png", publication=publication)]
     for term in terms:
         name = "lower_bound-reconstruction_error" if term == "lower_bound" else term
-        figure = plot(curves, terms=[term])
+        figure = plot(
+            curves,
+            terms=["lower_bound", "reconstruction_error"] if term == "lower_bound" else [term],
+        )
         written.append(
             save_figure(figure, target / f"learning_curves-{name}.png", publication=publication)
         )

@@ -39,6 +39,7 @@ class EvaluationContext:
     sets: dict[str, DataSet]
     data_path: str
     analyses_folder: Path
+    module: object | None = None
 
 
 def evaluate(
@@ -69,6 +70,7 @@ def evaluate(
     _model_analyses(context, log)
     log(_results_header(context, versions))
     module = _build(context)
+    context.module = module
     folders = []
     for version in versions:
         trained = load_version(context.run, version, module, _device(context))

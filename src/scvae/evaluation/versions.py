@@ -60,7 +60,7 @@ def evaluate_version(context, trained: TrainedModel, *, progress: bool = True, l
         context,
         trained,
         data_set,
-        rows=reconstruction_rows(data_set.number_of_examples),
+        rows=np.union1d(reconstruction_rows(data_set.number_of_examples), profiles),
         profile=profiles,
         progress=progress,
     )

@@ -254,6 +254,20 @@ class GMVAEModule(nn.Module):
         weights = probabilities.transpose(0, 1).unsqueeze(-1) / (samples[0] * samples[1])
         return weighted_moments(likelihood.mean, likelihood.variance, weights)
 
+    @torch.no_grad()
+    def prior_centroids(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(weights (K,), means (K, L), covariances (K, L, L))`` of p(y) and p(z|y)."""
+        prior = self.prior_z()
+        means = prior.mean.squeeze(1)
+        if self.full_covariance:
+            covariances = prior.covariance_matrix.squeeze(1)
+        else:
+            covariances = torch.diag_embed(prior.variance.squeeze(1))
+        logits = self.y_prior.logits()
+        if logits is None:
+            logits = means.new_zeros(self.number_of_latent_clusters)
+        return torch.softmax(logits.detach(), -1), means, covariances
+
     def sample_prior(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
         """``n`` draws y ~ p(y), z ~ p(z|y) and E[x|z]: ``(x_mean, z, y one-hot)``.
 
