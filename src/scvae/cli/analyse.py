@@ -25,6 +25,11 @@ def run(namespace: argparse.Namespace) -> int:
     metrics = next((path for path in paths if path.suffix == ".log"), None)
     if metrics is not None:
         print(metrics.read_text())
-    for path in paths:
-        print(f"Wrote {path}")
+    folders = sorted({path.parent for path in paths})
+    report = next((path for path in paths if path.name == "index.html"), None)
+    print(
+        f"Wrote {len(paths)} files in {len(folders)} folders under {paths[0].parent if paths else '-'}"
+    )
+    if report is not None:
+        print(f"Report: {report}")
     return 0

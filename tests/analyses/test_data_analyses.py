@@ -1,0 +1,53 @@
+"""``scvae analyse``: metrics, histograms, decompositions of the original values, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import TruncatedSVD
+
+from scvae.cli import main
+from scvae.data import DataSet
+
+
+def test_analyse_writes_histograms_decompositions_and_a_report(small_labelled_h5ad, tmp_path):
+    analyses = tmp_path / "a"
+    code = main(
+        ["analyse", str(small_labelled_h5ad), "-D", str(tmp_path / "d"), "-A", str(analyses)]
+    )
+    assert code == 0
+    folder = next(analyses.rglob("data_set_metrics.json")).parent
+    for name in (
+        "histograms/histogram-normed-counts-full.png",
+        "histograms/histogram-normed-count_sum-full.png",
+        "histograms/histogram-normed-classes-full.png",
+        "original_space-full/original_space-full-pca-labels.png",
+        "original_space-full/original_space-full-pca-count_sum.png",
+        "index.html",
+    ):
+        assert (folder / name).is_file(), name
+    data = DataSet(str(small_labelled_h5ad), directory=str(tmp_path / "d")).load()
+    table = pd.read_csv(
+        folder / "original_space-full/original_space-full-pca.tsv.gz", sep="\t", index_col=0
+    )
+    assert list(table.columns) == ["PC1", "PC2"]
+    assert list(table.index.astype(str)) == [str(name) for name in data.example_names]
+    # sparse input: the projection is a truncated SVD; its first component matches scikit-learn's
+    reference = TruncatedSVD(2, random_state=0).fit_transform(data.values)
+    correlation = np.corrcoef(table["PC1"], reference[:, 0])[0, 1]
+    assert abs(correlation) > 0.999
+    metrics = json.loads((folder / "data_set_metrics.json").read_text())
+    assert metrics["full"]["number_of_examples"] == data.number_of_examples
+
+
+def test_simple_group_skips_figures(small_labelled_h5ad, tmp_path):
+    analyses = tmp_path / "a"
+    code = main(
+        ["analyse", str(small_labelled_h5ad), "-D", str(tmp_path / "d"), "-A", str(analyses)]
+        + ["--included-analyses", "simple"]
+    )
+    assert code == 0
+    assert not list(analyses.rglob("*.png"))
+    assert list(analyses.rglob("data_set_metrics.log"))
