@@ -63,7 +63,9 @@ def analyse(
         data_set.split_indices is not None,
         include_preprocessing=False,
     )
-    return analyse_data(data_sets, Path(analysis_config.analyses_directory) / folder / "data")
+    return analyse_data(
+        data_sets, Path(analysis_config.analyses_directory) / folder / "data", analysis_config
+    )
 
 
 def train(
