@@ -114,18 +114,6 @@ def test_version():
     assert result.stdout.startswith("scvae ")
 
 
-def test_unsupported_option_is_refused_clearly(tmp_path, capsys):
-    from scvae.cli.train import UNSUPPORTED_TRAINING
-
-    if "analyses_directory" not in UNSUPPORTED_TRAINING:
-        pytest.skip("every option is supported")
-    code = main(["train", "development", "-D", str(tmp_path), "-A", str(tmp_path / "a")])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert "--analyses-directory" in err and "not supported yet" in err
-    assert "Traceback" not in err
-
-
 def test_missing_input_is_one_line(tmp_path, capsys):
     code = main(["analyse", str(tmp_path / "nope.tsv"), "-D", str(tmp_path)])
     assert code == 2

@@ -10,7 +10,7 @@ from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.errors import NotSupportedYet
 
 #: training options whose features have not landed yet
-UNSUPPORTED_TRAINING = frozenset({"analyses_directory"})
+UNSUPPORTED_TRAINING: frozenset[str] = frozenset()
 
 
 def add_parser(subparsers) -> None:

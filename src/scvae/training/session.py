@@ -231,6 +231,7 @@ def train_session(
         facts,
         progress,
         log,
+        intermediate=_intermediate_folder(training_config, final),
     )
     if run != final and processes.is_main:
         from scvae.training.runs import move_run
@@ -280,8 +281,28 @@ def _reuse_saved_facts(run: Path, facts: ModelFacts) -> ModelFacts:
     return facts
 
 
+def _intermediate_folder(training: TrainingConfig, run: Path) -> Path | None:
+    """``<A>/<data path>/<model name>[/run_ID]/intermediate`` with ``-A``, else ``None``."""
+    if not training.analyses_directory:
+        return None
+    try:
+        relative = Path(run).resolve().relative_to(Path(training.models_directory).resolve())
+    except ValueError:
+        relative = Path(Path(run).name)
+    return Path(training.analyses_directory) / relative / "intermediate"
+
+
 def _fit_and_log(
-    module, training_set, validation_set, run, model_config, training_config, facts, progress, log
+    module,
+    training_set,
+    validation_set,
+    run,
+    model_config,
+    training_config,
+    facts,
+    progress,
+    log,
+    intermediate: Path | None = None,
 ) -> Path:
     from scvae.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
 
@@ -313,7 +334,15 @@ def _fit_and_log(
         device=str(processes.device(resolve_device(training_config.device))),
         progress=progress,
         terms=GMVAE_TERMS if model_config.model_type == "GMVAE" else VAE_TERMS,
-        on_epoch_end=lambda epoch, rows: log(_epoch_line(epoch, rows)),
+        on_epoch_end=_epoch_callback(
+            log,
+            intermediate,
+            module,
+            validation_set or training_set,
+            model_config,
+            facts,
+            training_config.number_of_epochs,
+        ),
         processes=processes,
     )
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -328,6 +357,21 @@ def _fit_and_log(
     if processes.is_main:
         _write_metadata_log(run, done, end, started, rows, training_config)
     return run
+
+
+def _epoch_callback(log, intermediate, module, data_set, model_config, facts, epochs):
+    """Print each epoch's line; with ``-A``, also draw the intermediate plots."""
+    if intermediate is None:
+        return lambda epoch, rows: log(_epoch_line(epoch, rows))
+    from scvae.training.intermediate import IntermediatePlots
+
+    plots = IntermediatePlots(intermediate, module, labelled(data_set, model_config, facts), epochs)
+
+    def callback(epoch: int, rows: list[dict]) -> None:
+        log(_epoch_line(epoch, rows))
+        plots(epoch, rows)
+
+    return callback
 
 
 def _epoch_line(epoch: int, rows: list[dict]) -> str:
