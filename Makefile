@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv demo test test-all lint bench clean
+.PHONY: venv demo test test-all lint bench bench-peer clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,26 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
 
+# The benchmark suite (benchmarks/suite.py; docs/benchmarks.md). BENCH_ARGS=--quick for a
+# short run. bench-peer adds scvi-tools, in its own venv with torch pinned, side by side.
+PEER_VENV := .venv-peer
+PEER_PY := $(PEER_VENV)/bin/python
+PEER_STAMP := $(PEER_VENV)/.installed-stamp
+BENCH_ARGS ?=
+
 bench: $(STAMP)
-	$(PY) -m pip install -q scanpy
-	$(PY) benchmarks/loading.py
+	$(PY) -c "import scanpy" 2>/dev/null || $(PY) -m pip install -q scanpy
+	$(PY) benchmarks/suite.py $(BENCH_ARGS)
+
+$(PEER_STAMP): constraints.txt
+	test -x $(PEER_PY) || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_PY) -m pip install -q "torch==2.13.0"
+	$(PEER_PY) -m pip install -q "scvi-tools==1.4.2"
+	touch $(PEER_STAMP)
+
+bench-peer: $(STAMP) $(PEER_STAMP)
+	$(PY) -c "import scanpy" 2>/dev/null || $(PY) -m pip install -q scanpy
+	$(PY) benchmarks/suite.py --peer $(PEER_PY) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
