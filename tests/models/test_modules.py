@@ -319,3 +319,23 @@ def test_gmvae_accepts_four_dropout_values_and_lfm() -> None:
         inference_architecture="LFM",
     )
     assert isinstance(build_module(config, F, number_of_classes=2), GMVAEModule)
+
+
+def test_batch_norm_inference_uses_bias_corrected_moving_averages():
+    from scvae.nn.layers import ShiftOnlyBatchNorm
+
+    torch.manual_seed(0)
+    layer = ShiftOnlyBatchNorm(3)
+    batches = [torch.randn(50, 3) * 4.0 + 7.0 for _ in range(5)]
+    layer.train()
+    for batch in batches:
+        layer(batch)
+    layer.eval()
+    x = torch.randn(10, 3)
+    # after few steps the corrected averages are weighted means of the batch statistics
+    weights = torch.tensor([(1 - 0.001) ** (4 - i) for i in range(5)])
+    weights = weights / weights.sum()
+    mean = sum(w * b.mean(0) for w, b in zip(weights, batches, strict=True))
+    variance = sum(w * b.var(0) for w, b in zip(weights, batches, strict=True))
+    expected = (x - mean) / torch.sqrt(variance + 1e-3)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)

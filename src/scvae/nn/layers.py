@@ -23,7 +23,17 @@ class ShiftOnlyBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) + self.bias
+        steps = int(self.norm.num_batches_tracked)
+        if self.training or steps == 0:
+            return self.norm(x) + self.bias
+        # Inference: the moving averages corrected for their start values (mean 0,
+        # variance 1), as Adam corrects its moments, so a model trained for few steps
+        # is evaluated with its data's statistics rather than mostly the start values.
+        kept = (1.0 - BATCH_NORM_MOMENTUM) ** steps
+        mean = self.norm.running_mean / (1.0 - kept)
+        variance = ((self.norm.running_var - kept) / (1.0 - kept)).clamp_min(0.0)
+        normalised = (x - mean) * torch.rsqrt(variance + BATCH_NORM_EPSILON)
+        return normalised + self.bias
 
 
 class DenseBlock(nn.Module):
