@@ -190,3 +190,25 @@ def test_profile_examples_are_three_per_class_or_25_random():
     assert list(rows) == sorted(rows)
     unlabelled = DataSet("y", values=np.ones((40, 3)))
     assert len(profile_rows(unlabelled)) == 25 and len(set(profile_rows(unlabelled))) == 25
+
+
+def test_all_group_extras_are_drawn(trained):
+    folder, options = trained
+    analyses = folder / "a_all"
+    extras = ["heat_maps", "distances", "accuracies", "kl_heat_maps", "predictions"]
+    code = main(
+        ["evaluate", *options, "-M", str(folder / "m"), "-A", str(analyses)]
+        + ["--model-versions", "eot", "--included-analyses", *extras]
+    )
+    assert code == 0
+    version = next(analyses.rglob("e_2-mc_1-iw_1"))
+    for name in (
+        "accuracies.png",
+        "heat_maps/heat_maps-original-labels.png",
+        "heat_maps/heat_maps-latent-z-labels.png",
+        "distances/distances-latent-z-euclidean.png",
+        "distances/distances-latent-z-cosine.png",
+    ):
+        assert (version / name).is_file(), name
+    assert list(version.glob("heat_maps/confusion-labels-model_*.png"))
+    assert not list(version.glob("latent_space-z/*.png"))  # not asked for

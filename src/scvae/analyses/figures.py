@@ -70,6 +70,17 @@ def result_figures(
                 )
     if "latent_space" in chosen:
         written += _latent_space(folder, context, data_set, evaluation, predictions, methods, save)
+    from scvae.analyses.extra_figures import extra_figures
+
+    written += extra_figures(
+        folder,
+        chosen=chosen,
+        context=context,
+        data_set=data_set,
+        evaluation=evaluation,
+        predictions=predictions,
+        save=save,
+    )
     return written
 
 
