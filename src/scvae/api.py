@@ -82,6 +82,7 @@ def train(
     With ``--split-data-set`` the model trains on the training set and is validated on the
     validation set (the best and early-stopping versions need a validation set).
     """
+    from scvae.errors import ConfigError
     from scvae.paths import data_path
     from scvae.training import distributed
     from scvae.training.session import train_session
@@ -89,6 +90,8 @@ def train(
     data_config = data_config or DataConfig()
     model_config = model_config or ModelConfig()
     training_config = training_config or TrainingConfig()
+    if training_config.processes < 1:
+        raise ConfigError("--processes must be at least 1")
     if training_config.processes > 1 and not distributed.launched():
         configs = {"data": data_config, "model": model_config, "training": training_config}
         return distributed.launch_training(

@@ -19,16 +19,10 @@ import torch
 from scvae import api
 from scvae.config import DataConfig
 from scvae.data import DataSet
-from scvae.data.backed import (
-    BackedMatrix,
-    feature_moments,
-    has_zeros,
-    iter_row_chunks,
-    row_sums,
-    summary_statistics,
-)
+from scvae.data.backed import BackedMatrix, has_zeros
 from scvae.data.backed_loading import use_backed
 from scvae.data.backed_source import BackedSource, chunk_shuffled_order
+from scvae.data.chunked import feature_moments, iter_row_chunks, row_sums, summary_statistics
 from scvae.data.loader import MatrixSource
 from scvae.errors import DataError, NotCountsError, NotSupportedYet
 

@@ -3,9 +3,11 @@
 * A deterministic toy model trained by ``fit`` under ``torchrun --nproc_per_node=2``
   ends with the same weights as one process (in memory and from a backed file).
 * A GMVAE on 400 real cells trained with ``--processes 2`` follows the one-process
-  learning curve (same seed and global minibatch size) within 0.5 %; the curve moves
-  by more than ten times that over the epochs, so a wrong number of steps or
-  wrong minibatches would show.
+  learning curve (same seed and global minibatch size) within 0.2 % on the training
+  set (1 % on the small validation set); the model's random draws differ between the
+  two, which is what these tolerances allow for (measured: at most 0.09 % and 0.5 %).
+  The training curve moves by more than ten times that over the epochs, so a wrong
+  number of steps or wrong minibatches would show.
 * SIGKILL of the ``--processes`` launcher stops its workers; training again resumes
   from the last checkpoint and ends with the uninterrupted run's curves.
 """
@@ -152,9 +154,11 @@ def test_two_processes_follow_the_one_process_curve(cells, two_process_run, caps
     assert [(r["epoch"], r["set"]) for r in one] == [(r["epoch"], r["set"]) for r in two]
     assert len(one) == 2 * EPOCHS
     for row_one, row_two in zip(one, two, strict=True):
-        assert row_two["lower_bound"] == pytest.approx(row_one["lower_bound"], rel=5e-3)
+        # 324 training cells; the 36 validation cells carry more sampling noise
+        tolerance = 2e-3 if row_one["set"] == "training" else 1e-2
+        assert row_two["lower_bound"] == pytest.approx(row_one["lower_bound"], rel=tolerance)
     training = [row["lower_bound"] for row in one if row["set"] == "training"]
-    assert training[-1] - training[0] > 10 * 5e-3 * abs(training[0])
+    assert training[-1] - training[0] > 10 * 2e-3 * abs(training[0])
 
 
 def _live_group_members(group: int) -> list[int]:
@@ -203,3 +207,8 @@ def test_killed_distributed_run_resumes(cells, two_process_run, tmp_path):
         assert row["lower_bound"] == pytest.approx(expected["lower_bound"], rel=1e-6)
     logs = sorted(path.name for path in run.glob("metadata_log-*.log"))
     assert logs == [f"metadata_log-{stopped_at}-{EPOCHS}.log"]
+
+
+def test_processes_must_be_positive(capsys):
+    assert main(["train", "anything", "--processes", "0"]) == 2
+    assert "--processes must be at least 1" in capsys.readouterr().err

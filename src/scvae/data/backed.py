@@ -9,9 +9,8 @@ memory (8 bytes per example), ``data`` and ``indices`` are sliced by row ranges.
 Row subsets (``matrix[indices]``, as made by splits) are *views*: they keep the row
 order they were given, share the open file, and read their rows in file order, so
 reads stay sequential. Whatever needs the whole matrix walks it in chunks of at most
-:data:`CHUNK_VALUES` stored values: :func:`iter_row_chunks` (also for in-memory CSR
-matrices, so callers can be written once), :func:`row_sums`, :func:`feature_moments`,
-:func:`summary_statistics` and the checks of :func:`check_backed_values`.
+:data:`CHUNK_VALUES` stored values: the checks of :func:`check_backed_values` here,
+and the statistics of :mod:`scvae.data.chunked` (for backed and in-memory matrices).
 
 Values are served as ``float32``, rounded to whole numbers when every stored value
 is within the tolerance of one: exactly what :func:`~scvae.data.validation.check_values`
@@ -233,19 +232,19 @@ class BackedMatrix:
             return block
         return block[inverse.reshape(-1)]
 
-    def chunk_bounds(self, max_values: int = CHUNK_VALUES) -> np.ndarray:
+    def _chunk_bounds(self, max_values: int) -> np.ndarray:
         """Cut points of the file-ordered examples into chunks of at most ``max_values``.
 
         Every chunk has at least one example, so a row longer than ``max_values``
         forms a chunk of its own.
         """
         counts = self.row_nnz[self.file_order()]
-        return _bounds(np.concatenate([[0], np.cumsum(counts)]), max_values)
+        return chunk_bounds(np.concatenate([[0], np.cumsum(counts)]), max_values)
 
     def iter_chunks(self, max_values: int = CHUNK_VALUES) -> Iterator[tuple[np.ndarray, Any]]:
         """Yield ``(positions, csr)`` over every example in file order, chunk by chunk."""
         order = self.file_order()
-        bounds = self.chunk_bounds(max_values)
+        bounds = self._chunk_bounds(max_values)
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             positions = order[start:stop]
             if self._rows is None:
@@ -281,89 +280,6 @@ class BackedMatrix:
 def is_backed(values: Any) -> bool:
     """Whether ``values`` is a :class:`BackedMatrix`."""
     return isinstance(values, BackedMatrix)
-
-
-def iter_row_chunks(
-    values: Any, max_values: int = CHUNK_VALUES
-) -> Iterator[tuple[np.ndarray, Any]]:
-    """``(positions, csr chunk)`` pairs covering every row of a backed or in-memory matrix.
-
-    In-memory matrices are cut in row order; backed ones are read in file order.
-    Consumers place results by ``positions``.
-    """
-    if is_backed(values):
-        yield from values.iter_chunks(max_values)
-        return
-    matrix = sp.csr_matrix(values)
-    bounds = _bounds(matrix.indptr.astype(np.int64), max_values)
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        yield np.arange(start, stop), matrix[start:stop]
-
-
-def row_sums(values: Any) -> np.ndarray:
-    """Row sums (``float64``) of a backed or in-memory matrix, in chunks."""
-    result = np.zeros(values.shape[0])
-    for positions, chunk in iter_row_chunks(values):
-        result[positions] = np.asarray(chunk.sum(axis=1), dtype=np.float64).reshape(-1)
-    return result
-
-
-def feature_moments(values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and population variance (``ddof=0``), in two chunked passes.
-
-    The variance sums squared deviations of the stored values and adds
-    ``(N - stored) * mean**2`` for the implicit zeros (no cancellation).
-    """
-    n, f = values.shape
-    if n == 0:
-        return np.zeros(f), np.zeros(f)
-    sums, stored = np.zeros(f), np.zeros(f)
-    for _, chunk in iter_row_chunks(values):
-        sums += np.bincount(chunk.indices, chunk.data.astype(np.float64), minlength=f)
-        stored += np.bincount(chunk.indices, minlength=f)
-    mean = sums / n
-    squares = np.zeros(f)
-    for _, chunk in iter_row_chunks(values):
-        deviations = chunk.data.astype(np.float64) - mean[chunk.indices]
-        squares += np.bincount(chunk.indices, deviations**2, minlength=f)
-    return mean, (squares + (n - stored) * mean**2) / n
-
-
-def summary_statistics(values: Any) -> dict[str, float]:
-    """Mean, standard deviation (``ddof=1``), dispersion, minimum, maximum and sparsity.
-
-    The same quantities as :func:`scvae.analyses.metrics.summary_statistics`, over all
-    N x F values (implicit zeros included), computed in two passes over the chunks.
-    """
-    n, f = values.shape
-    total = n * f
-    stored, value_sum, below_half = 0, 0.0, 0
-    minimum, maximum = np.inf, -np.inf
-    for _, chunk in iter_row_chunks(values):
-        data = chunk.data.astype(np.float64)
-        stored += data.size
-        value_sum += data.sum()
-        below_half += int(np.count_nonzero(data < 0.5))
-        minimum, maximum = (
-            min(minimum, data.min(initial=np.inf)),
-            max(maximum, data.max(initial=-np.inf)),
-        )
-    implicit = total - stored
-    mean = value_sum / total if total else float("nan")
-    squares = implicit * mean**2
-    for _, chunk in iter_row_chunks(values):
-        squares += np.square(chunk.data.astype(np.float64) - mean).sum()
-    variance = squares / (total - 1) if total > 1 else float("nan")
-    if implicit:
-        minimum, maximum = min(minimum, 0.0), max(maximum, 0.0)
-    return {
-        "mean": float(mean),
-        "standard deviation": float(np.sqrt(variance)),
-        "dispersion": float(variance / mean) if mean else float("nan"),
-        "minimum": float(minimum),
-        "maximum": float(maximum),
-        "sparsity": float((implicit + below_half) / total) if total else float("nan"),
-    }
 
 
 def has_zeros(values: Any) -> bool:
@@ -443,7 +359,7 @@ def _served(data: np.ndarray, rounded: bool) -> np.ndarray:
     return data.astype(np.float32, copy=False)
 
 
-def _bounds(pointers: np.ndarray, max_values: int) -> np.ndarray:
+def chunk_bounds(pointers: np.ndarray, max_values: int) -> np.ndarray:
     """Row cut points so that each chunk holds at most ``max_values`` (>= 1 row)."""
     n = len(pointers) - 1
     bounds = [0]
@@ -461,7 +377,7 @@ def _scan(store: _Store, tolerance: float = 1e-6) -> ValueFacts:
     sums = {False: np.zeros(n, np.float32), True: np.zeros(n, np.float32)}
     state = dict(minimum=np.inf, minimum_rounded=np.inf, zeros=0, zeros_rounded=0)
     first: dict[str, int | None] = {"nonfinite": None, "negative": None, "fractional": None}
-    bounds = _bounds(store.indptr, CHUNK_VALUES)
+    bounds = chunk_bounds(store.indptr, CHUNK_VALUES)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         data, indices, pointers = store.raw_range(int(start), int(stop))
         rounded = data if integer else np.rint(data)
