@@ -195,7 +195,7 @@ def test_profile_examples_are_three_per_class_or_25_random():
 def test_all_group_extras_are_drawn(trained):
     folder, options = trained
     analyses = folder / "a_all"
-    extras = ["heat_maps", "distances", "accuracies", "kl_heat_maps", "predictions"]
+    extras = ["heat_maps", "distances", "accuracies", "kl_heat_maps", "latent_distributions"]
     code = main(
         ["evaluate", *options, "-M", str(folder / "m"), "-A", str(analyses)]
         + ["--model-versions", "eot", "--included-analyses", *extras]
@@ -211,4 +211,11 @@ def test_all_group_extras_are_drawn(trained):
     ):
         assert (version / name).is_file(), name
     assert list(version.glob("heat_maps/confusion-labels-model_*.png"))
+    for name in ("probabilities", "means"):
+        assert (version / f"centroids_evolution/centroids_evolution-prior-{name}.png").is_file()
+    from scvae.training.records import read_records
+
+    records = read_records(next((folder / "m").rglob("config.json")).parent)
+    assert list(records["epoch"]) == [1, 2]
+    np.testing.assert_allclose(records["prior_weights"].sum(axis=1), 1.0, rtol=1e-6)
     assert not list(version.glob("latent_space-z/*.png"))  # not asked for

@@ -29,3 +29,17 @@ def test_train_with_analyses_directory_draws_intermediate_plots(small_labelled_h
     # the folder mirrors the model folder below the models directory
     run = next((tmp_path / "m").rglob("config.json")).parent
     assert folder.parent.relative_to(analyses) == run.relative_to(tmp_path / "m")
+
+
+def test_epoch_records_drop_rows_beyond_a_resumed_epoch(tmp_path):
+    import numpy as np
+
+    from scvae.training.records import EpochRecorder, read_records
+
+    recorder = EpochRecorder(tmp_path, module=None, data=None)
+    for epoch in (1, 2, 3):
+        recorder._append({"epoch": np.array(epoch), "prior_weights": np.full(2, epoch / 10)})
+    recorder._append({"epoch": np.array(2), "prior_weights": np.full(2, 0.9)})  # resumed at 2
+    records = read_records(tmp_path)
+    assert list(records["epoch"]) == [1, 2]
+    np.testing.assert_allclose(records["prior_weights"], [[0.1, 0.1], [0.9, 0.9]])

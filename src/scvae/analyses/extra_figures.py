@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scvae.training.records import read_records
+
 #: heat maps and distances use at most this many examples (a seeded subset)
 HEAT_MAP_EXAMPLES = 1_000
 #: value heat maps show at most this many features (the most variable ones)
@@ -27,11 +29,47 @@ def extra_figures(
         )
     if "distances" in chosen:
         written += _distances(folder / "distances", evaluation.z[rows], labels, save)
-    if "kl_heat_maps" in chosen and evaluation.kl_neurons is not None:
-        from scvae.plotting import plot_kl_heat_map
+    records = read_records(context.run)
+    if "kl_heat_maps" in chosen:
+        written += _kl_evolution(folder, records, evaluation, save)
+    if "latent_distributions" in chosen and "prior_weights" in records:
+        written += _centroid_evolution(folder / "centroids_evolution", records, save)
+    return written
 
+
+def _kl_evolution(folder: Path, records, evaluation, save) -> list[Path]:
+    from scvae.plotting import plot_kl_heat_map
+
+    if "kl_neurons" in records:
+        figure = plot_kl_heat_map(records["kl_neurons"], epochs=records["epoch"])
+    elif evaluation.kl_neurons is not None:
         figure = plot_kl_heat_map(np.atleast_2d(evaluation.kl_neurons))
-        written.append(save(figure, folder / "kl_divergence-latent_dimensions.png"))
+    else:
+        return []
+    return [save(figure, folder / "kl_divergence_evolution.png")]
+
+
+def _centroid_evolution(folder: Path, records, save) -> list[Path]:
+    from scvae.plotting import plot_centroid_evolution
+
+    epochs = records["epoch"]
+    weights, means = records["prior_weights"], records["prior_means"]  # (E, K), (E, K, L)
+    written = [
+        save(
+            plot_centroid_evolution(weights, epochs=epochs, quantity="Prior probability"),
+            folder / "centroids_evolution-prior-probabilities.png",
+        )
+    ]
+    if means.shape[1] > 1:
+        flat = means.reshape(-1, means.shape[-1])
+        if flat.shape[1] > 2:
+            from sklearn.decomposition import PCA
+
+            flat = PCA(2).fit_transform(flat)
+        projected = flat[:, :2].reshape(means.shape[0], means.shape[1], 2)
+        written.append(
+            save(plot_centroid_evolution(projected), folder / "centroids_evolution-prior-means.png")
+        )
     return written
 
 

@@ -342,6 +342,7 @@ def _fit_and_log(
             model_config,
             facts,
             training_config.number_of_epochs,
+            run,
         ),
         processes=processes,
     )
@@ -359,17 +360,20 @@ def _fit_and_log(
     return run
 
 
-def _epoch_callback(log, intermediate, module, data_set, model_config, facts, epochs):
-    """Print each epoch's line; with ``-A``, also draw the intermediate plots."""
-    if intermediate is None:
-        return lambda epoch, rows: log(_epoch_line(epoch, rows))
+def _epoch_callback(log, intermediate, module, data_set, model_config, facts, epochs, run):
+    """Print each epoch's line, keep the epoch records and, with ``-A``, draw plots."""
     from scvae.training.intermediate import IntermediatePlots
+    from scvae.training.records import EpochRecorder
 
-    plots = IntermediatePlots(intermediate, module, labelled(data_set, model_config, facts), epochs)
+    data = labelled(data_set, model_config, facts)
+    record = EpochRecorder(run, module, data)
+    plots = None if intermediate is None else IntermediatePlots(intermediate, module, data, epochs)
 
     def callback(epoch: int, rows: list[dict]) -> None:
         log(_epoch_line(epoch, rows))
-        plots(epoch, rows)
+        record(epoch, rows)
+        if plots is not None:
+            plots(epoch, rows)
 
     return callback
 
