@@ -51,3 +51,15 @@ def test_simple_group_skips_figures(small_labelled_h5ad, tmp_path):
     assert code == 0
     assert not list(analyses.rglob("*.png"))
     assert list(analyses.rglob("data_set_metrics.log"))
+
+
+def test_extensive_level_adds_cutoff_histograms(small_labelled_h5ad, tmp_path):
+    analyses = tmp_path / "a"
+    code = main(
+        ["analyse", str(small_labelled_h5ad), "-D", str(tmp_path / "d"), "-A", str(analyses)]
+        + ["--analysis-level", "extensive", "--included-analyses", "metrics", "distributions"]
+    )
+    assert code == 0
+    folder = next(analyses.rglob("data_set_metrics.json")).parent
+    cutoffs = sorted(folder.glob("histograms-counts/histogram-normed-counts-full-cutoff-*.png"))
+    assert len(cutoffs) == 9

@@ -219,3 +219,18 @@ def test_all_group_extras_are_drawn(trained):
     assert list(records["epoch"]) == [1, 2]
     np.testing.assert_allclose(records["prior_weights"].sum(axis=1), 1.0, rtol=1e-6)
     assert not list(version.glob("latent_space-z/*.png"))  # not asked for
+
+
+def test_extensive_level_adds_per_class_and_difference_figures(trained):
+    folder, options = trained
+    analyses = folder / "a_extensive"
+    code = main(
+        ["evaluate", *options, "-M", str(folder / "m"), "-A", str(analyses), "--model-versions"]
+        + ["eot", "--included-analyses", "decompositions", "--analysis-level", "extensive"]
+    )
+    assert code == 0
+    version = next(analyses.rglob("e_2-mc_1-iw_1"))
+    assert (version / "heat_maps/heat_map-difference.png").is_file()
+    assert (version / "heat_maps/heat_map-log_ratio.png").is_file()
+    # more than ten classes: no per-class figures (the original's limit)
+    assert not list(version.glob("reconstructions/*-class-*.png"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +81,11 @@ def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> li
             sums, log_y=False, x_label="Count sum"
         ),
     }
+    if analysis.analysis_level == "extensive":
+        for cutoff in range(1, 10):  # the low counts in detail
+            figures[f"../histograms-counts/histogram-normed-counts-{kind}-cutoff-{cutoff}.png"] = (
+                plot_histogram(stored, extra_zeros=implicit, cutoff=cutoff, x_label="Counts")
+            )
     if data_set.labels is not None and (data_set.number_of_classes or 0) < CLASS_HISTOGRAM_LIMIT:
         figures[f"histogram-normed-classes-{kind}.png"] = plot_class_counts(
             data_set.labels, palette=data_set.class_palette
@@ -89,7 +95,7 @@ def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> li
                 data_set.superset_labels
             )
     return [
-        save_figure(figure, folder / name, publication=publication)
+        save_figure(figure, Path(os.path.normpath(folder / name)), publication=publication)
         for name, figure in figures.items()
     ]
 

@@ -20,6 +20,8 @@ from scvae.plotting import (
 #: profile comparisons get cut-off versions above this maximum count
 PROFILE_CUTOFF_LIMIT = 31.5
 PROFILE_CUTOFF = 10.5
+#: the extensive level draws per-class figures up to this many classes
+EXTENSIVE_CLASSES = 10
 
 
 def result_figures(
@@ -41,6 +43,8 @@ def result_figures(
         written += _profiles(folder / "profile_comparisons", context, data_set, evaluation, save)
     if "distributions" in chosen and evaluation.reconstruction is not None:
         written += _distributions(folder / "histograms", evaluation.reconstruction, save)
+    if context.analysis.analysis_level == "extensive" and evaluation.reconstruction is not None:
+        written += _differences(folder / "heat_maps", data_set, evaluation, save)
     colourings = _colourings(data_set, evaluation.reconstruction_rows, predictions, context)
     methods = context.analysis.decomposition_methods
     if "decompositions" in chosen and evaluation.reconstruction is not None:
@@ -164,7 +168,16 @@ def _colourings(data_set, rows, predictions, context) -> dict[str, dict]:
     palette = data_set.class_palette
     colourings: dict[str, dict] = {"": {}}
     if data_set.labels is not None:
-        colourings["-labels"] = {"labels": np.asarray(data_set.labels)[rows], "palette": palette}
+        labels = np.asarray(data_set.labels)[rows]
+        colourings["-labels"] = {"labels": labels, "palette": palette}
+        classes = data_set.class_names or []
+        if context.analysis.analysis_level == "extensive" and len(classes) <= EXTENSIVE_CLASSES:
+            for name in classes:  # one figure per class, the others in grey
+                colourings[f"-class-{_token(name)}"] = {
+                    "labels": labels,
+                    "palette": palette,
+                    "highlight": name,
+                }
     if data_set.superset_labels is not None:
         colourings["-superset_labels"] = {"labels": np.asarray(data_set.superset_labels)[rows]}
     if data_set.batch_indices is not None:
@@ -307,3 +320,24 @@ def _token(value) -> str:
         "".join(character for character in text if character.isalnum() or character in "_.+-")[:80]
         or "_"
     )
+
+
+def _differences(folder: Path, data_set, evaluation, save) -> list[Path]:
+    """Extensive level: heat maps of reconstruction - original and of their log ratio."""
+    from scvae.plotting import plot_heat_map
+
+    rows = evaluation.reconstruction_rows[:1000]
+    original = data_set.values[rows].toarray()
+    reconstruction = evaluation.reconstruction[: len(rows)]
+    difference = reconstruction - original
+    log_ratio = np.log1p(reconstruction) - np.log1p(original)
+    return [
+        save(
+            plot_heat_map(difference, centre=0.0, colour_label="reconstructed - original"),
+            folder / "heat_map-difference.png",
+        ),
+        save(
+            plot_heat_map(log_ratio, centre=0.0, colour_label="log ratio (+1)"),
+            folder / "heat_map-log_ratio.png",
+        ),
+    ]
