@@ -11,6 +11,7 @@ import numpy as np
 
 from scvae.analyses.metrics import write_data_set_metrics
 from scvae.analyses.selection import included_analyses
+from scvae.data.backed import read_rows
 
 if TYPE_CHECKING:
     from scvae.config import AnalysisConfig
@@ -112,7 +113,7 @@ def _decompositions(directory: Path, data_set: DataSet, analysis: AnalysisConfig
     context = SimpleNamespace(analysis=analysis)
     colourings = _colourings(data_set, rows, [], context)
     name = f"original_space-{data_set.kind}"
-    values = data_set.values[rows]
+    values = read_rows(data_set.values, rows)
     names = np.asarray(data_set.example_names)[rows]
     written: list[Path] = []
     for method in analysis.decomposition_methods:

@@ -9,6 +9,7 @@ import numpy as np
 from scvae.analyses.exports import write_anndata, write_latent_values, write_predictions
 from scvae.analyses.results import write_results
 from scvae.analyses.selection import included_analyses
+from scvae.data.backed import read_rows
 
 ANNDATA_NAME = "scvae.h5ad"
 
@@ -28,7 +29,7 @@ def analyse_results(
     chosen = included_analyses(context.analysis.included_analyses)
     kind = context.evaluation.evaluation_set_kind
     gmvae = evaluation.y is not None
-    original = data_set.values[evaluation.reconstruction_rows]
+    original = read_rows(data_set.values, evaluation.reconstruction_rows)
     _, text = write_results(
         folder,
         kind=kind,

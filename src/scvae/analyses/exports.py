@@ -86,7 +86,11 @@ def write_anndata(
         if prediction.labels is not None:
             obs[f"scvae_{spec}_label"] = pd.Categorical(np.asarray(prediction.labels).astype(str))
     var = pd.DataFrame(index=pd.Index(_unique([str(name) for name in data_set.feature_names])))
-    adata = anndata.AnnData(X=data_set.values.astype(np.float32), obs=obs, var=var)
+    from scvae.data.backed import is_backed
+
+    # backed (larger-than-memory) values stay where they are: obs, var and obsm only
+    values = None if is_backed(data_set.values) else data_set.values.astype(np.float32)
+    adata = anndata.AnnData(X=values, obs=obs, var=var)
     adata.obsm["X_scvae"] = np.asarray(z, dtype=np.float32)
     if y is not None:
         adata.obsm["scvae_y_probabilities"] = np.asarray(y, dtype=np.float32)

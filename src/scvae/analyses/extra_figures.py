@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scvae.data.backed import read_rows
 from scvae.training.records import read_records
 
 #: heat maps and distances use at most this many examples (a seeded subset)
@@ -100,7 +101,7 @@ def _heat_maps(folder, data_set, evaluation, predictions, rows, labels, save) ->
     from scvae.plotting import plot_heat_map
 
     written = []
-    values = data_set.values[rows]
+    values = read_rows(data_set.values, rows)
     variances = np.asarray(values.power(2).mean(axis=0)).ravel() - np.square(
         np.asarray(values.mean(axis=0)).ravel()
     )

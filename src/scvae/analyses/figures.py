@@ -8,6 +8,7 @@ import numpy as np
 
 from scvae.analyses.decompositions import Decomposition, decompose
 from scvae.analyses.exports import write_table
+from scvae.data.backed import read_rows
 from scvae.plotting import (
     plot_histogram,
     plot_learning_curves,
@@ -60,7 +61,7 @@ def result_figures(
                 save,
             )
         if samples is not None:
-            original = data_set.values[rows]
+            original = read_rows(data_set.values, rows)
             for method in methods:
                 written += _decomposition_set(
                     folder / "originals",
@@ -120,7 +121,7 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
     for index, row in enumerate(rows):
         if int(row) not in position:
             continue
-        original = np.asarray(data_set.values[int(row)].toarray()).ravel()
+        original = read_rows(data_set.values, [int(row)]).toarray().ravel()
         reconstructed = evaluation.reconstruction[position[int(row)]]
         label = "" if data_set.labels is None else f"-{_token(data_set.labels[row])}"
         stem = f"profile_comparison-{_token(data_set.example_names[row])}{label}"
@@ -192,7 +193,8 @@ def _colourings(data_set, rows, predictions, context) -> dict[str, dict]:
                 "labels": np.asarray(prediction.labels)[rows],
                 "palette": palette,
             }
-    sums = np.asarray(data_set.values[rows].sum(axis=1)).ravel()
+    subset = read_rows(data_set.values, rows)
+    sums = np.asarray(subset.sum(axis=1)).ravel()
     colourings["-count_sum"] = {
         "colour_values": sums,
         "colour_label": "Count sum",
@@ -201,7 +203,7 @@ def _colourings(data_set, rows, predictions, context) -> dict[str, dict]:
     for index in context.analysis.highlight_feature_indices:
         if 0 <= index < data_set.number_of_features:
             name = _token(data_set.feature_names[index])
-            values = np.asarray(data_set.values[rows][:, index].toarray()).ravel()
+            values = np.asarray(subset[:, index].toarray()).ravel()
             colourings[f"-feature-{name}"] = {
                 "colour_values": values,
                 "colour_label": str(data_set.feature_names[index]),
@@ -327,7 +329,7 @@ def _differences(folder: Path, data_set, evaluation, save) -> list[Path]:
     from scvae.plotting import plot_heat_map
 
     rows = evaluation.reconstruction_rows[:1000]
-    original = data_set.values[rows].toarray()
+    original = read_rows(data_set.values, rows).toarray()
     reconstruction = evaluation.reconstruction[: len(rows)]
     difference = reconstruction - original
     log_ratio = np.log1p(reconstruction) - np.log1p(original)

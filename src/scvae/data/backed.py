@@ -425,3 +425,11 @@ def _padded_row(store: _Store, row: int) -> sp.csr_matrix:
     pointers = np.zeros(row + 2, dtype=np.int64)
     pointers[-1] = len(data)
     return sp.csr_matrix((data, indices, pointers), shape=(row + 1, store.shape[1]))
+
+
+def read_rows(values: Any, rows: Any) -> sp.csr_matrix:
+    """The examples at ``rows`` as CSR, from in-memory or backed values alike."""
+    if is_backed(values):
+        positions = np.arange(values.shape[0])[rows]
+        return values.read(np.atleast_1d(positions))
+    return sp.csr_matrix(values[rows])

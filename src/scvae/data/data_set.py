@@ -236,8 +236,12 @@ class DataSet:
     @property
     def is_counts(self) -> bool:
         """Whether every value is a non-negative integer."""
+        from scvae.data.backed import is_backed
         from scvae.data.validation import is_count_matrix
 
+        if is_backed(self.values):  # one chunked pass over the file, remembered
+            facts = self.values.facts()
+            return facts.all_finite and facts.near_integer and facts.minimum_when_rounded >= 0
         return self.values is not None and is_count_matrix(self.values)
 
     @property

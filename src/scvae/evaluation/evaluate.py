@@ -50,6 +50,7 @@ class _Accumulator:
     def __init__(self, n: int, keep: np.ndarray, profile: np.ndarray) -> None:
         self.n = n
         self.sums: dict[str, float] = {}
+        self.rows: list[np.ndarray] = []
         self.z: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
         self.kl_neurons: list[np.ndarray] = []
@@ -87,10 +88,12 @@ class _Accumulator:
             name: np.stack([values[int(row)] for row in rows]) if len(rows) else None
             for name, (rows, values) in stacked.items()
         }
+        # sources may read in another order (backed data: file order); restore row order
+        order = np.argsort(np.concatenate(self.rows), kind="stable") if self.rows else None
         return Evaluation(
             terms=terms,
-            z=np.concatenate(self.z) if self.z else np.zeros((0, 0)),
-            y=np.concatenate(self.y) if self.y else None,
+            z=np.concatenate(self.z)[order] if self.z else np.zeros((0, 0)),
+            y=np.concatenate(self.y)[order] if self.y else None,
             kl_neurons=sum(self.kl_neurons) / max(self.n, 1) if self.kl_neurons else None,
             reconstruction_rows=self.keep,
             profile_rows=self.profile,
@@ -132,6 +135,7 @@ def evaluate_module(
     ):
         output = module(inputs, kl_scale=1.0, samples=samples)
         accumulator.add_terms(output)
+        accumulator.rows.append(np.asarray(rows))
         latent = module.latent_mean(inputs)
         if isinstance(latent, tuple):
             accumulator.y.append(latent[1].cpu().numpy())
