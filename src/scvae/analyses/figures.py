@@ -223,7 +223,7 @@ def _decomposition_set(
     samples=None,
     centroids=None,
 ) -> list[Path]:
-    decomposition = decompose(values, method)
+    decomposition = _decompose_with_progress(values, method, name)
     if decomposition is None:
         return []
     written = [
@@ -343,3 +343,16 @@ def _differences(folder: Path, data_set, evaluation, save) -> list[Path]:
             folder / "heat_map-log_ratio.png",
         ),
     ]
+
+
+def _decompose_with_progress(values, method: str, name: str):
+    """Decompose, with a progress bar for the slow methods (t-SNE, UMAP) on large sets."""
+    from tqdm.auto import tqdm
+
+    slow = method.lower().replace("-", "").replace("_", "") in ("tsne", "umap")
+    with tqdm(
+        total=1, desc=f"{method} of {name}", disable=not slow or values.shape[0] < 2000, leave=False
+    ) as bar:
+        decomposition = decompose(values, method)
+        bar.update()
+    return decomposition
