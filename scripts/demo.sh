@@ -17,7 +17,7 @@ REAL=../shared/data/scdcc_cite_cbmc_top2000/CITE_CBMC_counts_top2000.h5
 TENX=../shared/data/mouse_brain_1M_subset_10k_1000genes
 if [ -f "$REAL" ]; then
     DATA=$REAL
-    MODEL=(-m GMVAE -r negative_binomial -l 10 -H 100 100)
+    MODEL=(-m GMVAE -r negative_binomial -l 25 -H 256 128 -p log)
     echo "== scvae analyse $TENX (real 10x v3 folder, 10,000 cells) =="
     "$SCVAE" analyse "$TENX" "${COMMON[@]}" -A "$OUT/analyses" --included-analyses simple
 else
