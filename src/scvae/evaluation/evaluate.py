@@ -123,6 +123,35 @@ def evaluate_module(
     reconstruction_rows, profile_rows
         Rows whose reconstruction mean (and standard deviations, for profile rows) to keep.
     """
+    validate = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)  # checked on loading
+    try:
+        return _evaluate(
+            module,
+            source,
+            samples,
+            minibatch_size,
+            device,
+            reconstruction_rows,
+            profile_rows,
+            progress,
+            description,
+        )
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def _evaluate(
+    module,
+    source,
+    samples,
+    minibatch_size,
+    device,
+    reconstruction_rows,
+    profile_rows,
+    progress,
+    description,
+) -> Evaluation:
     module.eval()
     keep = np.unique(np.asarray(reconstruction_rows if reconstruction_rows is not None else []))
     profile = np.unique(np.asarray(profile_rows if profile_rows is not None else []))
