@@ -104,20 +104,12 @@ class BackedSource:
             raise NotSupportedYet("--noisy-preprocessing-methods with backed data")
         matrix = data_set.values
         library = matrix.row_sums().astype(np.float32, copy=False)
-        batches = data_set.batch_indices if batch_correction else None
-        if number_of_batches is None:
-            number_of_batches = data_set.number_of_batches or 0
-        normalised = None
-        if count_sum:
-            maximum = library.max() if library.size else 0.0
-            normalised = library / maximum if maximum > 0 else np.zeros_like(library)
+        from scvae.data.loader import per_example_arrays
+
         return cls(
             matrix=matrix,
-            library_size=library,
-            count_sum=normalised,
-            batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
-            number_of_batches=number_of_batches if batches is not None else 0,
             binarise=binarise,
+            **per_example_arrays(data_set, library, count_sum, batch_correction, number_of_batches),
         )
 
     # ------------------------------------------------------------ orders
@@ -146,17 +138,9 @@ class BackedSource:
         rows = np.asarray(rows, dtype=np.int64)
         values = torch.from_numpy(self._dense(rows)).to(device, non_blocking=True)
         target = (values > 0.5).float() if self.binarise else values
-        batch = None
-        if self.batch_indices is not None:
-            indices = torch.from_numpy(self.batch_indices[rows]).to(device)
-            batch = torch.nn.functional.one_hot(indices, self.number_of_batches).float()
-        count_sum = None
-        if self.count_sum is not None:
-            count_sum = torch.from_numpy(self.count_sum[rows]).to(device).unsqueeze(1)
-        library = torch.from_numpy(self.library_size[rows]).to(device).unsqueeze(1)
-        return ModelInputs(
-            x=values, target=target, library_size=library, count_sum=count_sum, batch=batch
-        )
+        from scvae.data.loader import per_example_tensors
+
+        return ModelInputs(x=values, target=target, **per_example_tensors(self, rows, device))
 
     def _dense(self, rows: np.ndarray) -> np.ndarray:
         """Dense ``float32`` rows, assembled from the cached blocks they fall in."""

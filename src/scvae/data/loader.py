@@ -71,21 +71,11 @@ class MatrixSource:
         if binarise:
             targets = (values > 0.5).astype(np.float32)
             inputs = values if inputs is None else inputs
-        batches = data_set.batch_indices if batch_correction else None
-        if number_of_batches is None:
-            number_of_batches = data_set.number_of_batches or 0
-        normalised = None
-        if count_sum:
-            maximum = library.max() if library.size else 0.0
-            normalised = library / maximum if maximum > 0 else np.zeros_like(library)
         return cls(
             targets=targets,
             inputs=inputs,
-            library_size=library,
-            count_sum=normalised,
-            batch_indices=None if batches is None else np.asarray(batches, dtype=np.int64),
-            number_of_batches=number_of_batches if batches is not None else 0,
             noisy=noisy,
+            **per_example_arrays(data_set, library, count_sum, batch_correction, number_of_batches),
         )
 
     def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
@@ -111,17 +101,43 @@ class MatrixSource:
         else:
             target = _dense(self.targets, rows, device)
             x = target if self.inputs is None else _dense(self.inputs, rows, device)
-        batch = None
-        if self.batch_indices is not None:
-            indices = torch.from_numpy(self.batch_indices[rows]).to(device)
-            batch = torch.nn.functional.one_hot(indices, self.number_of_batches).float()
-        count_sum = None
-        if self.count_sum is not None:
-            count_sum = torch.from_numpy(self.count_sum[rows]).to(device).unsqueeze(1)
-        library = torch.from_numpy(self.library_size[rows]).to(device).unsqueeze(1)
-        return ModelInputs(
-            x=x, target=target, library_size=library, count_sum=count_sum, batch=batch
-        )
+        return ModelInputs(x=x, target=target, **per_example_tensors(self, rows, device))
+
+
+def per_example_arrays(
+    data_set: DataSet,
+    library: np.ndarray,
+    count_sum: bool,
+    batch_correction: bool,
+    number_of_batches: int | None,
+) -> dict:
+    """Library sizes, normalised count sums and batch indices of a source (as fields)."""
+    batches = data_set.batch_indices if batch_correction else None
+    if number_of_batches is None:
+        number_of_batches = data_set.number_of_batches or 0
+    normalised = None
+    if count_sum:
+        maximum = library.max() if library.size else 0.0
+        normalised = library / maximum if maximum > 0 else np.zeros_like(library)
+    return {
+        "library_size": library,
+        "count_sum": normalised,
+        "batch_indices": None if batches is None else np.asarray(batches, dtype=np.int64),
+        "number_of_batches": number_of_batches if batches is not None else 0,
+    }
+
+
+def per_example_tensors(source, rows: np.ndarray, device: torch.device) -> dict:
+    """``library_size``, ``count_sum`` and one-hot ``batch`` of ``rows`` as tensors."""
+    batch = None
+    if source.batch_indices is not None:
+        indices = torch.from_numpy(source.batch_indices[rows]).to(device)
+        batch = torch.nn.functional.one_hot(indices, source.number_of_batches).float()
+    count_sum = None
+    if source.count_sum is not None:
+        count_sum = torch.from_numpy(source.count_sum[rows]).to(device).unsqueeze(1)
+    library = torch.from_numpy(source.library_size[rows]).to(device).unsqueeze(1)
+    return {"library_size": library, "count_sum": count_sum, "batch": batch}
 
 
 def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Size, Tensor
 
@@ -36,3 +39,16 @@ def expand_to_base(parameter: Tensor, batch_shape: Size, event_dims: int = 0) ->
             f"Parameter of shape {tuple(parameter.shape)} does not broadcast to the base "
             f"distribution's batch shape {tuple(batch_shape)}."
         ) from error
+
+
+@contextmanager
+def unvalidated() -> Iterator[None]:
+    """Distributions built inside skip argument and sample validation (hot loops whose
+    values were checked on loading); the previous default comes back afterwards.
+    Usable as a decorator too."""
+    previous = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(previous)

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from scvae.data.loader import MatrixSource, minibatches
+from scvae.distributions._common import unvalidated
 from scvae.errors import ScvaeError
 
 
@@ -102,6 +103,7 @@ class _Accumulator:
 
 
 @torch.no_grad()
+@unvalidated()  # values were checked on loading
 def evaluate_module(
     module: torch.nn.Module,
     source: MatrixSource,
@@ -123,35 +125,6 @@ def evaluate_module(
     reconstruction_rows, profile_rows
         Rows whose reconstruction mean (and standard deviations, for profile rows) to keep.
     """
-    validate = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)  # checked on loading
-    try:
-        return _evaluate(
-            module,
-            source,
-            samples,
-            minibatch_size,
-            device,
-            reconstruction_rows,
-            profile_rows,
-            progress,
-            description,
-        )
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(validate)
-
-
-def _evaluate(
-    module,
-    source,
-    samples,
-    minibatch_size,
-    device,
-    reconstruction_rows,
-    profile_rows,
-    progress,
-    description,
-) -> Evaluation:
     module.eval()
     keep = np.unique(np.asarray(reconstruction_rows if reconstruction_rows is not None else []))
     profile = np.unique(np.asarray(profile_rows if profile_rows is not None else []))
@@ -181,13 +154,13 @@ def _keep_moments(module, inputs, rows, wanted, samples, accumulator: _Accumulat
     subset = inputs.select(torch.as_tensor(positions, device=inputs.x.device))
     mean, total, explained = module.reconstruction_moments(subset, samples)
     mean, total, explained = (t.double().cpu().numpy() for t in (mean, total, explained))
-    for index, position in enumerate(positions):
-        row = int(rows[position])
-        if row in accumulator.keep:
-            accumulator.reconstruction[row] = mean[index].astype(np.float32)
-        if row in accumulator.profile:
-            accumulator.total[row] = np.sqrt(np.maximum(total[index], 0.0))
-            accumulator.explained[row] = np.sqrt(np.maximum(explained[index], 0.0))
+    chosen = np.asarray(rows)[positions]
+    for index in np.flatnonzero(np.isin(chosen, accumulator.keep)):
+        accumulator.reconstruction[int(chosen[index])] = mean[index].astype(np.float32)
+    for index in np.flatnonzero(np.isin(chosen, accumulator.profile)):
+        row = int(chosen[index])
+        accumulator.total[row] = np.sqrt(np.maximum(total[index], 0.0))
+        accumulator.explained[row] = np.sqrt(np.maximum(explained[index], 0.0))
 
 
 @torch.no_grad()

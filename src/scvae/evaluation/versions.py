@@ -124,11 +124,11 @@ def _predictions(context, trained: TrainedModel, data_set, evaluation: Evaluatio
 
 
 def _kmeans_clusters_wanted(context, data_set) -> int:
-    if context.model.number_of_classes is not None:
-        return context.model.number_of_classes
-    if data_set.has_labels:
-        return max(data_set.number_of_classes - data_set.number_of_excluded_classes, 1)
-    raise ConfigError("k-means needs a number of clusters for unlabelled data: give -K")
+    from scvae.training.session import number_of_classes
+
+    if context.model.number_of_classes is None and not data_set.has_labels:
+        raise ConfigError("k-means needs a number of clusters for unlabelled data: give -K")
+    return number_of_classes(context.model, data_set)
 
 
 def _metrics(prediction, data_set, evaluation: Evaluation) -> dict:

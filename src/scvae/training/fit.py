@@ -118,12 +118,10 @@ def fit(
     Resumes from ``run_directory/checkpoint.pt`` when present; a NaN/Inf loss raises
     :class:`TrainingDiverged` and leaves the last good checkpoint in place.
     """
-    validate = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)
-    try:
+    from scvae.distributions._common import unvalidated
+
+    with unvalidated():
         return _fit(module, training, validation, Path(run_directory), options)
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(validate)
 
 
 def _fit(module, training, validation, run_directory: Path, options: FitOptions) -> list[dict]:

@@ -51,6 +51,14 @@ def reset_directory(directory: str | Path) -> None:
             entry.unlink()
 
 
+def path_below(run: str | Path, models_directory: str | Path) -> Path:
+    """``run`` relative to the models folder (just its name if it lies elsewhere)."""
+    try:
+        return Path(run).resolve().relative_to(Path(models_directory).resolve())
+    except ValueError:
+        return Path(Path(run).name)
+
+
 def cache_run_directory(
     caches_directory: str | Path, models_directory: str | Path, run: Path
 ) -> Path:
@@ -59,11 +67,7 @@ def cache_run_directory(
     A run that exists only in the models folder (trained before) is copied into the cache
     first, so training continues from it.
     """
-    try:
-        relative = Path(run).resolve().relative_to(Path(models_directory).resolve())
-    except ValueError:
-        relative = Path(Path(run).name)
-    working = Path(caches_directory) / "log" / relative
+    working = Path(caches_directory) / "log" / path_below(run, models_directory)
     if not working.exists() and Path(run).exists():
         shutil.copytree(run, working)
     return working

@@ -285,11 +285,13 @@ def _intermediate_folder(training: TrainingConfig, run: Path) -> Path | None:
     """``<A>/<data path>/<model name>[/run_ID]/intermediate`` with ``-A``, else ``None``."""
     if not training.analyses_directory:
         return None
-    try:
-        relative = Path(run).resolve().relative_to(Path(training.models_directory).resolve())
-    except ValueError:
-        relative = Path(Path(run).name)
-    return Path(training.analyses_directory) / relative / "intermediate"
+    from scvae.training.runs import path_below
+
+    return (
+        Path(training.analyses_directory)
+        / path_below(run, training.models_directory)
+        / "intermediate"
+    )
 
 
 def _fit_and_log(
