@@ -393,10 +393,9 @@ def _scan(store: _Store, tolerance: float = 1e-6) -> ValueFacts:
                     int(start) + int(np.searchsorted(pointers, position, side="right")) - 1
                 )
         finite = np.isfinite(data) if not integer else slice(None)
-        state["minimum"] = min(state["minimum"], float(data[finite].min(initial=np.inf)))
-        state["minimum_rounded"] = min(
-            state["minimum_rounded"], float(rounded[finite].min(initial=np.inf))
-        )
+        # integer stores cannot take an infinite initial value: compare as float64
+        state["minimum"] = min(state["minimum"], _least(data[finite]))
+        state["minimum_rounded"] = min(state["minimum_rounded"], _least(rounded[finite]))
         state["zeros"] += int(np.count_nonzero(data == 0))
         state["zeros_rounded"] += int(np.count_nonzero(rounded == 0))
         for key, values in ((False, data), (True, rounded)):
@@ -417,6 +416,11 @@ def _scan(store: _Store, tolerance: float = 1e-6) -> ValueFacts:
         first_negative_row=first["negative"],
         first_fractional_row=first["fractional"],
     )
+
+
+def _least(values: np.ndarray) -> float:
+    """The smallest value as a float (``inf`` for none)."""
+    return float(values.min()) if values.size else float("inf")
 
 
 def _padded_row(store: _Store, row: int) -> sp.csr_matrix:
