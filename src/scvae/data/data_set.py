@@ -420,8 +420,10 @@ class DataSet:
             predefined=self.split_indices,
             nonzero_counts=nonzero,
         )
+        # each subset keeps the examples in their order in the data set (file order), so
+        # in-memory and backed subsets read, batch and evaluate the examples alike
         return tuple(
-            self.subset(indices[kind], kind) for kind in ("training", "validation", "test")
+            self.subset(np.sort(indices[kind]), kind) for kind in ("training", "validation", "test")
         )
 
     def _require_loaded(self) -> None:

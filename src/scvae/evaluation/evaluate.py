@@ -8,6 +8,8 @@ evaluating a large set never holds a dense reconstruction of it in memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,9 @@ from tqdm.auto import tqdm
 from scvae.data.loader import MatrixSource, minibatches
 from scvae.distributions._common import unvalidated
 from scvae.errors import ScvaeError
+
+#: Seed of the Monte-Carlo draws of an evaluation pass (see :func:`evaluate_module`).
+EVALUATION_SEED = 20_011
 
 
 @dataclass
@@ -115,8 +120,13 @@ def evaluate_module(
     profile_rows: np.ndarray | None = None,
     progress: bool = False,
     description: str = "Evaluating",
+    seed: int = EVALUATION_SEED,
 ) -> Evaluation:
     """Evaluate ``module`` on every example of ``source`` in order (no shuffling).
+
+    The Monte-Carlo draws come from torch's generator seeded with ``seed`` (the global
+    state is restored afterwards), so the same model, data and order give the same
+    results whatever ran before in the process.
 
     Parameters
     ----------
@@ -132,19 +142,31 @@ def evaluate_module(
     accumulator = _Accumulator(source.number_of_examples, keep.astype(np.int64), profile)
     batches = minibatches(source, minibatch_size, device=device)
     total = math.ceil(source.number_of_examples / max(minibatch_size, 1))
-    for inputs, rows in tqdm(
-        batches, total=total, desc=description, disable=not progress, leave=False
-    ):
-        output = module(inputs, kl_scale=1.0, samples=samples)
-        accumulator.add_terms(output)
-        accumulator.rows.append(np.asarray(rows))
-        latent = module.latent_mean(inputs)
-        if isinstance(latent, tuple):
-            accumulator.y.append(latent[1].cpu().numpy())
-            latent = latent[0]
-        accumulator.z.append(latent.cpu().numpy())
-        _keep_moments(module, inputs, rows, wanted, samples, accumulator)
+    bar = tqdm(batches, total=total, desc=description, disable=not progress, leave=False)
+    with seeded_draws(seed, device):
+        for inputs, rows in bar:
+            output = module(inputs, kl_scale=1.0, samples=samples)
+            accumulator.add_terms(output)
+            accumulator.rows.append(np.asarray(rows))
+            latent = module.latent_mean(inputs)
+            if isinstance(latent, tuple):
+                accumulator.y.append(latent[1].cpu().numpy())
+                latent = latent[0]
+            accumulator.z.append(latent.cpu().numpy())
+            _keep_moments(module, inputs, rows, wanted, samples, accumulator)
     return accumulator.result()
+
+
+@contextmanager
+def seeded_draws(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Draw from torch's generators seeded with ``seed``; restore their states after."""
+    device = torch.device(device)
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def _keep_moments(module, inputs, rows, wanted, samples, accumulator: _Accumulator) -> None:
