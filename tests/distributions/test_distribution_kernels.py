@@ -148,3 +148,56 @@ def test_sparse_negative_binomial_path_equals_the_dense_one_with_gradients():
         results.append((value.detach(), log_r.grad, logits.grad))
     for sparse_result, dense_result in zip(*results, strict=True):
         torch.testing.assert_close(sparse_result, dense_result, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("leading", [(), (1, 1), (2, 3)])
+def test_fused_negative_binomial_sum_matches_scipy_and_its_gradients_are_exact(leading):
+    generator = torch.Generator().manual_seed(5)
+    counts = torch.poisson(torch.rand(4, 30, generator=generator) * 2.0).double()
+    counts[1] = 0.0  # an all-zero cell
+    counts[2, 3] = 7e4  # a huge count
+    log_r = (torch.randn(*leading, 4, 30, generator=generator) * 3).clamp(-10, 10).double()
+    logits = (torch.randn(*leading, 4, 30, generator=generator) * 5).double()
+    log_r.requires_grad_(True)
+    logits.requires_grad_(True)
+    fused = kernels.negative_binomial_log_prob_sum(counts, log_r, logits)
+    expected = stats.nbinom.logpmf(
+        counts.numpy(), np.exp(log_r.detach().numpy()), special.expit(-logits.detach().numpy())
+    ).sum(-1)
+    np.testing.assert_allclose(fused.detach().numpy(), expected, rtol=1e-10)
+    # the hand-written backward against finite differences and against autograd
+    small = counts[:3, :6]
+    small_parameters = (
+        log_r.detach()[..., :3, :6].clone().requires_grad_(True),
+        logits.detach()[..., :3, :6].clone().requires_grad_(True),
+    )
+    assert torch.autograd.gradcheck(
+        lambda a, b: kernels.negative_binomial_log_prob_sum(small, a, b), small_parameters
+    )
+    weights = torch.rand(fused.shape, generator=generator, dtype=F64)
+    (fused * weights).sum().backward()
+    grads = log_r.grad.clone(), logits.grad.clone()
+    log_r.grad = logits.grad = None
+    dense = kernels.negative_binomial_log_prob(counts, log_r, logits, sparse=False).sum(-1)
+    (dense * weights).sum().backward()
+    torch.testing.assert_close(grads[0], log_r.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[1], logits.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_negative_binomial_sum_takes_given_positions_including_stored_zeros():
+    import scipy.sparse as sp
+
+    from scvae.data.loader import stored_positions
+
+    block = sp.random(6, 20, density=0.3, format="csr", random_state=2) * 10
+    block.data = np.floor(block.data)  # some stored values become explicit zeros
+    assert (block.data == 0).any()
+    positions = stored_positions(block)
+    counts = torch.as_tensor(block.toarray())
+    assert set(positions.tolist()) >= set(np.flatnonzero(block.toarray()).tolist())
+    log_r, logits = torch.randn(2, 6, 20, dtype=F64), torch.randn(2, 6, 20, dtype=F64)
+    given = kernels.negative_binomial_log_prob_sum(counts, log_r, logits, positions)
+    found = kernels.negative_binomial_log_prob_sum(counts, log_r, logits)
+    dense = kernels.negative_binomial_log_prob(counts, log_r, logits, sparse=False).sum(-1)
+    torch.testing.assert_close(given, dense, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(found, dense, rtol=1e-12, atol=1e-12)

@@ -126,3 +126,14 @@ def test_build_names_missing_heads() -> None:
 def test_build_applies_the_clips() -> None:
     distribution = registry.build("poisson", {"log_rate": torch.tensor([-50.0, 0.0, 50.0])})
     assert distribution.log_rate.tolist() == [-10.0, 0.0, 10.0]
+
+
+def test_two_sided_clips_equal_clamp_with_gradient_one_inside_and_zero_outside() -> None:
+    spec = registry.head_specs("negative_binomial")["log_r"]
+    assert math.isfinite(spec.low) and math.isfinite(spec.high)
+    raw = torch.tensor([-50.0, -10.5, -3.0, 0.0, 9.5, 12.0], requires_grad=True)
+    clipped = spec.apply(raw)
+    assert torch.equal(clipped, raw.detach().clamp(spec.low, spec.high))
+    clipped.sum().backward()
+    inside = (raw.detach() > spec.low) & (raw.detach() < spec.high)
+    assert torch.equal(raw.grad, inside.float())

@@ -96,12 +96,16 @@ class MatrixSource:
         from scvae.models.base import ModelInputs
 
         device = torch.device(device)
+        nonzero = None
         if self.noisy is not None:
             target = x = _noisy(self, rows, noise, device)
         else:
-            target = _dense(self.targets, rows, device)
+            block = self.targets[rows]
+            target = torch.from_numpy(block.toarray()).to(device, non_blocking=True)
+            nonzero = stored_positions(block).to(device, non_blocking=True)
             x = target if self.inputs is None else _dense(self.inputs, rows, device)
-        return ModelInputs(x=x, target=target, **per_example_tensors(self, rows, device))
+        tensors = per_example_tensors(self, rows, device)
+        return ModelInputs(x=x, target=target, target_nonzero=nonzero, **tensors)
 
 
 def per_example_arrays(
@@ -138,6 +142,13 @@ def per_example_tensors(source, rows: np.ndarray, device: torch.device) -> dict:
         count_sum = torch.from_numpy(source.count_sum[rows]).to(device).unsqueeze(1)
     library = torch.from_numpy(source.library_size[rows]).to(device).unsqueeze(1)
     return {"library_size": library, "count_sum": count_sum, "batch": batch}
+
+
+def stored_positions(block: sp.csr_matrix) -> torch.Tensor:
+    """Flat indices (``row * F + column``) of the stored entries of a CSR minibatch."""
+    counts = np.diff(block.indptr)
+    rows = np.repeat(np.arange(block.shape[0], dtype=np.int64), counts)
+    return torch.from_numpy(rows * block.shape[1] + block.indices.astype(np.int64))
 
 
 def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:

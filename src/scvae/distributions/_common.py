@@ -15,6 +15,18 @@ MAX = float(torch.finfo(torch.float32).max)
 """Largest finite float32."""
 
 
+def summed_log_prob(
+    distribution: torch.distributions.Distribution, value: Tensor, positions: Tensor | None = None
+) -> Tensor:
+    """``distribution.log_prob(value).sum(-1)``, through the distribution's fused
+    ``log_prob_sum`` when it has one (``positions``: flat indices of the non-zero values,
+    when known)."""
+    fused = getattr(distribution, "log_prob_sum", None)
+    if fused is not None:
+        return fused(value, positions)
+    return distribution.log_prob(value).sum(-1)
+
+
 def sample_shape_of(batch_shape: Size, sample_shape: Size | tuple[int, ...]) -> Size:
     """Shape of a draw of ``sample_shape`` samples from a batch of ``batch_shape``."""
     return Size(sample_shape) + batch_shape

@@ -9,7 +9,10 @@ from torch.distributions.utils import broadcast_all
 from torch.nn import functional
 
 from scvae.distributions._common import sample_shape_of
-from scvae.distributions.kernels import negative_binomial_log_prob
+from scvae.distributions.kernels import (
+    negative_binomial_log_prob,
+    negative_binomial_log_prob_sum,
+)
 
 
 class NegativeBinomial(Distribution):
@@ -60,6 +63,16 @@ class NegativeBinomial(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         return negative_binomial_log_prob(value, self.log_r, self.logits)
+
+    def log_prob_sum(self, value: Tensor, positions: Tensor | None = None) -> Tensor:
+        """``log_prob(value).sum(-1)``: fused where the counts' non-zero ``positions``
+        are given or cheap to find (the CPU), see
+        :func:`~scvae.distributions.kernels.negative_binomial_log_prob_sum`."""
+        if self._validate_args:
+            self._validate_sample(value)
+        if positions is None and value.device.type != "cpu":
+            return self.log_prob(value).sum(-1)
+        return negative_binomial_log_prob_sum(value, self.log_r, self.logits, positions)
 
     def sample(self, sample_shape: Size | tuple[int, ...] = ()) -> Tensor:
         # A gamma-Poisson mixture: rate ~ Gamma(r, scale = p / (1 - p)).

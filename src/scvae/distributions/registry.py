@@ -94,7 +94,10 @@ class HeadSpec:
         value = ACTIVATIONS[self.activation](raw)
         if self.low == -INF and self.high == INF:
             return value
-        return value.clamp(self.low, self.high)
+        if self.low == -INF or self.high == INF:
+            return value.clamp(self.low, self.high)
+        # the same values as clamp; its backward is one fused kernel (clamp's takes four)
+        return functional.hardtanh(value, self.low, self.high)
 
 
 Factory = Callable[[Mapping[str, Tensor], "Tensor | None"], Distribution]

@@ -92,6 +92,9 @@ class ModelInputs:
         Count sums divided by their maximum in the data subset ``(B, 1)``, or ``None``.
     batch
         One-hot batch indices ``(B, number_of_batches)``, or ``None``.
+    target_nonzero
+        Flat indices into ``target`` covering its non-zero values (the stored entries
+        of the sparse minibatch), or ``None`` (found when needed).
     """
 
     x: Tensor
@@ -99,6 +102,7 @@ class ModelInputs:
     library_size: Tensor
     count_sum: Tensor | None = None
     batch: Tensor | None = None
+    target_nonzero: Tensor | None = None
 
     @classmethod
     def from_counts(
@@ -121,6 +125,7 @@ class ModelInputs:
     def to(self, device: torch.device | str) -> ModelInputs:
         """The same inputs on ``device``."""
         values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
+        values.append(self.target_nonzero)
         moved = [None if value is None else value.to(device) for value in values]
         return ModelInputs(*moved)  # type: ignore[arg-type]
 
@@ -128,7 +133,7 @@ class ModelInputs:
         """The inputs of the examples at ``rows`` (an index tensor)."""
         values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
         chosen = [None if value is None else value[rows] for value in values]
-        return ModelInputs(*chosen)  # type: ignore[arg-type]
+        return ModelInputs(*chosen)  # type: ignore[arg-type]  # non-zeros found anew
 
     @property
     def size(self) -> int:

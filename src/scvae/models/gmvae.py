@@ -17,7 +17,7 @@ from torch.distributions import Distribution
 from torch.nn import functional
 
 from scvae.config import ModelConfig
-from scvae.distributions._common import TINY
+from scvae.distributions._common import TINY, summed_log_prob
 from scvae.distributions.latent import full_covariance_gaussian, kl_categorical, softplus_gaussian
 from scvae.models.base import (
     Decoder,
@@ -210,7 +210,9 @@ class GMVAEModule(nn.Module):
         weights = torch.softmax(y_logits, dim=-1).transpose(0, 1)
         q_z = self.posterior_z(inputs.x)
         z = q_z.rsample(tuple(samples))
-        log_likelihood = self.decoder(z, inputs).log_prob(inputs.target).sum(-1)
+        log_likelihood = summed_log_prob(
+            self.decoder(z, inputs), inputs.target, inputs.target_nonzero
+        )
         kl_z = log_density(q_z, z) - log_density(self.prior_z(), z)
         bounds, weighted = sample_bounds(log_likelihood, kl_z, kl_scale)
         kl_y = kl_categorical(y_logits, self.y_prior.logits())

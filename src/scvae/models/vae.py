@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from scvae.config import ModelConfig
+from scvae.distributions._common import summed_log_prob
 from scvae.distributions.gaussian import Gaussian
 from scvae.distributions.latent import (
     diagonal_gaussian,
@@ -94,7 +95,9 @@ class VAEModule(nn.Module):
         q = self.posterior(inputs.x)
         importance, monte_carlo = samples
         z = q.rsample((importance, monte_carlo))
-        log_likelihood = self.decoder(z, inputs).log_prob(inputs.target).sum(-1)
+        log_likelihood = summed_log_prob(
+            self.decoder(z, inputs), inputs.target, inputs.target_nonzero
+        )
         if self.analytical_kl:
             kl_per_dimension = kl_standard_normal(q)
             sample_kl = kl_per_dimension.sum(-1)
