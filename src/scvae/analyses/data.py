@@ -1,4 +1,9 @@
-"""``analyse_data``: the data-set analyses of ``scvae analyse`` (reference §4.2)."""
+"""``analyse_data``: the data-set analyses of ``scvae analyse`` (reference §4.2).
+
+Backed values (``--backed``) stay on disk: statistics and count histograms are read
+chunk by chunk, decompositions read only their seeded subset of examples. The in-memory
+path runs the same code, so both modes write the same numbers and figures.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
-from scvae.analyses.metrics import write_data_set_metrics
+from scvae.analyses import common
+from scvae.analyses.metrics import count_sums, write_data_set_metrics
 from scvae.analyses.selection import included_analyses
-from scvae.data.backed import read_rows
+from scvae.data.backed import is_backed, read_rows
+from scvae.data.chunked import iter_row_chunks
+from scvae.plotting.distributions import (
+    Binning,
+    histogram_counts_in_chunks,
+    plot_binned_histogram,
+)
 
 if TYPE_CHECKING:
     from scvae.config import AnalysisConfig
@@ -62,31 +75,46 @@ def analyse_data(
     return written
 
 
-def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:
-    from scvae.plotting import plot_class_counts, plot_histogram, save_figure
+def count_histograms(values, binnings: Sequence[Binning]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(numbers, edges)`` per binning of all N x F values of a backed or in-memory matrix.
 
-    publication = "publication" in analysis.export_options
+    The stored values are read chunk by chunk (twice: bin ranges, then numbers); the
+    implicit zeros enter through each binning's ``extra_zeros``. Equal to
+    :func:`~scvae.plotting.distributions.histogram_counts` of the stored values.
+    """
+    return histogram_counts_in_chunks(
+        lambda: (chunk.data for _, chunk in iter_row_chunks(values)), binnings
+    )
+
+
+def implicit_zeros(values) -> int:
+    """How many of the N x F values a sparse (backed or in-memory) matrix does not store."""
+    stored = values.nnz if is_backed(values) else sp.csr_matrix(values).nnz
+    return values.shape[0] * values.shape[1] - int(stored)
+
+
+def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:
+    from scvae.plotting import plot_class_counts, plot_histogram
+
+    save = common.saver(analysis)
     kind = data_set.kind
-    values = data_set.values
-    stored = np.asarray(values.data, dtype=np.float64)
-    implicit = values.shape[0] * values.shape[1] - stored.size
-    sums = np.asarray(values.sum(axis=1)).ravel()
-    figures = {
-        f"histogram-normed-counts-{kind}.png": plot_histogram(
-            stored, extra_zeros=implicit, x_label="Counts"
-        ),
-        f"histogram-normed-counts-{kind}-log_values.png": plot_histogram(
-            stored + 1, extra_zeros=0, log_x=True, x_label="Counts + 1 (non-zero values)"
-        ),
-        f"histogram-normed-count_sum-{kind}.png": plot_histogram(
-            sums, log_y=False, x_label="Count sum"
-        ),
+    zeros = implicit_zeros(data_set.values)
+    binnings = {
+        f"histogram-normed-counts-{kind}.png": (Binning(zeros), "Counts"),
+        f"histogram-normed-counts-{kind}-log_values.png": (Binning(zeros, log_x=True), "Counts"),
     }
     if analysis.analysis_level == "extensive":
         for cutoff in range(1, 10):  # the low counts in detail
-            figures[f"../histograms-counts/histogram-normed-counts-{kind}-cutoff-{cutoff}.png"] = (
-                plot_histogram(stored, extra_zeros=implicit, cutoff=cutoff, x_label="Counts")
-            )
+            name = f"../histograms-counts/histogram-normed-counts-{kind}-cutoff-{cutoff}.png"
+            binnings[name] = (Binning(zeros, cutoff=cutoff), "Counts")
+    counted = count_histograms(data_set.values, [binning for binning, _ in binnings.values()])
+    figures = {
+        name: plot_binned_histogram(*numbers, log_x=binning.log_x, x_label=label)
+        for (name, (binning, label)), numbers in zip(binnings.items(), counted, strict=True)
+    }
+    figures[f"histogram-normed-count_sum-{kind}.png"] = plot_histogram(
+        count_sums(data_set.values), log_y=False, x_label="Count sum"
+    )
     if data_set.labels is not None and (data_set.number_of_classes or 0) < CLASS_HISTOGRAM_LIMIT:
         figures[f"histogram-normed-classes-{kind}.png"] = plot_class_counts(
             data_set.labels, palette=data_set.class_palette
@@ -95,29 +123,27 @@ def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> li
             figures[f"histogram-normed-classes-{kind}-superset.png"] = plot_class_counts(
                 data_set.superset_labels
             )
-    return [
-        save_figure(figure, Path(os.path.normpath(folder / name)), publication=publication)
-        for name, figure in figures.items()
-    ]
+    return [save(figure, Path(os.path.normpath(folder / name))) for name, figure in figures.items()]
+
+
+def decomposition_rows(number_of_examples: int) -> np.ndarray:
+    """The examples whose original values are decomposed: all, or a seeded sorted subset."""
+    if number_of_examples <= DECOMPOSITION_LIMIT:
+        return np.arange(number_of_examples)
+    generator = np.random.default_rng(0)
+    return np.sort(generator.choice(number_of_examples, DECOMPOSITION_LIMIT, replace=False))
 
 
 def _decompositions(directory: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:
-    from types import SimpleNamespace
-
-    from scvae.analyses.figures import _colourings, _decomposition_set, _saver
-
-    n = data_set.number_of_examples
-    rows = np.arange(n)
-    if n > DECOMPOSITION_LIMIT:
-        rows = np.sort(np.random.default_rng(0).choice(n, DECOMPOSITION_LIMIT, replace=False))
-    context = SimpleNamespace(analysis=analysis)
-    colourings = _colourings(data_set, rows, [], context)
+    rows = decomposition_rows(data_set.number_of_examples)
+    values = read_rows(data_set.values, rows)  # the subset only, backed or not
+    colourings = common.colourings(data_set, rows, [], analysis)
     name = f"original_space-{data_set.kind}"
-    values = read_rows(data_set.values, rows)
     names = np.asarray(data_set.example_names)[rows]
+    save = common.saver(analysis)
     written: list[Path] = []
     for method in analysis.decomposition_methods:
-        written += _decomposition_set(
-            directory / name, name, values, names, method, colourings, _saver(context)
+        written += common.decomposition_set(
+            directory / name, name, values, names, method, colourings, save
         )
     return written

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scvae.analyses.decompositions import Decomposition, decompose
-from scvae.analyses.exports import write_table
+from scvae.analyses import common
 from scvae.data.backed import read_rows
 from scvae.plotting import (
     plot_histogram,
@@ -15,14 +14,11 @@ from scvae.plotting import (
     plot_mixture_probabilities,
     plot_profile_comparison,
     plot_scatter,
-    save_figure,
 )
 
 #: profile comparisons get cut-off versions above this maximum count
 PROFILE_CUTOFF_LIMIT = 31.5
 PROFILE_CUTOFF = 10.5
-#: the extensive level draws per-class figures up to this many classes
-EXTENSIVE_CLASSES = 10
 
 
 def result_figures(
@@ -36,7 +32,7 @@ def result_figures(
     samples: dict | None = None,
 ) -> list[Path]:
     """Write the figures (and decomposition TSVs) of the chosen analyses; return the paths."""
-    save = _saver(context)
+    save = common.saver(context.analysis)
     written: list[Path] = []
     if "learning_curves" in chosen:
         written += _learning_curves(folder, context, save)
@@ -46,12 +42,14 @@ def result_figures(
         written += _distributions(folder / "histograms", evaluation.reconstruction, save)
     if context.analysis.analysis_level == "extensive" and evaluation.reconstruction is not None:
         written += _differences(folder / "heat_maps", data_set, evaluation, save)
-    colourings = _colourings(data_set, evaluation.reconstruction_rows, predictions, context)
+    colourings = common.colourings(
+        data_set, evaluation.reconstruction_rows, predictions, context.analysis
+    )
     methods = context.analysis.decomposition_methods
     if "decompositions" in chosen and evaluation.reconstruction is not None:
         rows = evaluation.reconstruction_rows
         for method in methods:
-            written += _decomposition_set(
+            written += common.decomposition_set(
                 folder / "reconstructions",
                 "reconstructions",
                 evaluation.reconstruction,
@@ -63,7 +61,7 @@ def result_figures(
         if samples is not None:
             original = read_rows(data_set.values, rows)
             for method in methods:
-                written += _decomposition_set(
+                written += common.decomposition_set(
                     folder / "originals",
                     "originals",
                     original,
@@ -87,15 +85,6 @@ def result_figures(
         save=save,
     )
     return written
-
-
-def _saver(context):
-    publication = "publication" in context.analysis.export_options
-
-    def save(figure, path: Path) -> Path:
-        return save_figure(figure, path, publication=publication)
-
-    return save
 
 
 def _learning_curves(folder: Path, context, save) -> list[Path]:
@@ -123,8 +112,8 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
             continue
         original = read_rows(data_set.values, [int(row)]).toarray().ravel()
         reconstructed = evaluation.reconstruction[position[int(row)]]
-        label = "" if data_set.labels is None else f"-{_token(data_set.labels[row])}"
-        stem = f"profile_comparison-{_token(data_set.example_names[row])}{label}"
+        label = "" if data_set.labels is None else f"-{common.token(data_set.labels[row])}"
+        stem = f"profile_comparison-{common.token(data_set.example_names[row])}{label}"
         bands = {
             "total_standard_deviations": evaluation.total_sd[index],
             "explained_standard_deviations": evaluation.explained_sd[index],
@@ -164,116 +153,10 @@ def _distributions(folder: Path, reconstruction: np.ndarray, save) -> list[Path]
     ]
 
 
-def _colourings(data_set, rows, predictions, context) -> dict[str, dict]:
-    """Suffix -> keyword arguments of :func:`plot_scatter` for the examples at ``rows``."""
-    palette = data_set.class_palette
-    colourings: dict[str, dict] = {"": {}}
-    if data_set.labels is not None:
-        labels = np.asarray(data_set.labels)[rows]
-        colourings["-labels"] = {"labels": labels, "palette": palette}
-        classes = data_set.class_names or []
-        if context.analysis.analysis_level == "extensive" and len(classes) <= EXTENSIVE_CLASSES:
-            for name in classes:  # one figure per class, the others in grey
-                colourings[f"-class-{_token(name)}"] = {
-                    "labels": labels,
-                    "palette": palette,
-                    "highlight": name,
-                }
-    if data_set.superset_labels is not None:
-        colourings["-superset_labels"] = {"labels": np.asarray(data_set.superset_labels)[rows]}
-    if data_set.batch_indices is not None:
-        colourings["-batches"] = {"labels": np.asarray(data_set.batch_indices)[rows].astype(str)}
-    for prediction, _ in predictions:
-        spec = prediction.specification
-        colourings[f"-predicted_cluster_ids-{spec}"] = {
-            "labels": prediction.cluster_ids[rows].astype(str)
-        }
-        if prediction.labels is not None:
-            colourings[f"-predicted_labels-{spec}"] = {
-                "labels": np.asarray(prediction.labels)[rows],
-                "palette": palette,
-            }
-    subset = read_rows(data_set.values, rows)
-    sums = np.asarray(subset.sum(axis=1)).ravel()
-    colourings["-count_sum"] = {
-        "colour_values": sums,
-        "colour_label": "Count sum",
-        "log_colours": bool(sums.min(initial=0) > 0),
-    }
-    for index in context.analysis.highlight_feature_indices:
-        if 0 <= index < data_set.number_of_features:
-            name = _token(data_set.feature_names[index])
-            values = np.asarray(subset[:, index].toarray()).ravel()
-            colourings[f"-feature-{name}"] = {
-                "colour_values": values,
-                "colour_label": str(data_set.feature_names[index]),
-            }
-    return colourings
-
-
-def _decomposition_set(
-    folder: Path,
-    name: str,
-    values,
-    example_names,
-    method: str,
-    colourings: dict,
-    save,
-    *,
-    samples=None,
-    centroids=None,
-) -> list[Path]:
-    decomposition = _decompose_with_progress(values, method, name)
-    if decomposition is None:
-        return []
-    written = [
-        write_table(
-            folder / f"{name}-{decomposition.method}.tsv.gz",
-            decomposition.values,
-            example_names,
-            decomposition.columns,
-        )
-    ]
-    overlay = decomposition.transform(samples) if samples is not None else None
-    if overlay is not None:
-        written.append(
-            write_table(
-                folder / f"{name}-{decomposition.method}-samples.tsv.gz",
-                overlay,
-                [f"sample {i + 1}" for i in range(len(overlay))],
-                decomposition.columns,
-            )
-        )
-    projected_centroids = _project_centroids(decomposition, centroids)
-    for suffix, options in colourings.items():
-        figure = plot_scatter(
-            decomposition.values,
-            axis_labels=decomposition.columns,
-            samples=overlay,
-            title=f"{name} ({decomposition.method})",
-            **projected_centroids,
-            **options,
-        )
-        written.append(save(figure, folder / f"{name}-{decomposition.method}{suffix}.png"))
-    return written
-
-
-def _project_centroids(decomposition: Decomposition, centroids) -> dict:
-    if centroids is None or decomposition.method != "pca" or decomposition.model is None:
-        return {}
-    _, means, covariances = centroids
-    components = getattr(decomposition.model, "components_", None)
-    if components is None or len(means) < 2:
-        return {}
-    projected = decomposition.model.transform(means)
-    covariances = np.einsum("il,klm,jm->kij", components, covariances, components)
-    return {"centroids": projected, "centroid_covariances": covariances}
-
-
 def _latent_space(folder, context, data_set, evaluation, predictions, methods, save) -> list[Path]:
     names = np.asarray(data_set.example_names)
     everything = np.arange(data_set.number_of_examples)
-    colourings = _colourings(data_set, everything, predictions, context)
+    colourings = common.colourings(data_set, everything, predictions, context.analysis)
     centroids = None
     module = getattr(context, "module", None)
     if evaluation.y is not None and module is not None and hasattr(module, "prior_centroids"):
@@ -286,7 +169,7 @@ def _latent_space(folder, context, data_set, evaluation, predictions, methods, s
         if values.shape[1] == 2:
             written += _plain_2d(folder / name, name, values, colourings, save)
         for method in methods:
-            written += _decomposition_set(
+            written += common.decomposition_set(
                 folder / name,
                 name,
                 values,
@@ -315,15 +198,6 @@ def _plain_2d(folder: Path, name: str, values, colourings, save) -> list[Path]:
     ]
 
 
-def _token(value) -> str:
-    """A file-name-safe version of a label or name."""
-    text = str(value).strip().replace(" ", "_").replace("/", "_")
-    return (
-        "".join(character for character in text if character.isalnum() or character in "_.+-")[:80]
-        or "_"
-    )
-
-
 def _differences(folder: Path, data_set, evaluation, save) -> list[Path]:
     """Extensive level: heat maps of reconstruction - original and of their log ratio."""
     from scvae.plotting import plot_heat_map
@@ -343,16 +217,3 @@ def _differences(folder: Path, data_set, evaluation, save) -> list[Path]:
             folder / "heat_map-log_ratio.png",
         ),
     ]
-
-
-def _decompose_with_progress(values, method: str, name: str):
-    """Decompose, with a progress bar for the slow methods (t-SNE, UMAP) on large sets."""
-    from tqdm.auto import tqdm
-
-    slow = method.lower().replace("-", "").replace("_", "") in ("tsne", "umap")
-    with tqdm(
-        total=1, desc=f"{method} of {name}", disable=not slow or values.shape[0] < 2000, leave=False
-    ) as bar:
-        decomposition = decompose(values, method)
-        bar.update()
-    return decomposition

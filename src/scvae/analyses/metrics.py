@@ -5,48 +5,57 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from scvae.data import chunked
+from scvae.data.backed import is_backed
+
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
+
+_NAN = float("nan")
 
 STATISTICS = ("mean", "standard deviation", "dispersion", "minimum", "maximum", "sparsity")
 
 
-def summary_statistics(values: sp.spmatrix) -> dict[str, float]:
-    """Mean, std. dev. (ddof 1), dispersion (var/mean), min, max, sparsity (share < 0.5)."""
-    values = sp.csr_matrix(values)
-    total = values.shape[0] * values.shape[1]
-    data = values.data.astype(np.float64)
-    implicit_zeros = total - data.size
-    mean = data.sum() / total if total else float("nan")
-    squares = np.square(data - mean).sum() + implicit_zeros * mean**2
-    variance = squares / (total - 1) if total > 1 else float("nan")
-    minimum = min(data.min(initial=np.inf), 0.0 if implicit_zeros else np.inf)
-    maximum = max(data.max(initial=-np.inf), 0.0 if implicit_zeros else -np.inf)
-    below_half = implicit_zeros + np.count_nonzero(data < 0.5)
-    return {
-        "mean": float(mean),
-        "standard deviation": float(np.sqrt(variance)),
-        "dispersion": float(variance / mean) if mean else float("nan"),
-        "minimum": float(minimum),
-        "maximum": float(maximum),
-        "sparsity": float(below_half / total) if total else float("nan"),
-    }
+def summary_statistics(values: Any) -> dict[str, float]:
+    """Mean, std. dev. (ddof 1), dispersion (var/mean), min, max, sparsity (share < 0.5).
+
+    Over all N x F values (implicit zeros included), in chunks: ``values`` may be
+    in memory (sparse or dense) or backed (left on disk).
+    """
+    return chunked.summary_statistics(values)
 
 
-def count_sum_statistics(values: sp.spmatrix) -> dict[str, float]:
+def count_sums(values: Any) -> np.ndarray:
+    """The count sum of every example (``float64``), backed or in-memory values alike."""
+    if is_backed(values):
+        return np.asarray(values.row_sums(), dtype=np.float64)
+    return np.asarray(sp.csr_matrix(values).sum(axis=1), dtype=np.float64).reshape(-1)
+
+
+def count_sum_statistics(values: Any) -> dict[str, float]:
     """Statistics of the per-example count sums."""
-    sums = np.asarray(sp.csr_matrix(values).sum(axis=1)).ravel()
+    sums = count_sums(values)
+    if sums.size == 0:
+        return dict.fromkeys(("mean", "standard deviation", "minimum", "median", "maximum"), _NAN)
     return {
         "mean": float(sums.mean()),
-        "standard deviation": float(sums.std(ddof=1)) if sums.size > 1 else float("nan"),
+        "standard deviation": float(sums.std(ddof=1)) if sums.size > 1 else _NAN,
         "minimum": float(sums.min()),
         "median": float(np.median(sums)),
         "maximum": float(sums.max()),
+    }
+
+
+def data_set_statistics(data_set: DataSet) -> dict[str, dict[str, float]]:
+    """``{"summary_statistics": ..., "count_sum": ...}`` of one data set's values."""
+    return {
+        "summary_statistics": summary_statistics(data_set.values),
+        "count_sum": count_sum_statistics(data_set.values),
     }
 
 
@@ -59,8 +68,15 @@ def format_statistics_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def data_set_metrics_text(data_sets: Sequence[DataSet]) -> str:
-    """The text of ``data_set_metrics.log`` for a data set and its subsets."""
+def data_set_metrics_text(
+    data_sets: Sequence[DataSet], statistics: dict[str, dict] | None = None
+) -> str:
+    """The text of ``data_set_metrics.log`` for a data set and its subsets.
+
+    ``statistics`` (kind -> :func:`data_set_statistics`) are computed when not given.
+    """
+    if statistics is None:
+        statistics = {d.kind: data_set_statistics(d) for d in data_sets}
     timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     full = data_sets[0]
     lines = [
@@ -73,30 +89,32 @@ def data_set_metrics_text(data_sets: Sequence[DataSet]) -> str:
     if full.class_names is not None:
         lines.append(f"Number of classes: {full.number_of_classes}")
     lines += ["", "Summary statistics:"]
-    table = {d.kind: summary_statistics(d.values) for d in data_sets}
+    table = {kind: stats["summary_statistics"] for kind, stats in statistics.items()}
     lines += [format_statistics_table(table), "", "Count sums:"]
-    for data_set in data_sets:
-        stats = count_sum_statistics(data_set.values)
-        described = ", ".join(f"{key}: {value:.6g}" for key, value in stats.items())
-        lines.append(f"{data_set.kind}: {described}")
+    for kind, stats in statistics.items():
+        described = ", ".join(f"{key}: {value:.6g}" for key, value in stats["count_sum"].items())
+        lines.append(f"{kind}: {described}")
     return "\n".join(lines) + "\n"
 
 
 def write_data_set_metrics(data_sets: Sequence[DataSet], directory: str | Path) -> list[Path]:
-    """Write ``data_set_metrics.log`` and ``data_set_metrics.json``; return their paths."""
+    """Write ``data_set_metrics.log`` and ``data_set_metrics.json``; return their paths.
+
+    The statistics are computed once per data set, in chunks (backed values stay on disk).
+    """
     from scvae.io import atomic_write_json, atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "data_set_metrics.log"
     json_path = directory / "data_set_metrics.json"
-    atomic_write_text(log_path, data_set_metrics_text(data_sets))
+    statistics = {d.kind: data_set_statistics(d) for d in data_sets}
+    atomic_write_text(log_path, data_set_metrics_text(data_sets, statistics))
     payload = {
         d.kind: {
             "number_of_examples": d.number_of_examples,
             "number_of_features": d.number_of_features,
-            "summary_statistics": summary_statistics(d.values),
-            "count_sum": count_sum_statistics(d.values),
+            **statistics[d.kind],
         }
         for d in data_sets
     }

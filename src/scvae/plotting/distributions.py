@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,11 @@ def histogram_edges(values: np.ndarray, *, discrete: bool, log_x: bool, bins: in
     """
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return edges_between(low, high, discrete=discrete, log_x=log_x, bins=bins)
+
+
+def edges_between(low: float, high: float, *, discrete: bool, log_x: bool, bins: int = 100):
+    """The bin edges of :func:`histogram_edges` for values from ``low`` to ``high``."""
     if log_x and discrete:
         low = max(low, 1.0)
         spaced = np.round(np.geomspace(low, max(high, low) + 1.0, bins + 1))
@@ -45,7 +51,96 @@ def histogram_edges(values: np.ndarray, *, discrete: bool, log_x: bool, bins: in
     return np.linspace(low, high, bins + 1)
 
 
-@styled
+@dataclass(frozen=True)
+class Binning:
+    """How :func:`plot_histogram` bins values (see its parameters).
+
+    ``extra_zeros`` counts zeros not among the values (a sparse matrix's implicit
+    zeros); ``discrete=None`` decides from the values (whole numbers or not).
+    """
+
+    extra_zeros: int = 0
+    discrete: bool | None = None
+    log_x: bool = False
+    cutoff: float | None = None
+    bins: int = 100
+
+    @property
+    def shift(self) -> float:
+        return 1.0 if self.log_x else 0.0
+
+    def kept(self, values: np.ndarray) -> np.ndarray:
+        """The finite values at or below the cut-off."""
+        kept = values[np.isfinite(values)]
+        return kept if self.cutoff is None else kept[kept <= self.cutoff]
+
+
+def histogram_counts(
+    values: Sequence[float] | np.ndarray, binning: Binning = Binning()
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(numbers, edges)`` of the histogram :func:`plot_histogram` draws for ``values``."""
+    array = as_1d(values, "values")
+    return histogram_counts_in_chunks(lambda: [array], [binning])[0]
+
+
+def histogram_counts_in_chunks(
+    chunks: Callable[[], Iterable[Any]], binnings: Sequence[Binning]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Histograms of values that arrive in chunks, as :func:`histogram_counts` bins them.
+
+    ``chunks()`` yields one-dimensional arrays whose concatenation is the values; it is
+    called twice (bin ranges, then counts), so only one chunk is held at a time.
+    Returns one ``(numbers, edges)`` pair per binning, equal to
+    ``histogram_counts(all_values, binning)``.
+    """
+    ranges = [_empty_range(binning) for binning in binnings]
+    for chunk in chunks():
+        array = as_1d(chunk, "values")
+        ranges = [
+            _merged(found, _range(binning.kept(array), binning))
+            for found, binning in zip(ranges, binnings, strict=True)
+        ]
+    edges = [_edges(found, binning) for found, binning in zip(ranges, binnings, strict=True)]
+    numbers = [np.zeros(len(bounds) - 1) for bounds in edges]
+    for chunk in chunks():
+        array = as_1d(chunk, "values")
+        for total, bounds, binning in zip(numbers, edges, binnings, strict=True):
+            total += np.histogram(binning.kept(array) + binning.shift, bins=bounds)[0]
+    for total, bounds, binning in zip(numbers, edges, binnings, strict=True):
+        if binning.extra_zeros:
+            zero_bin = np.searchsorted(bounds, binning.shift, side="right") - 1
+            total[min(max(zero_bin, 0), len(total) - 1)] += binning.extra_zeros
+    return list(zip(numbers, edges, strict=True))
+
+
+def _empty_range(binning: Binning) -> tuple[float, float, bool]:
+    """``(low, high, whole)`` before any value: the extra zeros alone (if any)."""
+    if binning.extra_zeros:
+        return binning.shift, binning.shift, True
+    return np.inf, -np.inf, True
+
+
+def _range(kept: np.ndarray, binning: Binning) -> tuple[float, float, bool]:
+    """Lowest and highest shifted value, and whether every value is a whole number."""
+    if kept.size == 0:
+        return np.inf, -np.inf, True
+    shifted = kept + binning.shift
+    whole = bool(np.all(kept == np.round(kept)))
+    return float(shifted.min()), float(shifted.max()), whole
+
+
+def _merged(first, second) -> tuple[float, float, bool]:
+    return min(first[0], second[0]), max(first[1], second[1]), first[2] and second[2]
+
+
+def _edges(found: tuple[float, float, bool], binning: Binning) -> np.ndarray:
+    low, high, whole = found
+    if low > high:  # nothing to bin
+        low, high = 0.0, 1.0
+    discrete = whole if binning.discrete is None else binning.discrete
+    return edges_between(low, high, discrete=discrete, log_x=binning.log_x, bins=binning.bins)
+
+
 def plot_histogram(
     values: Sequence[float] | np.ndarray,
     *,
@@ -79,24 +174,34 @@ def plot_histogram(
     cutoff
         Leave out values above this.
     """
-    array = as_1d(values, "values")
-    array = array[np.isfinite(array)]
-    zeros = np.zeros(1) if extra_zeros else np.zeros(0)
-    if cutoff is not None:
-        array = array[array <= cutoff]
-    if discrete is None:
-        discrete = bool(np.all(array == np.round(array)))
-    shift = 1.0 if log_x else 0.0
-    edges = histogram_edges(
-        np.concatenate([array, zeros]) + shift, discrete=discrete, log_x=log_x, bins=bins
+    binning = Binning(extra_zeros, discrete, log_x, cutoff, bins)
+    numbers, edges = histogram_counts(values, binning)
+    return plot_binned_histogram(
+        numbers, edges, log_x=log_x, log_y=log_y, normed=normed, x_label=x_label, title=title
     )
-    heights, _ = np.histogram(array + shift, bins=edges)
-    heights = heights.astype(float)
-    if extra_zeros:
-        zero_bin = np.searchsorted(edges, shift, side="right") - 1
-        heights[min(max(zero_bin, 0), len(heights) - 1)] += extra_zeros
+
+
+@styled
+def plot_binned_histogram(
+    numbers: np.ndarray,
+    edges: np.ndarray,
+    *,
+    log_x: bool = False,
+    log_y: bool = True,
+    normed: bool = True,
+    x_label: str = "Values",
+    title: str | None = None,
+) -> Figure:
+    """A histogram from its bin ``numbers`` and ``edges`` (as :func:`histogram_counts` gives).
+
+    ``log_x`` marks values shifted by one: a log x-axis, and " + 1" on its label.
+    """
+    heights = np.asarray(numbers, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    if heights.ndim != 1 or edges.shape != (heights.size + 1,):
+        raise ValueError(f"need N bin numbers and N + 1 edges, got {heights.shape}, {edges.shape}")
     if normed and heights.sum() > 0:
-        heights /= heights.sum()
+        heights = heights / heights.sum()
     figure = new_figure(6.4, 4.0)
     axes = figure.subplots()
     axes.stairs(heights, edges, fill=True, color="tab:blue", alpha=0.8)

@@ -1,0 +1,179 @@
+"""Helpers shared by the data analyses and the model-version figures.
+
+Colourings of examples (labels, batches, predictions, count sums, features), a
+decomposition written as a table plus one scatter plot per colouring, the figure
+saver of an analysis configuration, and file-name-safe tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scvae.analyses.decompositions import Decomposition, decompose
+from scvae.analyses.exports import write_table
+from scvae.analyses.metrics import count_sums
+from scvae.data.chunked import iter_row_chunks
+from scvae.plotting import plot_scatter, save_figure
+
+if TYPE_CHECKING:
+    from scvae.config import AnalysisConfig
+
+#: the extensive level draws per-class figures up to this many classes
+EXTENSIVE_CLASSES = 10
+
+
+def saver(analysis: AnalysisConfig) -> Callable[[Any, Path], Path]:
+    """``save(figure, path)``: saves a figure (also in publication sizes when asked)."""
+    publication = "publication" in analysis.export_options
+
+    def save(figure, path: Path) -> Path:
+        return save_figure(figure, path, publication=publication)
+
+    return save
+
+
+def token(value) -> str:
+    """A file-name-safe version of a label or name."""
+    text = str(value).strip().replace(" ", "_").replace("/", "_")
+    return (
+        "".join(character for character in text if character.isalnum() or character in "_.+-")[:80]
+        or "_"
+    )
+
+
+def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[str, dict]:
+    """Suffix -> keyword arguments of :func:`plot_scatter` for the examples at ``rows``.
+
+    Count sums and highlighted features are read in chunks, so backed values stay on disk.
+    """
+    palette = data_set.class_palette
+    found: dict[str, dict] = {"": {}}
+    if data_set.labels is not None:
+        labels = np.asarray(data_set.labels)[rows]
+        found["-labels"] = {"labels": labels, "palette": palette}
+        classes = data_set.class_names or []
+        if analysis.analysis_level == "extensive" and len(classes) <= EXTENSIVE_CLASSES:
+            for name in classes:  # one figure per class, the others in grey
+                found[f"-class-{token(name)}"] = {
+                    "labels": labels,
+                    "palette": palette,
+                    "highlight": name,
+                }
+    if data_set.superset_labels is not None:
+        found["-superset_labels"] = {"labels": np.asarray(data_set.superset_labels)[rows]}
+    if data_set.batch_indices is not None:
+        found["-batches"] = {"labels": np.asarray(data_set.batch_indices)[rows].astype(str)}
+    for prediction, _ in predictions:
+        spec = prediction.specification
+        found[f"-predicted_cluster_ids-{spec}"] = {
+            "labels": prediction.cluster_ids[rows].astype(str)
+        }
+        if prediction.labels is not None:
+            found[f"-predicted_labels-{spec}"] = {
+                "labels": np.asarray(prediction.labels)[rows],
+                "palette": palette,
+            }
+    sums = count_sums(data_set.values)[rows]
+    found["-count_sum"] = {
+        "colour_values": sums,
+        "colour_label": "Count sum",
+        "log_colours": bool(sums.min(initial=0) > 0),
+    }
+    features = [
+        index
+        for index in analysis.highlight_feature_indices
+        if 0 <= index < data_set.number_of_features
+    ]
+    columns = feature_values(data_set.values, features)[rows]
+    for column, index in enumerate(features):
+        found[f"-feature-{token(data_set.feature_names[index])}"] = {
+            "colour_values": columns[:, column],
+            "colour_label": str(data_set.feature_names[index]),
+        }
+    return found
+
+
+def feature_values(values, indices: Sequence[int]) -> np.ndarray:
+    """The values of the features at ``indices`` for every example, ``(N, k)``, in chunks."""
+    result = np.zeros((values.shape[0], len(indices)))
+    if len(indices):
+        for positions, chunk in iter_row_chunks(values):
+            result[positions] = chunk[:, list(indices)].toarray()
+    return result
+
+
+def decomposition_set(
+    folder: Path,
+    name: str,
+    values,
+    example_names,
+    method: str,
+    colourings: dict,
+    save,
+    *,
+    samples=None,
+    centroids=None,
+) -> list[Path]:
+    """Decompose ``values``; write its table (and samples' overlay) and one plot per colouring."""
+    decomposition = _decompose_with_progress(values, method, name)
+    if decomposition is None:
+        return []
+    written = [
+        write_table(
+            folder / f"{name}-{decomposition.method}.tsv.gz",
+            decomposition.values,
+            example_names,
+            decomposition.columns,
+        )
+    ]
+    overlay = decomposition.transform(samples) if samples is not None else None
+    if overlay is not None:
+        written.append(
+            write_table(
+                folder / f"{name}-{decomposition.method}-samples.tsv.gz",
+                overlay,
+                [f"sample {i + 1}" for i in range(len(overlay))],
+                decomposition.columns,
+            )
+        )
+    projected_centroids = _project_centroids(decomposition, centroids)
+    for suffix, options in colourings.items():
+        figure = plot_scatter(
+            decomposition.values,
+            axis_labels=decomposition.columns,
+            samples=overlay,
+            title=f"{name} ({decomposition.method})",
+            **projected_centroids,
+            **options,
+        )
+        written.append(save(figure, folder / f"{name}-{decomposition.method}{suffix}.png"))
+    return written
+
+
+def _project_centroids(decomposition: Decomposition, centroids) -> dict:
+    if centroids is None or decomposition.method != "pca" or decomposition.model is None:
+        return {}
+    _, means, covariances = centroids
+    components = getattr(decomposition.model, "components_", None)
+    if components is None or len(means) < 2:
+        return {}
+    projected = decomposition.model.transform(means)
+    covariances = np.einsum("il,klm,jm->kij", components, covariances, components)
+    return {"centroids": projected, "centroid_covariances": covariances}
+
+
+def _decompose_with_progress(values, method: str, name: str):
+    """Decompose, with a progress bar for the slow methods (t-SNE, UMAP) on large sets."""
+    from tqdm.auto import tqdm
+
+    slow = method.lower().replace("-", "").replace("_", "") in ("tsne", "umap")
+    with tqdm(
+        total=1, desc=f"{method} of {name}", disable=not slow or values.shape[0] < 2000, leave=False
+    ) as bar:
+        decomposition = decompose(values, method)
+        bar.update()
+    return decomposition
