@@ -201,3 +201,26 @@ def test_fused_negative_binomial_sum_takes_given_positions_including_stored_zero
     dense = kernels.negative_binomial_log_prob(counts, log_r, logits, sparse=False).sum(-1)
     torch.testing.assert_close(given, dense, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(found, dense, rtol=1e-12, atol=1e-12)
+
+
+def test_rising_factorial_and_digamma_difference_match_scipy_for_small_and_large_counts():
+    counts = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 17.0, 1000.0, 1e5])
+    r = np.array([4.5e-5, 0.3, 1.0, 50.0, 22026.0])[:, None]
+    x, r_tensor = _t(counts), _t(np.broadcast_to(r, (5, counts.size)).copy())
+    np.testing.assert_allclose(
+        kernels.log_rising_factorial(x, r_tensor).numpy(),
+        special.gammaln(counts + r) - special.gammaln(r),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        kernels.digamma_difference(x, r_tensor).numpy(),
+        special.psi(counts + r) - special.psi(r),
+        rtol=1e-10,
+        atol=1e-14,
+    )
+    # in float32 the finite sum stays accurate where digamma(x + r) - digamma(r) cancels
+    small = kernels.digamma_difference(x.float(), r_tensor.float()).double().numpy()
+    expected = special.psi(counts + r) - special.psi(r)
+    below = counts <= kernels.SMALL_COUNT
+    np.testing.assert_allclose(small[:, below], expected[:, below], rtol=1e-6)

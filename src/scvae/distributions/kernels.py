@@ -132,6 +132,45 @@ def negative_binomial_log_prob_sum(
     return _NegativeBinomialSum.apply(log_r, logits, value, positions)
 
 
+#: Counts up to this are handled by the finite sums of :func:`log_rising_factorial` and
+#: :func:`digamma_difference` (most non-zero single-cell counts are this small).
+SMALL_COUNT = 4
+
+
+def log_rising_factorial(x: Tensor, r: Tensor) -> Tensor:
+    """``lgamma(x + r) - lgamma(r)`` for whole ``x >= 0`` (``(n,)``) and ``r > 0`` (``(..., n)``).
+
+    For ``x <= SMALL_COUNT`` it is ``log(r (r + 1) ... (r + x - 1))``: one logarithm of a
+    short product instead of two log-gamma evaluations; larger counts use ``lgamma``.
+    """
+    product = torch.ones_like(r)
+    for k in range(SMALL_COUNT):
+        product *= torch.where(x > k, r + k, 1.0)
+    result = torch.log(product)
+    return _large_counts(result, x, r, lambda xs, rs: torch.lgamma(xs + rs) - torch.lgamma(rs))
+
+
+def digamma_difference(x: Tensor, r: Tensor) -> Tensor:
+    """``digamma(x + r) - digamma(r)`` for whole ``x >= 0`` (``(n,)``) and ``r > 0``.
+
+    For ``x <= SMALL_COUNT`` it is ``1/r + 1/(r + 1) + ... + 1/(r + x - 1)`` (exact, and
+    free of the cancellation the difference suffers for large ``r``); larger counts use
+    ``digamma``.
+    """
+    result = torch.zeros_like(r)
+    for k in range(SMALL_COUNT):
+        result += torch.where(x > k, (r + k).reciprocal(), 0.0)
+    return _large_counts(result, x, r, lambda xs, rs: torch.digamma(xs + rs) - torch.digamma(rs))
+
+
+def _large_counts(result: Tensor, x: Tensor, r: Tensor, exact) -> Tensor:
+    """``result`` with its entries at counts above ``SMALL_COUNT`` replaced by ``exact``."""
+    large = torch.nonzero(x > SMALL_COUNT, as_tuple=True)[0]
+    if large.numel():
+        result[..., large] = exact(x[large], r[..., large])
+    return result
+
+
 class _NegativeBinomialSum(torch.autograd.Function):
     """The fused forward and backward of :func:`negative_binomial_log_prob_sum`."""
 
@@ -147,18 +186,17 @@ class _NegativeBinomialSum(torch.autograd.Function):
         x = value.reshape(-1)[positions]
         rows = torch.div(positions, f, rounding_mode="floor")
         r_at, logits_at = r[:, positions], logits[:, positions]
-        x_plus_r = x + r_at
-        terms = torch.lgamma(x_plus_r) - torch.lgamma(r_at) - torch.lgamma(x + 1.0)
+        terms = log_rising_factorial(x, r_at) - torch.lgamma(x + 1.0)
         terms += x * functional.logsigmoid(logits_at)
         total.index_add_(1, rows, terms)
-        ctx.save_for_backward(r, r_softplus, logits, x, r_at, logits_at, x_plus_r, positions, rows)
+        ctx.save_for_backward(r, r_softplus, logits, x, r_at, logits_at, positions, rows)
         ctx.shape = shape
         return total.view(shape[:-1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
-        r, r_softplus, logits, x, r_at, logits_at, x_plus_r, positions, rows = ctx.saved_tensors
+        r, r_softplus, logits, x, r_at, logits_at, positions, rows = ctx.saved_tensors
         shape = ctx.shape
         b, f = shape[-2], shape[-1]
         minus_g = grad.reshape(-1, b, 1).neg()
@@ -166,8 +204,7 @@ class _NegativeBinomialSum(torch.autograd.Function):
         grad_log_r = grad_logits = None
         if ctx.needs_input_grad[0]:
             grad_log_r = (r_softplus.view(-1, b, f) * minus_g).view(-1, b * f)
-            digammas = torch.digamma(x_plus_r) - torch.digamma(r_at)
-            grad_log_r.index_add_(1, positions, g_at * r_at * digammas)
+            grad_log_r.index_add_(1, positions, g_at * r_at * digamma_difference(x, r_at))
             grad_log_r = grad_log_r.view(shape)
         if ctx.needs_input_grad[1]:
             r_p = r * torch.sigmoid(logits)

@@ -154,10 +154,12 @@ def _facts(run: Path):
 def _build(context: EvaluationContext):
     import torch
 
+    from scvae.runtime import keep_freed_memory
     from scvae.training.session import build_module_from
 
     if context.training.threads:
         torch.set_num_threads(context.training.threads)
+    keep_freed_memory()
     return build_module_from(context.model, context.facts)
 
 

@@ -20,6 +20,7 @@ from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
 from scvae.io import atomic_write_json, atomic_write_text
 from scvae.models.naming import model_name
+from scvae.runtime import keep_freed_memory
 from scvae.training.curves import GMVAE_TERMS, VAE_TERMS
 from scvae.training.distributed import current as current_processes
 from scvae.training.fit import FitOptions, LabelledSource, fit
@@ -218,6 +219,7 @@ def train_session(
     run, final, facts = processes.share(prepared)
     if training_config.threads:
         torch.set_num_threads(training_config.threads)
+    keep_freed_memory()
     torch.manual_seed(facts.seed)  # the initial weights follow the run's seed
     module = build_module_from(model_config, facts)
     log(_describe(module, model_config, facts, run))
