@@ -143,7 +143,7 @@ def _distributions(folder: Path, reconstruction: np.ndarray, save) -> list[Path]
             folder / "histogram-normed-counts.png",
         ),
         save(
-            plot_histogram(values + 1, log_x=True, x_label="Reconstructed values + 1"),
+            plot_histogram(values, log_x=True, x_label="Reconstructed values"),
             folder / "histogram-normed-log_values.png",
         ),
         save(
