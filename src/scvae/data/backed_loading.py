@@ -11,6 +11,11 @@ Two files can serve backed values:
 Without ``--backed``, values are left on disk when their in-memory size,
 :func:`estimated_bytes`, would pass ``--backed-above`` gigabytes; the size is known
 without reading the values for an ``.h5ad`` CSR matrix and for an existing cache.
+
+The processing options (``--map-features``, ``-F``, ``-E``, ``-p``, noisy methods) go
+through the same pipeline as in memory (:func:`scvae.data.pipeline.process`), with
+chunked statistics and views that process the rows they read: the results are the
+same as for the data in memory.
 """
 
 from __future__ import annotations
@@ -19,21 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from scvae.config import DataConfig
+from scvae.data.backed import check_backed_values
 from scvae.data.data_set import DataSet
 from scvae.data.raw import RawData, ReadOptions
-from scvae.errors import NotSupportedYet
 
 #: Bytes per stored value in memory (float32 value + int32 column index), the cost
 #: the automatic switch to backed values compares with ``--backed-above``.
 BYTES_PER_STORED_VALUE = 8
-
-_PROCESSING_OPTIONS = {
-    "map_features": "--map-features",
-    "feature_selection": "--feature-selection",
-    "example_filter": "--example-filter",
-    "preprocessing_methods": "--preprocessing-methods",
-    "noisy_preprocessing_methods": "--noisy-preprocessing-methods",
-}
 
 
 def read_options(config: DataConfig) -> ReadOptions:
@@ -66,27 +63,48 @@ def use_backed(config: DataConfig, input_file_or_name: str) -> bool:
 def open_backed(config: DataConfig, input_file_or_name: str, **kwargs: Any) -> DataSet:
     """A loaded :class:`DataSet` whose ``values`` is a :class:`~scvae.data.backed.BackedMatrix`.
 
-    ``kwargs`` go to :class:`DataSet` (e.g. ``reconstruction_distribution``). The values
-    are checked in one chunked pass (finite; counts for count likelihoods).
+    ``kwargs`` go to :class:`DataSet` (e.g. ``reconstruction_distribution``). The
+    processing options of ``config`` are applied as in memory (in chunked passes; the
+    network input of ``-p`` is a backed view too). The values are checked in one
+    chunked pass (finite; counts for count likelihoods).
     """
-    for name, flag in _PROCESSING_OPTIONS.items():
-        if getattr(config, name):
-            raise NotSupportedYet(f"{flag} with backed data (--backed or --backed-above)")
     options = read_options(config)
-    raw = _backed_raw(config, input_file_or_name, options)
+    raw, from_cache = _backed_raw(config, input_file_or_name, options)
     data_set = DataSet(
         input_file_or_name,
         data_format=config.format,
         directory=config.data_directory,
         read_options=options,
+        feature_selection=config.feature_selection,
+        example_filter=config.example_filter,
+        preprocessing_methods=config.preprocessing_methods,
+        map_features=config.map_features,
+        noisy_preprocessing_methods=config.noisy_preprocessing_methods,
         **kwargs,
     )
+    if not from_cache and _processing(config):
+        # what the in-memory cache refuses before anything is processed
+        check_backed_values(raw.values, input_file_or_name, count_likelihood=False)
+    raw, network = data_set._process(raw, cache=True)
     data_set._set(raw)
+    data_set.preprocessed_values = network
     data_set._processed = True
     return data_set
 
 
-def _backed_raw(config: DataConfig, input_file_or_name: str, options: ReadOptions) -> RawData:
+def _processing(config: DataConfig) -> bool:
+    return bool(
+        config.map_features
+        or config.feature_selection
+        or config.example_filter
+        or config.preprocessing_methods
+    )
+
+
+def _backed_raw(
+    config: DataConfig, input_file_or_name: str, options: ReadOptions
+) -> tuple[RawData, bool]:
+    """The raw data with its values on disk, and whether they come from scvae's cache."""
     from scvae.data.cache import CacheCorrupt, read_backed, write_raw
 
     h5ad = _h5ad_path(config, input_file_or_name)
@@ -95,16 +113,16 @@ def _backed_raw(config: DataConfig, input_file_or_name: str, options: ReadOption
 
         raw = read_h5ad_backed(h5ad, options)
         if raw is not None:
-            return raw
+            return raw, False
     path, build = _cache(config, input_file_or_name, options)
     try:
-        return read_backed(path)
+        return read_backed(path), True
     except CacheCorrupt:
         path.unlink(missing_ok=True)
     built = build()
     write_raw(path, built)
     del built
-    return read_backed(path)
+    return read_backed(path), True
 
 
 def _cache(config: DataConfig, input_file_or_name: str, options: ReadOptions) -> tuple[Path, Any]:

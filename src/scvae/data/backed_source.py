@@ -11,6 +11,11 @@ blocks form a buffer whose examples are shuffled together
 current buffer, each read in one or a few contiguous slices and kept in a small
 least-recently-used cache. Memory held: the cache (at most ``2 * BUFFER_BLOCKS``
 blocks), plus a few numbers per example (library size, batch index, orders).
+
+The network input is what :class:`~scvae.data.loader.MatrixSource` feeds: the ``-p``
+preprocessed values (a backed view of the same rows, read with the values in one
+pass over the file), or the values; with noisy preprocessing, each minibatch's values
+made noisy afresh (input and target alike).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from scvae.data.backed import BackedMatrix, is_backed
+from scvae.data.backed import BackedMatrix, is_backed, read_pair
 from scvae.errors import NotSupportedYet
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
+    from scvae.data.processing import NoisyPreprocessing
     from scvae.models.base import ModelInputs
 
 #: Examples per block (the unit of reading and of the coarse shuffle).
@@ -67,8 +73,10 @@ class BackedSource:
 
     ``library_size`` holds the count sums (``float32``), ``count_sum`` the count sums
     divided by their maximum in this subset (or ``None``), ``batch_indices`` the batch
-    of each example (or ``None``). With ``binarise`` the targets are ``values > 0.5``
-    and the network input is the values.
+    of each example (or ``None``). ``inputs`` is the network input (a view of the same
+    examples, e.g. the preprocessed values) or ``None`` for the values. With
+    ``binarise`` the targets are ``values > 0.5``. With ``noisy`` each minibatch of
+    values is made noisy afresh and serves as both input and target.
     """
 
     matrix: BackedMatrix
@@ -79,7 +87,8 @@ class BackedSource:
     binarise: bool = False
     block_rows: int = BLOCK_ROWS
     buffer_blocks: int = BUFFER_BLOCKS
-    noisy: None = None
+    inputs: BackedMatrix | None = None
+    noisy: NoisyPreprocessing | None = None
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _ranks: np.ndarray | None = field(default=None, repr=False)
 
@@ -98,17 +107,23 @@ class BackedSource:
         binarise: bool = False,
     ) -> BackedSource:
         """The backed counterpart of :meth:`MatrixSource.from_data_set`."""
-        if getattr(data_set, "preprocessed_values", None) is not None:
-            raise NotSupportedYet("--preprocessing-methods with backed data")
-        if getattr(data_set, "noisy_preprocessing_methods", None):
-            raise NotSupportedYet("--noisy-preprocessing-methods with backed data")
-        matrix = data_set.values
-        library = matrix.row_sums().astype(np.float32, copy=False)
         from scvae.data.loader import per_example_arrays
 
+        matrix = data_set.values
+        inputs = getattr(data_set, "preprocessed_values", None)
+        if inputs is not None and not is_backed(inputs):
+            raise NotSupportedYet("in-memory preprocessed values with backed values")
+        noisy = None
+        methods = tuple(getattr(data_set, "noisy_preprocessing_methods", None) or ())
+        if methods:
+            noisy = _fit_noisy(matrix, methods, binarise)
+            inputs, binarise = None, False
+        library = matrix.row_sums().astype(np.float32, copy=False)
         return cls(
             matrix=matrix,
             binarise=binarise,
+            inputs=inputs,
+            noisy=noisy,
             **per_example_arrays(data_set, library, count_sum, batch_correction, number_of_batches),
         )
 
@@ -129,41 +144,58 @@ class BackedSource:
 
     # ----------------------------------------------------------- reading
     def inputs_for(
-        self, rows: np.ndarray, device: torch.device | str = "cpu", noise: Any = None
+        self,
+        rows: np.ndarray,
+        device: torch.device | str = "cpu",
+        noise: np.random.Generator | None = None,
     ) -> ModelInputs:
         """The minibatch of the examples at ``rows`` (positions), as dense tensors."""
+        from scvae.data.loader import per_example_tensors
         from scvae.models.base import ModelInputs
 
         device = torch.device(device)
         rows = np.asarray(rows, dtype=np.int64)
-        values = torch.from_numpy(self._dense(rows)).to(device, non_blocking=True)
-        target = (values > 0.5).float() if self.binarise else values
-        from scvae.data.loader import per_example_tensors
+        values, inputs = self._gather(rows)
+        if self.noisy is not None:
+            values.eliminate_zeros()  # as in memory: checked values store no zeros
+            target = x = _tensor(self.noisy(values, noise).astype(np.float32), device)
+        else:
+            target = _tensor(values, device)
+            x = target if inputs is None else _tensor(inputs, device)
+            if self.binarise:
+                target = (target > 0.5).float()
+        return ModelInputs(x=x, target=target, **per_example_tensors(self, rows, device))
 
-        return ModelInputs(x=values, target=target, **per_example_tensors(self, rows, device))
-
-    def _dense(self, rows: np.ndarray) -> np.ndarray:
-        """Dense ``float32`` rows, assembled from the cached blocks they fall in."""
+    def _gather(self, rows: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+        """The values (and network inputs) of ``rows``, from the cached blocks they fall in."""
         ranks = self._file_ranks()[rows]
         blocks = ranks // self.block_rows
-        dense = np.zeros((len(rows), self.matrix.shape[1]), dtype=np.float32)
+        chosen, values, inputs = [], [], []
         for block in np.unique(blocks):
-            chosen = np.flatnonzero(blocks == block)
-            local = ranks[chosen] - block * self.block_rows
-            dense[chosen] = self._block(int(block))[local].toarray()
-        return dense
+            members = np.flatnonzero(blocks == block)
+            local = ranks[members] - block * self.block_rows
+            block_values, block_inputs = self._block(int(block))
+            chosen.append(members)
+            values.append(block_values[local])
+            if block_inputs is not None:
+                inputs.append(block_inputs[local])
+        order = np.argsort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+        gathered = _stacked(values, order, self.matrix.shape[1])
+        if self.inputs is None:
+            return gathered, None
+        return gathered, _stacked(inputs, order, self.inputs.shape[1])
 
-    def _block(self, block: int) -> sp.csr_matrix:
+    def _block(self, block: int) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         if block in self._cache:
             self._cache.move_to_end(block)
             return self._cache[block]
         start = block * self.block_rows
         positions = self.matrix.file_order()[start : start + self.block_rows]
-        values = self.matrix.read(positions)
-        self._cache[block] = values
+        pair = read_pair(self.matrix, self.inputs, positions)
+        self._cache[block] = pair
         while len(self._cache) > 2 * self.buffer_blocks:
             self._cache.popitem(last=False)
-        return values
+        return pair
 
     def _file_ranks(self) -> np.ndarray:
         """Rank of each example (position) in file order."""
@@ -173,6 +205,32 @@ class BackedSource:
             ranks[order] = np.arange(len(order))
             self._ranks = ranks
         return self._ranks
+
+
+def _stacked(pieces: list[sp.csr_matrix], order: np.ndarray, width: int) -> sp.csr_matrix:
+    """The rows of ``pieces`` stacked, then put in ``order``."""
+    if not pieces:
+        return sp.csr_matrix((0, width), dtype=np.float32)
+    stacked = pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
+    return stacked[order]
+
+
+def _tensor(values: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(values.toarray()).to(device, non_blocking=True)
+
+
+def _fit_noisy(matrix: BackedMatrix, methods: tuple[str, ...], binarise: bool):
+    """Noisy preprocessing fitted to the served values (no stored zeros), in chunks."""
+    from scvae.data.chunked import iter_row_chunks
+    from scvae.data.processing import NoisyPreprocessing, noisy_methods
+
+    def chunks():
+        for positions, chunk in iter_row_chunks(matrix):
+            chunk.eliminate_zeros()
+            yield positions, chunk
+
+    noisy = noisy_methods(methods, bernoulli=binarise)
+    return NoisyPreprocessing.fit_chunks(chunks, noisy, *matrix.shape)
 
 
 def source_for(data_set: DataSet, **options: Any) -> Any:

@@ -3,12 +3,19 @@
 Every function takes a :class:`~scvae.data.backed.BackedMatrix` or anything SciPy turns
 into CSR, and holds at most :data:`~scvae.data.backed.CHUNK_VALUES` stored values (plus
 per-row or per-feature results) at a time.
+
+Sums over examples are *sequential*: each chunk's values are added to the running
+totals in row order (:func:`add_by_column`), exactly as one ``np.bincount`` over the
+whole matrix adds them. So the statistics that processing decides on (feature sums
+and variances, column norms) are bit for bit those of the whole in-memory matrix,
+whatever the chunk size, and backed and in-memory data make the same choices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,21 +23,106 @@ import scipy.sparse as sp
 from scvae.data import backed
 from scvae.data.backed import is_backed
 
+if TYPE_CHECKING:
+    from scvae.data.processing import RowwisePreprocessing
 
-def iter_row_chunks(values: Any, max_values: int | None = None) -> Iterator[tuple[np.ndarray, Any]]:
+Chunks = Callable[[], Iterable[tuple[np.ndarray, sp.csr_matrix]]]
+
+
+def iter_row_chunks(
+    values: Any, max_values: int | None = None, *, raw: bool = False
+) -> Iterator[tuple[np.ndarray, Any]]:
     """``(positions, csr chunk)`` pairs covering every row of a backed or in-memory matrix.
 
     In-memory matrices are cut in row order; backed ones are read in file order.
-    Consumers place results by ``positions``.
+    Consumers place results by ``positions``. With ``raw``, backed values come as
+    stored (not rounded, in the stored dtype), as the processing pipeline sees them.
     """
     limit = backed.CHUNK_VALUES if max_values is None else max_values
     if is_backed(values):
-        yield from values.iter_chunks(limit)
+        yield from values.iter_chunks(limit, raw=raw)
         return
     matrix = sp.csr_matrix(values)
     bounds = backed.chunk_bounds(matrix.indptr.astype(np.int64), limit)
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         yield np.arange(start, stop), matrix[start:stop]
+
+
+def add_by_column(totals: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``totals`` plus the ``weights`` of each column, added one after another.
+
+    ``np.bincount`` adds its weights in order, starting from zero; starting it with
+    the running totals instead makes a sum over many chunks identical to one
+    ``np.bincount`` over all of them.
+    """
+    f = len(totals)
+    columns = np.concatenate([np.arange(f), np.asarray(indices, dtype=np.int64)])
+    return np.bincount(columns, np.concatenate([totals, weights]), minlength=f)
+
+
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """Per-feature statistics of N examples: sums, stored values and population variances.
+
+    ``variances`` (``ddof=0``) is ``None`` when not asked for (it needs a second pass).
+    """
+
+    count: int
+    sums: np.ndarray
+    stored: np.ndarray
+    variances: np.ndarray | None = None
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums / self.count if self.count else np.zeros_like(self.sums)
+
+
+def column_statistics(chunks: Chunks, n: int, f: int, variances: bool = True) -> FeatureStatistics:
+    """:class:`FeatureStatistics` of ``chunks`` (a function giving the chunks afresh).
+
+    The variance sums squared deviations of the stored values from the mean and adds
+    ``(N - stored) * mean**2`` for the implicit zeros (no cancellation).
+    """
+    sums, stored = np.zeros(f), np.zeros(f, dtype=np.int64)
+    for _, chunk in chunks():
+        sums = add_by_column(sums, chunk.indices, chunk.data.astype(np.float64))
+        stored += np.bincount(chunk.indices, minlength=f)
+    if not variances or n == 0:
+        return FeatureStatistics(n, sums, stored, np.zeros(f) if variances else None)
+    mean = sums / n
+    squares = np.zeros(f)
+    for _, chunk in chunks():
+        deviations = chunk.data.astype(np.float64) - mean[chunk.indices]
+        squares = add_by_column(squares, chunk.indices, deviations**2)
+    return FeatureStatistics(n, sums, stored, (squares + (n - stored) * mean**2) / n)
+
+
+def feature_statistics(
+    values: Any, *, variances: bool = True, max_values: int | None = None
+) -> FeatureStatistics:
+    """:class:`FeatureStatistics` of the values as stored (what ``-F`` decides on)."""
+    n, f = values.shape
+    return column_statistics(lambda: iter_row_chunks(values, max_values, raw=True), n, f, variances)
+
+
+def feature_moments(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and population variance (``ddof=0``) of the served values."""
+    n, f = values.shape
+    statistics = column_statistics(lambda: iter_row_chunks(values), n, f)
+    return statistics.means, statistics.variances
+
+
+def per_row(
+    values: Any, function: Callable[[sp.csr_matrix], np.ndarray], max_values: int | None = None
+) -> np.ndarray:
+    """``function`` (one number per row of a CSR chunk) over all rows of the stored values."""
+    result = None
+    for positions, chunk in iter_row_chunks(values, max_values, raw=True):
+        found = np.asarray(function(chunk))
+        if result is None:
+            result = np.zeros(values.shape[0], dtype=found.dtype)
+        result[positions] = found
+    return np.zeros(0) if result is None else result
 
 
 def row_sums(values: Any) -> np.ndarray:
@@ -39,27 +131,6 @@ def row_sums(values: Any) -> np.ndarray:
     for positions, chunk in iter_row_chunks(values):
         result[positions] = np.asarray(chunk.sum(axis=1), dtype=np.float64).reshape(-1)
     return result
-
-
-def feature_moments(values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and population variance (``ddof=0``), in two chunked passes.
-
-    The variance sums squared deviations of the stored values and adds
-    ``(N - stored) * mean**2`` for the implicit zeros (no cancellation).
-    """
-    n, f = values.shape
-    if n == 0:
-        return np.zeros(f), np.zeros(f)
-    sums, stored = np.zeros(f), np.zeros(f)
-    for _, chunk in iter_row_chunks(values):
-        sums += np.bincount(chunk.indices, chunk.data.astype(np.float64), minlength=f)
-        stored += np.bincount(chunk.indices, minlength=f)
-    mean = sums / n
-    squares = np.zeros(f)
-    for _, chunk in iter_row_chunks(values):
-        deviations = chunk.data.astype(np.float64) - mean[chunk.indices]
-        squares += np.bincount(chunk.indices, deviations**2, minlength=f)
-    return mean, (squares + (n - stored) * mean**2) / n
 
 
 def summary_statistics(values: Any) -> dict[str, float]:
@@ -97,3 +168,142 @@ def summary_statistics(values: Any) -> dict[str, float]:
         "maximum": float(maximum),
         "sparsity": float((implicit + below_half) / total) if total else float("nan"),
     }
+
+
+# ------------------------------------------------------------- preprocessing
+def fit_preprocessing(
+    chunks: Chunks,
+    methods: Sequence[str],
+    n: int,
+    f: int,
+    *,
+    until: int | None = None,
+    seed: int | None = None,
+) -> RowwisePreprocessing:
+    """Fit the whole-matrix statistics of ``methods`` to an n x f matrix given in chunks.
+
+    ``chunks()`` yields ``(rows, csr)`` afresh; each ``normalise`` step takes one pass
+    (column norms of its input, summed in row order as
+    :func:`~scvae.data.processing.preprocess` sums them)
+    and so does each ``bernoulli_sample`` step (the stored values of its input per row,
+    which place each row's draws). Only the first ``until`` steps are fitted.
+    """
+    from scvae.data.processing import DEFAULTS, RowwisePreprocessing, check_probabilities
+
+    seed = DEFAULTS.sampling_seed if seed is None else seed
+    methods = tuple(methods)
+    norms: list[np.ndarray | None] = [None] * len(methods)
+    starts: list[np.ndarray | None] = [None] * len(methods)
+    drawn = 0
+    for k, method in enumerate(methods[: len(methods) if until is None else until]):
+        if method not in ("normalise", "bernoulli_sample"):
+            continue
+        before = RowwisePreprocessing(methods[:k], tuple(norms[:k]), tuple(starts[:k]), seed)
+        squares, counts = np.zeros(f), np.zeros(n, dtype=np.int64)
+        for rows, chunk in chunks():
+            current = before(chunk, rows)
+            if method == "normalise":
+                weights = current.data.astype(np.float64) ** 2
+                squares = add_by_column(squares, current.indices, weights)
+            else:
+                check_probabilities(current.data)
+                counts[rows] = np.diff(current.indptr)
+        if method == "normalise":
+            norms[k] = np.sqrt(squares)
+        else:
+            starts[k] = drawn + np.cumsum(counts) - counts
+            drawn += int(counts.sum())
+    return RowwisePreprocessing(methods, tuple(norms), tuple(starts), seed)
+
+
+# ------------------------------------------------------------- value checks
+@dataclass(frozen=True)
+class ValueFacts:
+    """What one pass over a data set's values found (see :func:`scan_values`).
+
+    The ``first_*_row`` fields are the first such example (its position).
+    """
+
+    stored: int
+    minimum: float
+    minimum_when_rounded: float
+    all_finite: bool
+    near_integer: bool
+    zeros_as_stored: int
+    zeros_when_rounded: int
+    first_nonfinite_row: int | None
+    first_negative_row: int | None
+    first_fractional_row: int | None
+
+
+def scan_values(
+    chunks: Iterable[tuple[np.ndarray, sp.csr_matrix]],
+    file_rows: np.ndarray,
+    files: int,
+    tolerance: float = 1e-6,
+) -> tuple[ValueFacts, dict[bool, np.ndarray], dict[bool, np.ndarray]]:
+    """One pass: finiteness, sign, integrality, zeros, row sums and non-zeros per row.
+
+    ``chunks`` gives ``(positions, values as stored)``; ``file_rows`` the file row of
+    each position, out of ``files``. Row sums and non-zero counts are returned for
+    both ways of serving (``False``: as stored, ``True``: rounded), by file row.
+    """
+    sums = {key: np.zeros(files, np.float32) for key in (False, True)}
+    nonzeros = {key: np.zeros(files, np.int64) for key in (False, True)}
+    state: dict[str, Any] = dict(stored=0, minimum=np.inf, minimum_rounded=np.inf)
+    state.update(zeros=0, zeros_rounded=0, nonfinite=None, negative=None, fractional=None)
+    for positions, chunk in chunks:
+        local = np.repeat(np.arange(len(positions)), np.diff(chunk.indptr))
+        rounded = _scan_chunk(chunk.data, positions[local], state, tolerance)
+        for key, values in ((False, chunk.data), (True, rounded)):
+            served = values.astype(np.float32)
+            block = sp.csr_matrix((served, chunk.indices, chunk.indptr), shape=chunk.shape)
+            sums[key][file_rows[positions]] = np.asarray(block.sum(axis=1)).reshape(-1)
+            counted = np.bincount(local[served != 0], minlength=len(positions))
+            nonzeros[key][file_rows[positions]] = counted
+    facts = ValueFacts(
+        stored=state["stored"],
+        minimum=state["minimum"],
+        minimum_when_rounded=state["minimum_rounded"],
+        all_finite=state["nonfinite"] is None,
+        near_integer=state["fractional"] is None and state["nonfinite"] is None,
+        zeros_as_stored=state["zeros"],
+        zeros_when_rounded=state["zeros_rounded"],
+        first_nonfinite_row=state["nonfinite"],
+        first_negative_row=state["negative"],
+        first_fractional_row=state["fractional"],
+    )
+    return facts, sums, nonzeros
+
+
+def _scan_chunk(
+    data: np.ndarray, positions: np.ndarray, state: dict[str, Any], tolerance: float
+) -> np.ndarray:
+    """Add one chunk's stored values (``positions``: the example of each) to ``state``.
+
+    Returns the values rounded to whole numbers.
+    """
+    integer = np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_
+    rounded = data if integer else np.rint(data)
+    checks = {
+        "nonfinite": None if integer else ~np.isfinite(data),
+        "negative": data < 0,
+        "fractional": None if integer else ~(np.abs(data - rounded) <= tolerance),
+    }
+    for name, mask in checks.items():
+        if mask is not None and mask.any():
+            first = int(positions[mask].min())
+            state[name] = first if state[name] is None else min(state[name], first)
+    finite = slice(None) if integer else np.isfinite(data)
+    # integer stores cannot take an infinite initial value: compare as floats
+    state["minimum"] = min(state["minimum"], _least(data[finite]))
+    state["minimum_rounded"] = min(state["minimum_rounded"], _least(rounded[finite]))
+    state["stored"] += int(data.size)
+    state["zeros"] += int(np.count_nonzero(data == 0))
+    state["zeros_rounded"] += int(np.count_nonzero(rounded == 0))
+    return rounded
+
+
+def _least(values: np.ndarray) -> float:
+    """The smallest value as a float (``inf`` for none)."""
+    return float(values.min()) if values.size else float("inf")

@@ -10,13 +10,20 @@ Two cache files sit beside the raw cache, keyed by a fingerprint of the raw data
 the options that shape them: ``processed-...`` (the selected and filtered counts with
 their labels and names; it does not depend on ``-p``) and ``preprocessed-...`` (the
 network input). Another ``-p`` therefore reuses the first file.
+
+Backed values (:class:`~scvae.data.backed.BackedMatrix`) go through the same
+:func:`process`: the statistics are computed in chunks, and each step gives a view
+that maps, preprocesses and selects the rows it reads. Nothing is written but the
+chosen features and examples (``backed-...npz``, keyed by the file's identity and the
+options), so another run skips the passes that chose them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +32,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data import processing
+from scvae.data.backed import is_backed
 from scvae.data.raw import RawData
+from scvae.io import atomic_path
 
 #: Bumped whenever processing results change for the same options.
 PIPELINE_VERSION = 1
@@ -73,13 +82,19 @@ class LabelRules:
 
 
 def process(
-    raw: RawData, options: ProcessingOptions, rules: LabelRules = LabelRules()
-) -> tuple[RawData, sp.csr_matrix | None]:
-    """Run the pipeline in memory; returns the processed data and the network input.
+    raw: RawData,
+    options: ProcessingOptions,
+    rules: LabelRules = LabelRules(),
+    decisions: Decisions | None = None,
+) -> tuple[RawData, Any]:
+    """Run the pipeline; returns the processed data and the network input.
 
     ``raw`` is not changed. The network input is ``None`` without ``-p`` methods.
+    Backed values give backed views (see the module notes); ``decisions`` remembers
+    the chosen features and examples.
     """
-    values, names, feature_ids = sp.csr_matrix(raw.values), raw.feature_names, raw.feature_ids
+    values = raw.values if is_backed(raw.values) else sp.csr_matrix(raw.values)
+    names, feature_ids = raw.feature_names, raw.feature_ids
     mapping = raw.feature_mapping
     if options.map_features and mapping:
         if names is None:
@@ -93,13 +108,23 @@ def process(
     result.feature_mapping = mapping
     if options.feature_selection:
         method, *parameters = options.feature_selection
-        columns = processing.select_features(values, method, parameters)
+        columns = _decided(
+            decisions,
+            "columns",
+            lambda: processing.select_features(values, method, parameters),
+            values.shape[1],
+        )
         result, network = _take_features(result, network, columns)
     if options.example_filter:
         method, *parameters = options.example_filter
         labels, excluded = rules.filter_labels(_strings(result.labels))
-        rows = processing.filter_examples(
-            result.values, method, parameters, labels=labels, excluded_classes=excluded
+        rows = _decided(
+            decisions,
+            "rows",
+            lambda: processing.filter_examples(
+                result.values, method, parameters, labels=labels, excluded_classes=excluded
+            ),
+            result.values.shape[0],
         )
         result, network = _take_examples(result, network, rows)
     return result, network
@@ -115,6 +140,8 @@ def load_processed(
     from scvae.data.cache import cache_key, load_or_build
 
     folder = Path(folder)
+    if is_backed(raw.values):
+        return _process_backed(raw, options, rules, folder)
     built: dict[str, Any] = {}
 
     def build() -> RawData:
@@ -148,6 +175,11 @@ def fingerprint(raw: RawData) -> str:
     digest.update(f"{values.shape}\0{values.dtype.str}\0".encode())
     for array in (values.indptr, values.indices, values.data):
         digest.update(np.ascontiguousarray(array).data)
+    return _with_metadata(digest, raw)
+
+
+def _with_metadata(digest: Any, raw: RawData) -> str:
+    """Add the names, labels, batches, mapping and split of ``raw`` to ``digest``."""
     for array in (raw.feature_names, raw.example_names, raw.labels, raw.feature_ids):
         digest.update(b"\1" if array is None else _text_bytes(array))
     digest.update(b"\2" if raw.batch_indices is None else _text_bytes(raw.batch_indices))
@@ -157,6 +189,75 @@ def fingerprint(raw: RawData) -> str:
     for kind in sorted(split):
         digest.update(kind.encode() + np.asarray(split[kind], dtype=np.int64).tobytes())
     return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ backed data
+class Decisions:
+    """The chosen ``columns`` and ``rows`` of a backed run, remembered in a small file.
+
+    A missing or unreadable file means nothing is known yet; :meth:`save` writes what
+    was decided (atomically: a temporary file renamed into place).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.known: dict[str, np.ndarray] = {} if path is None else _read_decisions(path)
+        self.changed = False
+
+    def get(self, name: str, decide: Callable[[], np.ndarray], limit: int) -> np.ndarray:
+        """The remembered indices ``name`` (all below ``limit``), else ``decide()``'s."""
+        known = self.known.get(name)
+        if known is None or known.ndim != 1 or not np.all((known >= 0) & (known < limit)):
+            self.known[name] = np.asarray(decide(), dtype=np.int64)
+            self.changed = True
+        return self.known[name]
+
+    def save(self) -> None:
+        if not self.changed or self.path is None:
+            return
+        try:
+            with atomic_path(self.path) as temporary, open(temporary, "wb") as file:
+                np.savez(file, **self.known)
+        except OSError as error:
+            logger.warning("could not remember the processing choices in %s: %s", self.path, error)
+
+
+def _read_decisions(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: np.asarray(stored[name], dtype=np.int64) for name in stored.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        logger.warning("ignoring the unreadable processing choices in %s: %s", path, error)
+        return {}
+
+
+def _decided(
+    decisions: Decisions | None, name: str, decide: Callable[[], np.ndarray], limit: int
+) -> np.ndarray:
+    return decide() if decisions is None else decisions.get(name, decide, limit)
+
+
+def _process_backed(
+    raw: RawData, options: ProcessingOptions, rules: LabelRules, folder: Path
+) -> tuple[RawData, Any]:
+    """:func:`process` of backed values, remembering its choices in ``folder``."""
+    from scvae.data.cache import cache_key
+
+    values = raw.values
+    identity = {
+        **_shape_options(options, rules),
+        "group": values.group,
+        "shape": list(values.shape),
+        "metadata": _with_metadata(hashlib.sha256(), raw),
+    }
+    key = cache_key([values.path], identity)
+    name = _readable(["backed", *_shape_parts(options)], key).removesuffix(".h5") + ".npz"
+    decisions = Decisions(folder / name if options.reshapes else None)
+    result = process(raw, options, rules, decisions)
+    decisions.save()
+    return result
 
 
 # -------------------------------------------------------------------- helpers
@@ -179,13 +280,18 @@ def _take_examples(result: RawData, network, rows: np.ndarray):
 
     taken = replace(
         result,
-        values=result.values[rows],
+        values=_examples(result.values, rows),
         example_names=pick(result.example_names),
         labels=pick(result.labels),
         batch_indices=pick(result.batch_indices),
         split_indices=_remap_split(result.split_indices, rows, result.values.shape[0]),
     )
-    return taken, None if network is None else network[rows]
+    return taken, None if network is None else _examples(network, rows)
+
+
+def _examples(values: Any, rows: np.ndarray) -> Any:
+    """The examples ``rows`` of a matrix; backed ones become a data set of their own."""
+    return values.restricted(rows) if is_backed(values) else values[rows]
 
 
 def _remap_split(split: Mapping[str, np.ndarray] | None, rows: np.ndarray, n: int):

@@ -21,14 +21,20 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from scvae.data import chunked
+from scvae.data.backed import is_backed
 from scvae.data.splitting import MACOSKO_MINIMUM_NONZERO
 from scvae.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from scvae.data.chunked import FeatureStatistics
 
 logger = logging.getLogger(__name__)
 
@@ -76,46 +82,45 @@ STOCHASTIC_METHODS = frozenset({"bernoulli_sample"})
 
 
 # ----------------------------------------------------------------- statistics
-def feature_variances(values: sp.spmatrix) -> np.ndarray:
+def feature_variances(values: Any) -> np.ndarray:
     """Population variance (``ddof=0``) of each column, from the stored entries only.
 
     Uses ``(sum over stored (x - mean)^2 + (N - stored) * mean^2) / N``, which avoids
-    the cancellation of ``E[x^2] - E[x]^2`` for large counts.
+    the cancellation of ``E[x^2] - E[x]^2`` for large counts (computed in chunks by
+    :func:`scvae.data.chunked.feature_statistics`, for backed values too).
     """
-    values = sp.csr_matrix(values)
-    n, f = values.shape
-    if n == 0:
-        return np.zeros(f)
-    data = values.data.astype(np.float64)
-    mean = np.bincount(values.indices, weights=data, minlength=f) / n
-    deviations = data - mean[values.indices]
-    squares = np.bincount(values.indices, weights=deviations**2, minlength=f)
-    stored = np.bincount(values.indices, minlength=f)
-    return (squares + (n - stored) * mean**2) / n
+    return chunked.feature_statistics(values).variances
 
 
-def count_sums(values: sp.spmatrix) -> np.ndarray:
-    """Row sums as a 1-D ``float64`` array."""
-    return np.asarray(sp.csr_matrix(values).sum(axis=1), dtype=np.float64).reshape(-1)
+def count_sums(values: Any) -> np.ndarray:
+    """Row sums as a 1-D ``float64`` array (backed values in chunks)."""
+    return chunked.per_row(values, _count_sums).astype(np.float64, copy=False)
 
 
-def nonzero_counts(values: sp.spmatrix) -> np.ndarray:
+def nonzero_counts(values: Any) -> np.ndarray:
     """Number of non-zero entries of each row (stored zeros are not counted)."""
-    values = sp.csr_matrix(values)
+    return chunked.per_row(values, _nonzero_counts)
+
+
+def _count_sums(values: sp.csr_matrix) -> np.ndarray:
+    return np.asarray(values.sum(axis=1), dtype=np.float64).reshape(-1)
+
+
+def _nonzero_counts(values: sp.csr_matrix) -> np.ndarray:
     rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
     return np.bincount(rows[values.data != 0], minlength=values.shape[0])
 
 
 # ------------------------------------------------------------ feature mapping
 def map_features(
-    values: sp.spmatrix, feature_names: Sequence[str], mapping: Mapping[str, Sequence[str]]
-) -> tuple[sp.csr_matrix, np.ndarray]:
+    values: Any, feature_names: Sequence[str], mapping: Mapping[str, Sequence[str]]
+) -> tuple[Any, np.ndarray]:
     """Sum the columns whose feature ids map to the same feature name.
 
     Parameters
     ----------
     values
-        Examples x feature ids.
+        Examples x feature ids (backed values give a backed view that sums as it reads).
     feature_names
         The id of each column.
     mapping
@@ -128,13 +133,23 @@ def map_features(
         CSR of examples x mapped features, in order of first appearance among the
         columns, and the mapped feature names.
     """
+    if len(feature_names) != values.shape[1]:
+        raise DataError(None, f"{len(feature_names)} feature names for {values.shape[1]} features")
+    columns, names = mapped_columns(feature_names, mapping)
+    if is_backed(values):
+        return values.mapped(columns, len(names)), names
+    return sum_columns(sp.csr_matrix(values), columns, len(names)), names
+
+
+def mapped_columns(
+    feature_names: Sequence[str], mapping: Mapping[str, Sequence[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mapped column of every feature id, and the mapped names (see :func:`map_features`)."""
     name_of: dict[str, str] = {}
     for name, ids in mapping.items():
         for feature_id in ids:
             name_of.setdefault(str(feature_id), str(name))
     ids = [str(feature_id) for feature_id in feature_names]
-    if len(ids) != values.shape[1]:
-        raise DataError(None, f"{len(ids)} feature names for {values.shape[1]} features")
     position: dict[str, int] = {}
     columns = np.empty(len(ids), dtype=np.int64)
     for index, feature_id in enumerate(ids):
@@ -143,26 +158,47 @@ def map_features(
     unused = sum(1 for name in mapping if str(name) not in position)
     logger.info("%d feature ids have no name and keep their id", unmapped)
     logger.info("%d feature names in the mapping have no ids in the data", unused)
-    values = sp.csr_matrix(values)
+    return columns, np.array(list(position), dtype=object)
+
+
+def sum_columns(values: sp.csr_matrix, columns: np.ndarray, width: int) -> sp.csr_matrix:
+    """Add column ``j`` of ``values`` into column ``columns[j]`` of a ``width``-column CSR.
+
+    Row by row, so a chunk of rows gives those rows of the whole result.
+    """
     summing = sp.csr_matrix(
-        (np.ones(len(ids), dtype=values.dtype), (np.arange(len(ids)), columns)),
-        shape=(len(ids), len(position)),
+        (np.ones(len(columns), dtype=values.dtype), (np.arange(len(columns)), columns)),
+        shape=(len(columns), width),
     )
     mapped = sp.csr_matrix(values @ summing)
     mapped.sort_indices()
-    return mapped, np.array(list(position), dtype=object)
+    return mapped
 
 
 # ---------------------------------------------------------- feature selection
 def select_features(
-    values: sp.spmatrix, method: str, parameters: Sequence[str | float | int] = ()
+    values: Any, method: str, parameters: Sequence[str | float | int] = ()
 ) -> np.ndarray:
     """Indices (sorted) of the features that ``method`` keeps.
 
+    The statistics are computed chunk by chunk (so backed values work too, with the
+    same result) and :func:`choose_features` decides. See there for the methods.
+    """
+    method = _method(method, FEATURE_SELECTION_METHODS, "--feature-selection")
+    statistics = chunked.feature_statistics(values, variances=method != "remove_zeros")
+    return choose_features(statistics, method, parameters)
+
+
+def choose_features(
+    statistics: FeatureStatistics, method: str, parameters: Sequence[str | float | int] = ()
+) -> np.ndarray:
+    """Indices (sorted) of the features that ``method`` keeps, from per-feature statistics.
+
     Parameters
     ----------
-    values
-        The original (count) values, examples x features.
+    statistics
+        Column sums and population variances (``ddof=0``) of the original (count)
+        values (see :func:`scvae.data.chunked.feature_statistics`).
     method
         ``remove_zeros``; ``keep_variances_above`` with an optional threshold
         (default 0.5; keeps variance > threshold); ``keep_highest_variances`` with an
@@ -178,21 +214,19 @@ def select_features(
         (nothing to select) or none.
     """
     method = _method(method, FEATURE_SELECTION_METHODS, "--feature-selection")
-    values = sp.csr_matrix(values)
-    f = values.shape[1]
+    f = len(statistics.sums)
     if method == "remove_zeros":
         _count(parameters, 0, 0, method)
-        sums = np.bincount(values.indices, weights=values.data, minlength=f)
-        keep = np.flatnonzero(sums != 0)
+        keep = np.flatnonzero(statistics.sums != 0)
     elif method == "keep_variances_above":
         _count(parameters, 0, 1, method)
         threshold = _number(parameters[0], method) if parameters else DEFAULTS.variance_threshold
-        keep = np.flatnonzero(feature_variances(values) > threshold)
+        keep = np.flatnonzero(statistics.variances > threshold)
     else:
         _count(parameters, 0, 1, method)
         default = math.floor(DEFAULTS.highest_variances_fraction * f)
         number = _whole(parameters[0], method) if parameters else default
-        order = np.argsort(-feature_variances(values), kind="stable")
+        order = np.argsort(-statistics.variances, kind="stable")
         keep = np.sort(order[:number])
     if len(keep) == f:
         raise ConfigError(f"--feature-selection {method} keeps all {f} features; nothing to do")
@@ -203,7 +237,7 @@ def select_features(
 
 # ------------------------------------------------------------ example filters
 def filter_examples(
-    values: sp.spmatrix,
+    values: Any,
     method: str,
     parameters: Sequence[str | float | int] = (),
     *,
@@ -216,7 +250,8 @@ def filter_examples(
     Parameters
     ----------
     values
-        The original (count) values, examples x features.
+        The original (count) values, examples x features (backed values work too:
+        their row statistics are computed in chunks).
     method, parameters
         See the module docstring; class names are compared after
         :func:`normalise_label` (case, spaces, ``-`` and ``/`` do not matter).
@@ -236,7 +271,6 @@ def filter_examples(
         that removes nothing or everything.
     """
     method = _method(method, EXAMPLE_FILTER_METHODS, "--example-filter")
-    values = sp.csr_matrix(values)
     n = values.shape[0]
     if method in ("macosko", "inverse_macosko"):
         _count(parameters, 0, 0, method)
@@ -311,8 +345,8 @@ def check_preprocessing_methods(methods: Sequence[str], option: str = "--preproc
 
 
 def preprocess(
-    values: sp.spmatrix, methods: Sequence[str], *, rng: np.random.Generator | None = None
-) -> sp.csr_matrix:
+    values: Any, methods: Sequence[str], *, rng: np.random.Generator | None = None
+) -> Any:
     """Apply preprocessing methods in order; returns a new CSR matrix.
 
     ``log`` is log(1 + x) and ``exp`` is exp(x) - 1 (both keep zeros and sparsity);
@@ -320,15 +354,65 @@ def preprocess(
     zero); ``binarise`` is 1 where x > 0.5, else 0; ``bernoulli_sample`` draws 1 with
     probability x (x must lie in [0, 1]) using ``rng`` (default: seeded with
     ``DEFAULTS.sampling_seed``, so cached results are reproducible).
+
+    Backed values give a backed view that preprocesses the rows it reads (the whole-
+    matrix statistics fitted first, in chunks; see :class:`RowwisePreprocessing`);
+    they draw from ``DEFAULTS.sampling_seed`` whatever ``rng`` is.
     """
     check_preprocessing_methods(methods)
+    if is_backed(values):
+        n, f = values.shape
+        plan = chunked.fit_preprocessing(
+            lambda: chunked.iter_row_chunks(values, raw=True), methods, n, f
+        )
+        return values.preprocessed(plan)
     if rng is None:
         rng = np.random.default_rng(DEFAULTS.sampling_seed)
     result = _float_copy(values)
     for method in methods:
         scale = _column_norms(result) if method == "normalise" else None
-        result = _step(result, method, rng, scale)
+        result = _step(result, method, _sequential(rng), scale)
     return result
+
+
+@dataclass(frozen=True, eq=False)
+class RowwisePreprocessing:
+    """Preprocessing methods applied to any rows, as :func:`preprocess` does to all rows.
+
+    The whole-matrix statistics come fitted (:func:`scvae.data.chunked.fit_preprocessing`):
+    the column norms of every ``normalise`` step and, for every ``bernoulli_sample``
+    step, where each row's draws start in the stream of ``default_rng(seed)`` (the whole
+    matrix draws one number per stored value, row after row, step after step). Row ``r`` of
+    the result equals row ``r`` of :func:`preprocess` applied to the whole matrix.
+    """
+
+    methods: tuple[str, ...]
+    norms: tuple[np.ndarray | None, ...]
+    starts: tuple[np.ndarray | None, ...]
+    seed: int = DEFAULTS.sampling_seed
+
+    def __call__(self, values: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
+        """The preprocessed ``values``, which hold the rows ``rows`` of the fitted matrix."""
+        result = _float_copy(values)
+        rows = np.asarray(rows, dtype=np.int64)
+        for method, norms, starts in zip(self.methods, self.norms, self.starts, strict=True):
+            draw = None if starts is None else _drawn_at(self.seed, starts[rows])
+            result = _step(result, method, draw, norms)
+        return result
+
+    def reindexed(self, rows: np.ndarray, size: int) -> RowwisePreprocessing:
+        """The same, with the statistics of row ``i`` moved to row ``rows[i]`` of ``size``."""
+
+        def moved(starts: np.ndarray | None) -> np.ndarray | None:
+            if starts is None:
+                return None
+            result = np.zeros(size, dtype=np.int64)
+            result[rows] = starts
+            return result
+
+        return RowwisePreprocessing(
+            self.methods, self.norms, tuple(moved(s) for s in self.starts), self.seed
+        )
 
 
 def noisy_methods(methods: Sequence[str], *, bernoulli: bool = False) -> tuple[str, ...]:
@@ -358,25 +442,60 @@ class NoisyPreprocessing:
     column_norms: tuple[np.ndarray | None, ...]
 
     @classmethod
-    def fit(cls, values: sp.spmatrix, methods: Sequence[str]) -> NoisyPreprocessing:
+    def fit(cls, values: Any, methods: Sequence[str]) -> NoisyPreprocessing:
         """Prepare ``methods`` (already noisy, see :func:`noisy_methods`) for ``values``."""
+        n, f = values.shape
+        return cls.fit_chunks(lambda: chunked.iter_row_chunks(values), methods, n, f)
+
+    @classmethod
+    def fit_chunks(
+        cls, chunks: chunked.Chunks, methods: Sequence[str], n: int, f: int
+    ) -> NoisyPreprocessing:
+        """:meth:`fit` to an n x f matrix given in chunks ``(rows, csr)``."""
         methods = tuple(methods)
         check_preprocessing_methods(methods, "--noisy-preprocessing-methods")
-        if "normalise" not in methods:
-            return cls(methods, (None,) * len(methods))
-        rng = np.random.default_rng(DEFAULTS.sampling_seed)
-        current, norms = _float_copy(values), []
-        for method in methods:
-            norms.append(_column_norms(current) if method == "normalise" else None)
-            current = _step(current, method, rng, norms[-1])
-        return cls(methods, tuple(norms))
+        last = max((k + 1 for k, method in enumerate(methods) if method == "normalise"), default=0)
+        return cls(methods, chunked.fit_preprocessing(chunks, methods, n, f, until=last).norms)
 
     def __call__(self, values: sp.spmatrix, rng: np.random.Generator) -> sp.csr_matrix:
         """A new CSR matrix: ``values`` (some rows of the fitted set) made noisy."""
         result = _float_copy(values)
         for method, norms in zip(self.methods, self.column_norms, strict=True):
-            result = _step(result, method, rng, norms)
+            result = _step(result, method, _sequential(rng), norms)
         return result
+
+
+_Draw = Callable[[sp.csr_matrix], np.ndarray]
+
+
+def _sequential(rng: np.random.Generator) -> _Draw:
+    """Uniform draws for every stored value of a matrix, the next ones of ``rng``."""
+    return lambda values: rng.random(values.data.size)
+
+
+def _drawn_at(seed: int, starts: np.ndarray) -> _Draw:
+    """Uniform draws for every stored value, row ``i``'s from position ``starts[i]`` on
+    in the stream of ``default_rng(seed)`` (PCG64, one 64-bit step per draw)."""
+
+    def draw(values: sp.csr_matrix) -> np.ndarray:
+        counts = np.diff(values.indptr)
+        uniforms = np.empty(int(counts.sum()))
+        generator = np.random.default_rng(seed)
+        initial = generator.bit_generator.state
+        first, size = starts[counts > 0], counts[counts > 0]
+        cuts = np.flatnonzero(first[1:] != first[:-1] + size[:-1]) + 1
+        at = 0
+        for run in np.split(np.arange(len(first)), cuts):
+            if len(run) == 0:
+                continue
+            length = int(size[run].sum())
+            generator.bit_generator.state = initial
+            generator.bit_generator.advance(int(first[run[0]]))
+            uniforms[at : at + length] = generator.random(length)
+            at += length
+        return uniforms
+
+    return draw
 
 
 def _float_copy(values: sp.spmatrix) -> sp.csr_matrix:
@@ -392,8 +511,15 @@ def _column_norms(values: sp.csr_matrix) -> np.ndarray:
     return np.sqrt(np.bincount(values.indices, weights=data**2, minlength=values.shape[1]))
 
 
+def check_probabilities(data: np.ndarray) -> None:
+    if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
+        raise ConfigError(
+            "bernoulli_sample needs values between 0 and 1; put normalise (or a scaling) before it"
+        )
+
+
 def _step(
-    values: sp.csr_matrix, method: str, rng: np.random.Generator, norms: np.ndarray | None
+    values: sp.csr_matrix, method: str, draw: _Draw | None, norms: np.ndarray | None
 ) -> sp.csr_matrix:
     """One method on a matrix this module owns (its data may be changed in place)."""
     data = values.data
@@ -408,12 +534,8 @@ def _step(
         values.data = (data > 0.5).astype(data.dtype)
         values.eliminate_zeros()
     else:
-        if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
-            raise ConfigError(
-                "bernoulli_sample needs values between 0 and 1; put normalise (or a "
-                "scaling) before it"
-            )
-        values.data = (rng.random(data.size) < data).astype(data.dtype)
+        check_probabilities(data)
+        values.data = (draw(values) < data).astype(data.dtype)
         values.eliminate_zeros()
     return values
 
