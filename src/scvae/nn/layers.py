@@ -24,6 +24,12 @@ class ShiftOnlyBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps = int(self.norm.num_batches_tracked)
+        if self.training and x.shape[0] == 1:
+            # a minibatch of one example (e.g. the last of an epoch): it is its own batch
+            # mean, so it normalises to zero, as in the original; torch's batch norm
+            # refuses it, and one example says nothing about the variance, so the moving
+            # averages are left as they are
+            return x * 0.0 + self.bias
         if self.training or steps == 0:
             return self.norm(x) + self.bias
         # Inference: the moving averages corrected for their start values (mean 0,
