@@ -132,22 +132,17 @@ def negative_binomial_log_prob_sum(
     return _NegativeBinomialSum.apply(log_r, logits, value, positions)
 
 
-#: Counts up to this are handled by the finite sums of :func:`log_rising_factorial` and
-#: :func:`digamma_difference` (most non-zero single-cell counts are this small).
+#: Counts up to this are handled by the finite sum of :func:`digamma_difference` (most
+#: non-zero single-cell counts are this small).
 SMALL_COUNT = 4
 
 
 def log_rising_factorial(x: Tensor, r: Tensor) -> Tensor:
-    """``lgamma(x + r) - lgamma(r)`` for whole ``x >= 0`` (``(n,)``) and ``r > 0`` (``(..., n)``).
+    """``lgamma(x + r) - lgamma(r)`` for counts ``x`` (``(n,)``) and ``r > 0`` (``(..., n)``).
 
-    For ``x <= SMALL_COUNT`` it is ``log(r (r + 1) ... (r + x - 1))``: one logarithm of a
-    short product instead of two log-gamma evaluations; larger counts use ``lgamma``.
+    (Measured: two log-gamma passes are cheaper here than a short product and a logarithm.)
     """
-    product = torch.ones_like(r)
-    for k in range(SMALL_COUNT):
-        product *= torch.where(x > k, r + k, 1.0)
-    result = torch.log(product)
-    return _large_counts(result, x, r, lambda xs, rs: torch.lgamma(xs + rs) - torch.lgamma(rs))
+    return torch.lgamma(x + r) - torch.lgamma(r)
 
 
 def digamma_difference(x: Tensor, r: Tensor) -> Tensor:
