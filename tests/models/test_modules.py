@@ -85,7 +85,7 @@ def test_piecewise_categorical_heads(likelihood: str, model_type: str) -> None:
     model = make(
         model_type, reconstruction_distribution=likelihood, number_of_reconstruction_classes=3
     )
-    assert model.decoder.heads.heads.blocks["k_logits"].linear.out_features == 4 * F
+    assert model.decoder.heads.heads.sizes["k_logits"] == 4 * F
     assert_finite_gradients(model, model(inputs_for(likelihood)))
 
 
@@ -139,7 +139,7 @@ def test_full_covariance_scale_is_lower_triangular() -> None:
     assert posterior.scale_tril.shape == (K, B, L, L)
     assert torch.equal(posterior.scale_tril, torch.tril(posterior.scale_tril))
     assert (posterior.scale_tril.diagonal(dim1=-2, dim2=-1) > 0).all()
-    assert model.z_prior.blocks["scale"].linear.out_features == L * (L + 1) // 2
+    assert model.z_prior.sizes["scale"] == L * (L + 1) // 2
     assert_finite_gradients(model, model(inputs, samples=(2, 2)))
 
 
@@ -217,7 +217,7 @@ def test_lfm_vae_has_no_hidden_layers_and_gmvae_ignores_it() -> None:
 
 def test_unit_variance_posterior_has_no_scale_head() -> None:
     model = make("VAE", latent_distribution="unit_variance_gaussian")
-    assert set(model.encoder.heads.blocks) == {"loc"}
+    assert set(model.encoder.heads.sizes) == {"loc"}
     posterior = model.posterior(inputs_for().x)
     assert torch.equal(posterior.log_scale, torch.zeros(B, L))
 
@@ -361,3 +361,21 @@ def test_a_minibatch_of_one_example_trains(model_type: str) -> None:
     if model_type == "VAE":
         for m, mean in zip(norms, before, strict=True):
             torch.testing.assert_close(m.norm.running_mean, mean)
+
+
+def test_parameter_heads_share_one_layer_initialised_per_head() -> None:
+    from scvae.models.base import ParameterHeads
+
+    heads = ParameterHeads(50, {"wide": 2000, "narrow": 10}, keep_probability=1.0)
+    weight = heads.block.linear.weight.detach()
+    parts = heads.split(weight, dim=0)
+    for name, size in (("wide", 2000), ("narrow", 10)):
+        bound = math.sqrt(6.0 / (50 + size))  # Xavier for a layer of its own
+        assert parts[name].shape == (size, 50)
+        assert parts[name].abs().max() <= bound
+        assert parts[name].abs().max() > 0.9 * bound  # not the joint layer's smaller bound
+    hidden = torch.randn(4, 50)
+    outputs = heads(hidden)
+    for name in ("wide", "narrow"):
+        expected = hidden @ parts[name].t()  # biases start at zero
+        torch.testing.assert_close(outputs[name], expected)

@@ -154,7 +154,7 @@ def digamma_difference(x: Tensor, r: Tensor) -> Tensor:
     """
     result = torch.zeros_like(r)
     for k in range(SMALL_COUNT):
-        result += torch.where(x > k, (r + k).reciprocal(), 0.0)
+        result.addcdiv_((x > k).to(r.dtype), r + k)
     return _large_counts(result, x, r, lambda xs, rs: torch.digamma(xs + rs) - torch.digamma(rs))
 
 

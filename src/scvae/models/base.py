@@ -198,19 +198,30 @@ def weighted_moments(
 
 
 class ParameterHeads(nn.Module):
-    """One dense block (identity activation, no batch norm) per named parameter."""
+    """Dense outputs (identity activation, no batch norm), one per named parameter.
+
+    All heads share one linear layer whose output is split by name: one matrix product
+    instead of one per head. Each head's rows of the weight are initialised as a layer
+    of its own would be (Xavier on ``in_size x size``).
+    """
 
     def __init__(self, in_size: int, sizes: Mapping[str, int], keep_probability: float) -> None:
         super().__init__()
-        self.blocks = nn.ModuleDict(
-            {
-                name: DenseBlock(in_size, size, keep_probability=keep_probability)
-                for name, size in sizes.items()
-            }
+        self.sizes = {name: int(size) for name, size in sizes.items()}
+        self.block = DenseBlock(
+            in_size, sum(self.sizes.values()), keep_probability=keep_probability
         )
+        with torch.no_grad():
+            for rows in self.split(self.block.linear.weight, dim=0).values():
+                nn.init.xavier_uniform_(rows)
+
+    def split(self, values: Tensor, dim: int = -1) -> dict[str, Tensor]:
+        """``values`` of the joint output cut into the heads' parts, by name."""
+        parts = values.split(list(self.sizes.values()), dim=dim)
+        return dict(zip(self.sizes, parts, strict=True))
 
     def forward(self, hidden: Tensor) -> dict[str, Tensor]:
-        return {name: block(hidden) for name, block in self.blocks.items()}
+        return self.split(self.block(hidden))
 
 
 class Encoder(nn.Module):
@@ -268,10 +279,9 @@ class Encoder(nn.Module):
             return self.heads(self.mlp(x))
         blocks = list(self.mlp.blocks)
         if not blocks:
-            return {
-                name: _conditioned_block(block, x, conditions, self.in_size)
-                for name, block in self.heads.blocks.items()
-            }
+            return self.heads.split(
+                _conditioned_block(self.heads.block, x, conditions, self.in_size)
+            )
         hidden = _conditioned_block(blocks[0], x, conditions, self.in_size)
         count, size = hidden.shape[:2]
         flat = hidden.flatten(0, 1)
