@@ -43,3 +43,39 @@ def test_epoch_records_drop_rows_beyond_a_resumed_epoch(tmp_path):
     records = read_records(tmp_path)
     assert list(records["epoch"]) == [1, 2]
     np.testing.assert_allclose(records["prior_weights"], [[0.1, 0.1], [0.9, 0.9]])
+
+
+def test_epoch_records_kl_per_dimension_over_minibatches(tmp_path):
+    """The VAE's KL per latent dimension is the per-cell mean over the first cells; the
+    GMVAE (no such term) is not run at all (its decoder over K x cells x genes is large)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+
+    from scvae.config import ModelConfig
+    from scvae.data.loader import MatrixSource
+    from scvae.distributions.latent import kl_standard_normal
+    from scvae.models import build_module
+    from scvae.training.records import EpochRecorder, read_records
+
+    torch.manual_seed(0)
+    counts = sp.random(250, 30, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    counts.data = np.ceil(counts.data * 5)
+    source = MatrixSource(counts, None, np.asarray(counts.sum(1)).ravel(), None, None, 0)
+    vae = build_module(ModelConfig(latent_size=4, hidden_sizes=(8,)), 30)
+    EpochRecorder(tmp_path / "vae", vae, SimpleNamespace(source=source))(0, [])
+    with torch.no_grad():
+        vae.eval()
+        q = vae.posterior(torch.from_numpy(counts.toarray()))
+        expected = kl_standard_normal(q).double().mean(0).numpy()
+    np.testing.assert_allclose(read_records(tmp_path / "vae")["kl_neurons"][0], expected, rtol=1e-5)
+
+    gmvae_config = ModelConfig(model_type="GMVAE", latent_size=4, hidden_sizes=(8,))
+    gmvae = build_module(gmvae_config, 30, number_of_classes=3)
+    calls = []
+    gmvae.register_forward_hook(lambda *_: calls.append(1))
+    EpochRecorder(tmp_path / "gmvae", gmvae, SimpleNamespace(source=source))(0, [])
+    records = read_records(tmp_path / "gmvae")
+    assert calls == [] and "kl_neurons" not in records and "prior_means" in records

@@ -14,8 +14,16 @@ import torch
 from scvae.io import atomic_path
 
 RECORDS_NAME = "epoch_records.npz"
-#: the KL per dimension is estimated on at most this many examples
+#: the KL per dimension is estimated on at most this many examples, this many at a time
 KL_EXAMPLES = 1_000
+KL_BATCH = 100
+
+
+def _per_dimension(module) -> bool:
+    """Whether ``module`` reports a KL per latent dimension (the VAE does)."""
+    from scvae.models.vae import VAEModule
+
+    return isinstance(module, VAEModule)
 
 
 def read_records(run: str | Path) -> dict[str, np.ndarray]:
@@ -44,10 +52,14 @@ class EpochRecorder:
         record: dict[str, np.ndarray] = {"epoch": np.array(epoch + 1)}
         device = next(self.module.parameters()).device
         kl, seen = [], 0
-        for inputs, _ in minibatches(self.data.source, 500, device=device):
+        # only the VAE reports a KL per latent dimension; the GMVAE is not run at all
+        batches = (
+            minibatches(self.data.source, KL_BATCH, device=device)
+            if _per_dimension(self.module)
+            else ()
+        )
+        for inputs, _ in batches:
             output = self.module(inputs)
-            if output.kl_neurons is None:
-                break
             kl.append(output.kl_neurons.double().cpu().numpy() * inputs.size)
             seen += inputs.size
             if seen >= KL_EXAMPLES:
