@@ -1,0 +1,218 @@
+"""Where a training step's time goes: matrix products against everything else.
+
+Builds a configuration of the suite (default: the paper's PBMC GMVAE) on PBMC 4k, times
+whole training steps (forward, backward, gradient clipping, Adam) on real minibatches,
+then times each part on its own at the step's exact shapes:
+
+* every dense layer's matrix products (forward, weight gradient, input gradient where
+  autograd computes one), as ``torch.mm`` on tensors of those shapes;
+* the negative-binomial likelihood (the fused summed log-pmf, forward and backward) on
+  the decoder's ``(samples x K, B, F)`` parameters;
+* the two clipped likelihood heads (forward and backward);
+* Adam with its gradient clipping.
+
+The parts are timed in isolation, so their sum need not equal the step exactly; the
+difference ("rest") is batch norm, activations, the encoders' small layers and sampling,
+KL terms and Python overhead. Every time is the median of repeated runs (thread CPU).
+
+Run: .venv/bin/python benchmarks/step_breakdown.py [--configuration paper_gmvae|scvi_equivalent]
+     [--threads 2] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from configurations import CONFIGURATIONS, DATA_SETS, data_config  # noqa: E402
+from flops import dense_layers, matmul_flops_per_second  # noqa: E402
+
+
+def _median_ms(function, repeats: int = 7, number: int = 5) -> float:
+    function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(number):
+            function()
+        samples.append((time.perf_counter() - started) / number * 1e3)
+    return statistics.median(samples)
+
+
+def _matmul_ms(rows: int, in_size: int, out_size: int, input_gradient: bool) -> float:
+    """Forward, weight-gradient and (optionally) input-gradient products of one layer."""
+    x, w, g = (
+        torch.randn(rows, in_size),
+        torch.randn(out_size, in_size),
+        torch.randn(rows, out_size),
+    )
+
+    def products():
+        torch.mm(x, w.t())
+        torch.mm(g.t(), x)
+        if input_gradient:
+            torch.mm(g, w)
+
+    return _median_ms(products)
+
+
+def _likelihood_ms(samples: int, batch: int, features: int, counts) -> float:
+    from scvae.distributions.kernels import negative_binomial_log_prob_sum
+
+    log_r = (torch.randn(samples, batch, features) * 2).clamp(-10, 10).requires_grad_(True)
+    logits = torch.randn(samples, batch, features).requires_grad_(True)
+
+    def step():
+        negative_binomial_log_prob_sum(counts, log_r, logits).sum().backward()
+        log_r.grad = logits.grad = None
+
+    return _median_ms(step)
+
+
+def _heads_ms(samples: int, batch: int, features: int) -> float:
+    """The joint head output split into its parts, reshaped and clipped (fwd+bwd)."""
+    from scvae.distributions import registry
+
+    specs = list(registry.head_specs("negative_binomial").values())
+    joint = torch.randn(samples * batch, len(specs) * features, requires_grad=True)
+
+    def step():
+        parts = joint.split([features] * len(specs), dim=-1)
+        total = sum(
+            spec.apply(part.reshape(samples, batch, features)).sum()
+            for spec, part in zip(specs, parts, strict=True)
+        )
+        total.backward()
+        joint.grad = None
+
+    return _median_ms(step)
+
+
+def _optimiser_ms(module) -> float:
+    from scvae.training.fit import _adam
+
+    optimiser = _adam(module, 1e-4)
+    for parameter in module.parameters():
+        parameter.grad = torch.randn_like(parameter)
+
+    def step():
+        torch.nn.utils.clip_grad_value_(module.parameters(), 1.0, foreach=True)
+        optimiser.step()
+
+    return _median_ms(step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configuration", default="paper_gmvae", choices=sorted(CONFIGURATIONS))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from scvae import api
+    from scvae.data.loader import minibatches
+    from scvae.distributions._common import unvalidated
+    from scvae.runtime import keep_freed_memory
+    from scvae.training.fit import _adam
+    from scvae.training.session import build_facts, build_module_from, labelled, samples_for
+
+    keep_freed_memory()
+    configuration = CONFIGURATIONS[args.configuration]
+    work = HERE / "_work" / "breakdown"
+    data = data_config(work)
+    model_config = configuration.model
+    training_config = configuration.training(1, work / "models", args.threads)
+    data_set = api.load_data_set(
+        data,
+        str(DATA_SETS["pbmc4k"].file),
+        reconstruction_distribution=model_config.reconstruction_distribution,
+    )
+    _, training, _, _ = api.split_data_set(data_set, data)
+    facts = build_facts(model_config, training, training_config)
+    torch.manual_seed(1)
+    module = build_module_from(model_config, facts)
+    source = labelled(training, model_config, facts).source
+    optimiser = _adam(module, training_config.learning_rate)
+    batch_size = training_config.minibatch_size
+    samples = samples_for(model_config)[0]
+    order = np.random.default_rng(0)
+    batches = [inputs for inputs, _ in minibatches(source, batch_size, rng=order)]
+    batches = [inputs for inputs in batches if inputs.size == batch_size][: args.steps]
+
+    def train_step(inputs):
+        output = module(inputs, kl_scale=1.0, samples=samples)
+        optimiser.zero_grad(set_to_none=True)
+        output.loss.backward()
+        torch.nn.utils.clip_grad_value_(module.parameters(), 1.0, foreach=True)
+        optimiser.step()
+
+    module.train()
+    with unvalidated():
+        for inputs in batches[:3]:
+            train_step(inputs)
+        times = []
+        for inputs in batches:
+            started = time.perf_counter()
+            train_step(inputs)
+            times.append((time.perf_counter() - started) * 1e3)
+    step = statistics.median(times)
+
+    k = facts.number_of_classes if model_config.model_type.upper() == "GMVAE" else 1
+    draws = samples[0] * samples[1]
+    layers = dense_layers(model_config, facts.feature_size, k, 0, samples)
+    parts: dict[str, float] = {}
+    flops = 0
+    for layer in layers:
+        rows = batch_size * layer.rows_per_example + layer.rows_per_batch
+        parts.setdefault("matrix products (all dense layers)", 0.0)
+        parts["matrix products (all dense layers)"] += _matmul_ms(
+            rows, layer.in_size, layer.out_size, layer.input_gradient
+        )
+        flops += layer.flops(batch_size)
+    counts = batches[0].target
+    features = facts.feature_size
+    parts["negative-binomial log-likelihood (fused, fwd+bwd)"] = _likelihood_ms(
+        draws * k, batch_size, features, counts
+    )
+    parts["split and clipped likelihood heads (fwd+bwd)"] = _heads_ms(
+        draws * k, batch_size, features
+    )
+    parts["gradient clipping + Adam"] = _optimiser_ms(module)
+    parts["rest (batch norm, activations, sampling, KL, Python)"] = step - sum(parts.values())
+    peak = matmul_flops_per_second()
+
+    print(
+        f"\n{args.configuration} on pbmc4k, minibatch {batch_size}, K = {k}, {args.threads} threads: "
+        f"median step {step:.2f} ms over {len(times)} steps"
+    )
+    print(
+        f"torch.mm peak (2048^3): {peak / 1e9:.1f} GFLOP/s; model FLOPs per step {flops / 1e9:.3f} G"
+    )
+    print(
+        f"achieved: {flops / step / 1e6:.1f} GFLOP/s = {100 * flops / step / 1e6 / (peak / 1e9):.1f} % of peak\n"
+    )
+    print("| part | ms per step | share of step |")
+    print("|---|---|---|")
+    for name, value in parts.items():
+        print(f"| {name} | {value:.2f} | {100 * value / step:.1f} % |")
+    matmul = parts["matrix products (all dense layers)"]
+    print(
+        f"\nThe products alone run at {flops / matmul / 1e6:.1f} GFLOP/s "
+        f"({100 * flops / matmul / 1e6 / (peak / 1e9):.0f} % of peak) at these shapes; "
+        f"if nothing else took time the step would reach that share."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
