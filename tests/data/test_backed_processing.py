@@ -20,7 +20,7 @@ import torch
 
 from scvae import api
 from scvae.config import DataConfig
-from scvae.data import backed, chunked, pipeline, processing
+from scvae.data import backed, chunked, pipeline, preprocessing, processing
 from scvae.data.backed import BackedMatrix, has_zeros
 from scvae.data.backed_source import BackedSource
 from scvae.data.loader import MatrixSource
@@ -251,7 +251,7 @@ def test_rowwise_preprocessing_of_any_rows_equals_whole_matrix():
     """Rows preprocessed on their own (in any grouping) are rows of the whole result."""
     values = sp.csr_matrix(_counts(120, 20, seed=4))
     methods = ("log", "normalise", "bernoulli_sample", "normalise", "bernoulli_sample")
-    whole = processing.preprocess(values, methods)
+    whole = preprocessing.preprocess(values, methods)
 
     def chunks():
         for start in range(0, 120, 17):

@@ -20,7 +20,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from scvae.data import processing
+from scvae.data import preprocessing, processing
 from scvae.errors import ConfigError
 
 X = np.array(
@@ -175,20 +175,20 @@ def test_example_filter_errors(values, method, parameters, labels, message):
     ],
 )
 def test_preprocessing_matches_dense_reference(values, methods, expected):
-    result = processing.preprocess(values, methods)
+    result = preprocessing.preprocess(values, methods)
     assert result.format == "csr" and result.nnz <= values.nnz
     assert np.allclose(result.toarray(), expected, rtol=1e-6)
     _unchanged(values)
 
 
 def test_normalise_by_hand(values):
-    column = processing.preprocess(values, ["normalise"]).toarray()[:, 3]
+    column = preprocessing.preprocess(values, ["normalise"]).toarray()[:, 3]
     assert column == pytest.approx(np.array([4, 2, 0, 4, 0, 2]) / np.sqrt(40))
 
 
 def test_bernoulli_sample_keeps_zeros_and_frequencies():
     probabilities = np.tile([0.0, 0.25, 1.0], (4000, 1))
-    sampled = processing.preprocess(
+    sampled = preprocessing.preprocess(
         sp.csr_matrix(probabilities), ["bernoulli_sample"], rng=np.random.default_rng(5)
     ).toarray()
     assert set(np.unique(sampled)) <= {0.0, 1.0}
@@ -198,25 +198,28 @@ def test_bernoulli_sample_keeps_zeros_and_frequencies():
 
 def test_bernoulli_sample_refuses_values_above_one(values):
     with pytest.raises(ConfigError, match="between 0 and 1"):
-        processing.preprocess(values, ["bernoulli_sample"])
+        preprocessing.preprocess(values, ["bernoulli_sample"])
 
 
 def test_unknown_preprocessing_method(values):
     with pytest.raises(ConfigError, match="unknown method 'sqrt'"):
-        processing.preprocess(values, ["sqrt"])
+        preprocessing.preprocess(values, ["sqrt"])
 
 
 def test_noisy_methods_swap_binarise_and_append_for_bernoulli():
-    assert processing.noisy_methods(["normalise", "binarise"]) == ("normalise", "bernoulli_sample")
-    assert processing.noisy_methods(["normalise"], bernoulli=True) == (
+    assert preprocessing.noisy_methods(["normalise", "binarise"]) == (
         "normalise",
         "bernoulli_sample",
     )
-    assert processing.noisy_methods([], bernoulli=True) == ()
+    assert preprocessing.noisy_methods(["normalise"], bernoulli=True) == (
+        "normalise",
+        "bernoulli_sample",
+    )
+    assert preprocessing.noisy_methods([], bernoulli=True) == ()
 
 
 def test_noisy_normalise_uses_whole_set_norms(values):
-    noisy = processing.NoisyPreprocessing.fit(values, ["normalise"])
+    noisy = preprocessing.NoisyPreprocessing.fit(values, ["normalise"])
     rows = values[[0, 3]]
     result = noisy(rows, np.random.default_rng(0)).toarray()
     assert np.allclose(result, normalize(X, axis=0)[[0, 3]])
@@ -225,7 +228,7 @@ def test_noisy_normalise_uses_whole_set_norms(values):
 
 def test_noisy_sampling_differs_between_draws():
     probabilities = sp.csr_matrix(np.full((50, 20), 0.5))
-    noisy = processing.NoisyPreprocessing.fit(probabilities, ["bernoulli_sample"])
+    noisy = preprocessing.NoisyPreprocessing.fit(probabilities, ["bernoulli_sample"])
     rng = np.random.default_rng(1)
     first, second = noisy(probabilities, rng), noisy(probabilities, rng)
     assert (first != second).nnz > 0

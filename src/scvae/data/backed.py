@@ -118,7 +118,7 @@ class Transform:
 
     ``mapping`` (the mapped column of every stored column, and their number) sums
     columns (``--map-features``); ``steps`` preprocesses the rows (a
-    :class:`~scvae.data.processing.RowwisePreprocessing`, ``-p``); ``columns`` keeps
+    :class:`~scvae.data.preprocessing.RowwisePreprocessing`, ``-p``); ``columns`` keeps
     those columns (``-F``).
     """
 

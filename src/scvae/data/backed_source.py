@@ -33,7 +33,7 @@ from scvae.errors import NotSupportedYet
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
-    from scvae.data.processing import NoisyPreprocessing
+    from scvae.data.preprocessing import NoisyPreprocessing
     from scvae.models.base import ModelInputs
 
 #: Examples per block (the unit of reading and of the coarse shuffle).
@@ -222,7 +222,7 @@ def _tensor(values: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 def _fit_noisy(matrix: BackedMatrix, methods: tuple[str, ...], binarise: bool):
     """Noisy preprocessing fitted to the served values (no stored zeros), in chunks."""
     from scvae.data.chunked import iter_row_chunks
-    from scvae.data.processing import NoisyPreprocessing, noisy_methods
+    from scvae.data.preprocessing import NoisyPreprocessing, noisy_methods
 
     def chunks():
         for positions, chunk in iter_row_chunks(matrix):

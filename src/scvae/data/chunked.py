@@ -24,7 +24,7 @@ from scvae.data import backed
 from scvae.data.backed import is_backed
 
 if TYPE_CHECKING:
-    from scvae.data.processing import RowwisePreprocessing
+    from scvae.data.preprocessing import RowwisePreprocessing
 
 Chunks = Callable[[], Iterable[tuple[np.ndarray, sp.csr_matrix]]]
 
@@ -184,11 +184,12 @@ def fit_preprocessing(
 
     ``chunks()`` yields ``(rows, csr)`` afresh; each ``normalise`` step takes one pass
     (column norms of its input, summed in row order as
-    :func:`~scvae.data.processing.preprocess` sums them)
+    :func:`~scvae.data.preprocessing.preprocess` sums them)
     and so does each ``bernoulli_sample`` step (the stored values of its input per row,
     which place each row's draws). Only the first ``until`` steps are fitted.
     """
-    from scvae.data.processing import DEFAULTS, RowwisePreprocessing, check_probabilities
+    from scvae.data.preprocessing import RowwisePreprocessing, check_probabilities
+    from scvae.data.processing import DEFAULTS
 
     seed = DEFAULTS.sampling_seed if seed is None else seed
     methods = tuple(methods)

@@ -12,7 +12,7 @@ import torch
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
-    from scvae.data.processing import NoisyPreprocessing
+    from scvae.data.preprocessing import NoisyPreprocessing
     from scvae.models.base import ModelInputs
 
 
@@ -55,7 +55,7 @@ class MatrixSource:
         the network input stays the (preprocessed) values. With noisy preprocessing
         methods, the minibatches are drawn from those instead (reference §2.10).
         """
-        from scvae.data.processing import NoisyPreprocessing, noisy_methods
+        from scvae.data.preprocessing import NoisyPreprocessing, noisy_methods
 
         values = sp.csr_matrix(data_set.values, dtype=np.float32)
         library = np.asarray(values.sum(axis=1), dtype=np.float32).reshape(-1)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from scvae.data import processing
+from scvae.data import preprocessing, processing
 from scvae.data.backed import is_backed
 from scvae.data.raw import RawData
 from scvae.io import atomic_path
@@ -103,7 +103,7 @@ def process(
         feature_ids, mapping = None, None
     network = None
     if options.preprocessing_methods:
-        network = processing.preprocess(values, options.preprocessing_methods)
+        network = preprocessing.preprocess(values, options.preprocessing_methods)
     result = replace(raw, values=values, feature_names=names, feature_ids=feature_ids)
     result.feature_mapping = mapping
     if options.feature_selection:
@@ -364,9 +364,9 @@ def resolve(data_set: Any, raw: RawData) -> tuple[ProcessingOptions, LabelRules]
     if "preprocessing methods" in specifications:
         data_set.preprocessing_methods = list(specifications["preprocessing methods"])
         data_set.noisy_preprocessing_methods, methods = [], ()
-    processing.check_preprocessing_methods(methods)
+    preprocessing.check_preprocessing_methods(methods)
     noisy = data_set.noisy_preprocessing_methods
-    processing.check_preprocessing_methods(noisy, "--noisy-preprocessing-methods")
+    preprocessing.check_preprocessing_methods(noisy, "--noisy-preprocessing-methods")
     if data_set.map_features and not raw.feature_mapping:
         logger.warning("%s has no feature mapping; features are not mapped", data_set.input)
         data_set.map_features = False
