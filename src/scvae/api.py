@@ -6,35 +6,15 @@ from pathlib import Path
 
 from scvae.config import AnalysisConfig, DataConfig, ModelConfig, TrainingConfig
 from scvae.data.data_set import DataSet
-from scvae.data.raw import ReadOptions
 
 
 def load_data_set(config: DataConfig, input_file_or_name: str, **kwargs) -> DataSet:
     """Build and load the DataSet described by ``config`` (values left on disk if backed)."""
-    from scvae.data.backed_loading import open_backed, use_backed
+    from scvae.data.backed_loading import configured_data_set, open_backed, use_backed
 
     if use_backed(config, input_file_or_name):
         return open_backed(config, input_file_or_name, **kwargs)
-    options = ReadOptions(
-        labels_path=config.labels,
-        genome=config.genome,
-        layer=config.layer,
-        label_key=config.label_key,
-        batch_key=config.batch_key,
-    )
-    data_set = DataSet(
-        input_file_or_name,
-        data_format=config.format,
-        directory=config.data_directory,
-        read_options=options,
-        feature_selection=config.feature_selection,
-        example_filter=config.example_filter,
-        preprocessing_methods=config.preprocessing_methods,
-        map_features=config.map_features,
-        noisy_preprocessing_methods=config.noisy_preprocessing_methods,
-        **kwargs,
-    )
-    return data_set.load()
+    return configured_data_set(config, input_file_or_name, **kwargs).load()
 
 
 def split_data_set(data_set: DataSet, config: DataConfig) -> list[DataSet]:

@@ -44,6 +44,25 @@ def read_options(config: DataConfig) -> ReadOptions:
     )
 
 
+def configured_data_set(config: DataConfig, input_file_or_name: str, **kwargs: Any) -> DataSet:
+    """A (not yet loaded) :class:`DataSet` with the reader and processing options of ``config``.
+
+    ``kwargs`` go to :class:`DataSet` (e.g. ``reconstruction_distribution``).
+    """
+    return DataSet(
+        input_file_or_name,
+        data_format=config.format,
+        directory=config.data_directory,
+        read_options=read_options(config),
+        feature_selection=config.feature_selection,
+        example_filter=config.example_filter,
+        preprocessing_methods=config.preprocessing_methods,
+        map_features=config.map_features,
+        noisy_preprocessing_methods=config.noisy_preprocessing_methods,
+        **kwargs,
+    )
+
+
 def estimated_bytes(stored_values: int, examples: int) -> int:
     """Memory the values would take when loaded: 8 bytes a stored value, 8 an example."""
     return BYTES_PER_STORED_VALUE * int(stored_values) + 8 * (int(examples) + 1)
@@ -68,20 +87,8 @@ def open_backed(config: DataConfig, input_file_or_name: str, **kwargs: Any) -> D
     network input of ``-p`` is a backed view too). The values are checked in one
     chunked pass (finite; counts for count likelihoods).
     """
-    options = read_options(config)
-    raw, from_cache = _backed_raw(config, input_file_or_name, options)
-    data_set = DataSet(
-        input_file_or_name,
-        data_format=config.format,
-        directory=config.data_directory,
-        read_options=options,
-        feature_selection=config.feature_selection,
-        example_filter=config.example_filter,
-        preprocessing_methods=config.preprocessing_methods,
-        map_features=config.map_features,
-        noisy_preprocessing_methods=config.noisy_preprocessing_methods,
-        **kwargs,
-    )
+    data_set = configured_data_set(config, input_file_or_name, **kwargs)
+    raw, from_cache = _backed_raw(config, input_file_or_name, data_set.read_options)
     if not from_cache and _processing(config):
         # what the in-memory cache refuses before anything is processed
         check_backed_values(raw.values, input_file_or_name, count_likelihood=False)

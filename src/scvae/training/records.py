@@ -45,27 +45,12 @@ class EpochRecorder:
 
     @torch.no_grad()
     def __call__(self, epoch: int, rows: list[dict]) -> None:
-        from scvae.data.loader import minibatches
-
         was_training = self.module.training
         self.module.eval()
         record: dict[str, np.ndarray] = {"epoch": np.array(epoch + 1)}
         device = next(self.module.parameters()).device
-        kl, seen = [], 0
-        # only the VAE reports a KL per latent dimension; the GMVAE is not run at all
-        batches = (
-            minibatches(self.data.source, KL_BATCH, device=device)
-            if _per_dimension(self.module)
-            else ()
-        )
-        for inputs, _ in batches:
-            output = self.module(inputs)
-            kl.append(output.kl_neurons.double().cpu().numpy() * inputs.size)
-            seen += inputs.size
-            if seen >= KL_EXAMPLES:
-                break
-        if kl:
-            record["kl_neurons"] = sum(kl) / seen
+        if _per_dimension(self.module):  # the GMVAE has no such term: it is not run at all
+            record["kl_neurons"] = _kl_per_dimension(self.module, self.data.source, device)
         if hasattr(self.module, "prior_centroids"):
             weights, means, _ = self.module.prior_centroids()
             record["prior_weights"] = weights.cpu().numpy()
@@ -85,3 +70,16 @@ class EpochRecorder:
         with atomic_path(self.run / RECORDS_NAME) as temporary:
             with open(temporary, "wb") as file:
                 np.savez(file, **merged)
+
+
+def _kl_per_dimension(module, source, device) -> np.ndarray:
+    """Per-cell mean KL per latent dimension over the first :data:`KL_EXAMPLES` cells."""
+    from scvae.data.loader import minibatches
+
+    total, seen = 0.0, 0
+    for inputs, _ in minibatches(source, KL_BATCH, device=device):
+        total = total + module(inputs).kl_neurons.double().cpu().numpy() * inputs.size
+        seen += inputs.size
+        if seen >= KL_EXAMPLES:
+            break
+    return total / max(seen, 1)
