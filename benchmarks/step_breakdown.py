@@ -65,14 +65,14 @@ def _matmul_ms(rows: int, in_size: int, out_size: int, input_gradient: bool) -> 
     return _median_ms(products)
 
 
-def _likelihood_ms(samples: int, batch: int, features: int, counts) -> float:
+def _likelihood_ms(samples: int, batch: int, features: int, counts, entries) -> float:
     from scvae.distributions.kernels import negative_binomial_log_prob_sum
 
     log_r = (torch.randn(samples, batch, features) * 2).clamp(-10, 10).requires_grad_(True)
     logits = torch.randn(samples, batch, features).requires_grad_(True)
 
     def step():
-        negative_binomial_log_prob_sum(counts, log_r, logits).sum().backward()
+        negative_binomial_log_prob_sum(counts, log_r, logits, entries).sum().backward()
         log_r.grad = logits.grad = None
 
     return _median_ms(step)
@@ -179,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             rows, layer.in_size, layer.out_size, layer.input_gradient
         )
         flops += layer.flops(batch_size)
-    counts = batches[0].target
+    counts, entries = batches[0].target, batches[0].target_entries
     features = facts.feature_size
     parts["negative-binomial log-likelihood (fused, fwd+bwd)"] = _likelihood_ms(
-        draws * k, batch_size, features, counts
+        draws * k, batch_size, features, counts, entries
     )
     parts["split and clipped likelihood heads (fwd+bwd)"] = _heads_ms(
         draws * k, batch_size, features

@@ -184,19 +184,20 @@ def test_fused_negative_binomial_sum_matches_scipy_and_its_gradients_are_exact(l
     torch.testing.assert_close(grads[1], logits.grad, rtol=1e-10, atol=1e-12)
 
 
-def test_fused_negative_binomial_sum_takes_given_positions_including_stored_zeros():
+def test_fused_negative_binomial_sum_takes_given_entries_including_stored_zeros():
     import scipy.sparse as sp
 
-    from scvae.data.loader import stored_positions
+    from scvae.data.loader import dense_rows
 
-    block = sp.random(6, 20, density=0.3, format="csr", random_state=2) * 10
-    block.data = np.floor(block.data)  # some stored values become explicit zeros
-    assert (block.data == 0).any()
-    positions = stored_positions(block)
-    counts = torch.as_tensor(block.toarray())
-    assert set(positions.tolist()) >= set(np.flatnonzero(block.toarray()).tolist())
+    matrix = sp.random(9, 20, density=0.3, format="csr", random_state=2) * 10
+    matrix.data = np.floor(matrix.data)  # some stored values become explicit zeros
+    assert (matrix.data == 0).any()
+    rows = np.array([7, 0, 3, 3, 5, 1])  # any order, repeats allowed
+    counts, entries = dense_rows(matrix, rows)
+    np.testing.assert_array_equal(counts.numpy(), matrix[rows].toarray())  # scipy's own
+    counts = counts.double()
     log_r, logits = torch.randn(2, 6, 20, dtype=F64), torch.randn(2, 6, 20, dtype=F64)
-    given = kernels.negative_binomial_log_prob_sum(counts, log_r, logits, positions)
+    given = kernels.negative_binomial_log_prob_sum(counts, log_r, logits, entries)
     found = kernels.negative_binomial_log_prob_sum(counts, log_r, logits)
     dense = kernels.negative_binomial_log_prob(counts, log_r, logits, sparse=False).sum(-1)
     torch.testing.assert_close(given, dense, rtol=1e-12, atol=1e-12)
@@ -219,8 +220,71 @@ def test_rising_factorial_and_digamma_difference_match_scipy_for_small_and_large
         rtol=1e-10,
         atol=1e-14,
     )
-    # in float32 the finite sum stays accurate where digamma(x + r) - digamma(r) cancels
-    small = kernels.digamma_difference(x.float(), r_tensor.float()).double().numpy()
+    # in float32 the finite sums (small counts) and the log1p form (large ones) stay
+    # accurate where digamma(x + r) - digamma(r) cancels (by 1e-2 at r = 22026)
+    single = kernels.digamma_difference(x.float(), r_tensor.float()).double().numpy()
     expected = special.psi(counts + r) - special.psi(r)
-    below = counts <= kernels.SMALL_COUNT
-    np.testing.assert_allclose(small[:, below], expected[:, below], rtol=1e-6)
+    np.testing.assert_allclose(single, expected, rtol=1e-6)
+    naive = torch.digamma(x.float() + r_tensor.float()) - torch.digamma(r_tensor.float())
+    assert not np.allclose(naive.double().numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("outside", [False, True])
+def test_fused_negative_binomial_sum_clips_like_hardtanh(outside):
+    """Clipping inside the kernel (skipped when nothing is out of range) equals clipping
+    the parameters with hardtanh first, in value and gradient, including values exactly
+    at a bound (no gradient there, as hardtanh)."""
+    generator = torch.Generator().manual_seed(11)
+    counts = torch.poisson(torch.rand(5, 40, generator=generator) * 3.0).double()
+    counts[0, :3] = torch.tensor([0.0, 6.0, 300.0])
+    log_r = torch.randn(3, 5, 40, generator=generator, dtype=F64) * 3
+    logits = torch.randn(3, 5, 40, generator=generator, dtype=F64) * 3
+    bounds = ((-4.0, 4.0), (-6.0, 6.0)) if outside else ((-30.0, 30.0), (-50.0, 50.0))
+    if outside:
+        log_r[0, 0, :4] = torch.tensor([-4.0, 4.0, -9.0, 12.0])  # at and beyond bounds
+        logits[1, 0, :3] = torch.tensor([6.0, -6.0, 20.0])
+        assert (log_r.abs() > 4).any() and (logits.abs() > 6).any()
+    weights = torch.rand(3, 5, generator=generator, dtype=F64)
+
+    def gradients(function):
+        a, b = log_r.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+        value = function(a, b)
+        (value * weights).sum().backward()
+        return value.detach(), a.grad, b.grad
+
+    fused = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob_sum(counts, a, b, clip=bounds)
+    )
+    reference = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob(
+            counts,
+            torch.nn.functional.hardtanh(a, *bounds[0]),
+            torch.nn.functional.hardtanh(b, *bounds[1]),
+            sparse=False,
+        ).sum(-1)
+    )
+    for got, expected in zip(fused, reference, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    if outside:
+        assert fused[1][0, 0, :4].eq(0).all() and fused[2][1, 0, :3].eq(0).all()
+
+
+def test_negative_binomial_from_raw_outputs_clips_where_used():
+    from scvae.distributions import registry
+
+    generator = torch.Generator().manual_seed(3)
+    raw = {
+        "p_logits": torch.randn(4, 6, generator=generator) * 200,  # beyond the logit bound
+        "log_r": torch.randn(4, 6, generator=generator) * 20,  # beyond +-10
+    }
+    built = registry.build("negative_binomial", raw)
+    specs = registry.head_specs("negative_binomial")
+    assert built.log_r.abs().max() <= 10 and built.log_r.abs().max() == 10
+    torch.testing.assert_close(built.logits, specs["p_logits"].apply(raw["p_logits"]))
+    counts = torch.poisson(torch.rand(4, 6, generator=generator) * 4)
+    clipped = registry.construct(
+        "negative_binomial", {name: specs[name].apply(raw[name]) for name in raw}
+    )
+    torch.testing.assert_close(built.log_prob(counts), clipped.log_prob(counts))
+    torch.testing.assert_close(built.log_prob_sum(counts), clipped.log_prob(counts).sum(-1))
+    torch.testing.assert_close(built.mean, clipped.mean)

@@ -150,10 +150,12 @@ class BackedSource:
         noise: np.random.Generator | None = None,
     ) -> ModelInputs:
         """The minibatch of the examples at ``rows`` (positions), as dense tensors."""
-        from scvae.data.loader import per_example_tensors
+        from scvae.data.loader import canonical, per_example_tensors
+        from scvae.distributions.entries import StoredEntries
         from scvae.models.base import ModelInputs
 
         device = torch.device(device)
+        entries = None
         rows = np.asarray(rows, dtype=np.int64)
         values, inputs = self._gather(rows)
         if self.noisy is not None:
@@ -164,7 +166,14 @@ class BackedSource:
             x = target if inputs is None else _tensor(inputs, device)
             if self.binarise:
                 target = (target > 0.5).float()
-        return ModelInputs(x=x, target=target, **per_example_tensors(self, rows, device))
+            else:
+                values = canonical(values)
+                entries = StoredEntries.from_csr(
+                    values.indptr, values.indices, values.data.astype(np.float32), values.shape[1]
+                ).to(device)
+        return ModelInputs(
+            x=x, target=target, target_entries=entries, **per_example_tensors(self, rows, device)
+        )
 
     def _gather(self, rows: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
         """The values (and network inputs) of ``rows``, from the cached blocks they fall in."""

@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from scvae.distributions.entries import StoredEntries
+
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
     from scvae.data.preprocessing import NoisyPreprocessing
@@ -33,6 +35,10 @@ class MatrixSource:
     batch_indices: np.ndarray | None
     number_of_batches: int
     noisy: NoisyPreprocessing | None = None
+
+    def __post_init__(self) -> None:
+        self.targets = canonical(self.targets)
+        self.inputs = None if self.inputs is None else canonical(self.inputs)
 
     @property
     def number_of_examples(self) -> int:
@@ -96,16 +102,17 @@ class MatrixSource:
         from scvae.models.base import ModelInputs
 
         device = torch.device(device)
-        nonzero = None
+        entries = None
         if self.noisy is not None:
             target = x = _noisy(self, rows, noise, device)
         else:
-            block = self.targets[rows]
-            target = torch.from_numpy(block.toarray()).to(device, non_blocking=True)
-            nonzero = stored_positions(block).to(device, non_blocking=True)
-            x = target if self.inputs is None else _dense(self.inputs, rows, device)
+            target, entries = dense_rows(self.targets, rows)
+            target, entries = target.to(device, non_blocking=True), entries.to(device)
+            x = target
+            if self.inputs is not None:
+                x = dense_rows(self.inputs, rows)[0].to(device, non_blocking=True)
         tensors = per_example_tensors(self, rows, device)
-        return ModelInputs(x=x, target=target, target_nonzero=nonzero, **tensors)
+        return ModelInputs(x=x, target=target, target_entries=entries, **tensors)
 
 
 def per_example_arrays(
@@ -144,15 +151,34 @@ def per_example_tensors(source, rows: np.ndarray, device: torch.device) -> dict:
     return {"library_size": library, "count_sum": count_sum, "batch": batch}
 
 
-def stored_positions(block: sp.csr_matrix) -> torch.Tensor:
-    """Flat indices (``row * F + column``) of the stored entries of a CSR minibatch."""
-    counts = np.diff(block.indptr)
-    rows = np.repeat(np.arange(block.shape[0], dtype=np.int64), counts)
-    return torch.from_numpy(rows * block.shape[1] + block.indices.astype(np.int64))
+def canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """``matrix`` with sorted column indices and no duplicate entries (a copy if needed)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
 
 
-def _dense(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(matrix[rows].toarray()).to(device, non_blocking=True)
+def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[torch.Tensor, StoredEntries]:
+    """``matrix[rows]`` as a dense tensor, and its stored entries.
+
+    Gathered straight from the CSR arrays (``matrix`` in canonical format): a few
+    vectorised NumPy steps, without building the intermediate sparse matrix.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[rows].astype(np.int64)
+    lengths = matrix.indptr[rows + 1] - starts
+    indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    taken = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+    feature_size = matrix.shape[1]
+    entries = StoredEntries.from_csr(
+        indptr, matrix.indices[taken], matrix.data[taken], feature_size
+    )
+    dense = np.zeros(rows.size * feature_size, dtype=matrix.dtype)
+    dense[entries.positions.numpy()] = entries.values.numpy()
+    return torch.from_numpy(dense.reshape(rows.size, feature_size)), entries
 
 
 def _noisy(source: MatrixSource, rows: np.ndarray, rng, device: torch.device) -> torch.Tensor:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Size, Tensor
+
+if TYPE_CHECKING:
+    from scvae.distributions.entries import StoredEntries
 
 TINY = float(torch.finfo(torch.float32).tiny)
 """Smallest positive normal float32; supports are shrunk by it when clipping."""
@@ -16,14 +20,16 @@ MAX = float(torch.finfo(torch.float32).max)
 
 
 def summed_log_prob(
-    distribution: torch.distributions.Distribution, value: Tensor, positions: Tensor | None = None
+    distribution: torch.distributions.Distribution,
+    value: Tensor,
+    entries: StoredEntries | None = None,
 ) -> Tensor:
     """``distribution.log_prob(value).sum(-1)``, through the distribution's fused
-    ``log_prob_sum`` when it has one (``positions``: flat indices of the non-zero values,
-    when known)."""
+    ``log_prob_sum`` when it has one (``entries``: the
+    :class:`~scvae.distributions.entries.StoredEntries` of ``value``, when known)."""
     fused = getattr(distribution, "log_prob_sum", None)
     if fused is not None:
-        return fused(value, positions)
+        return fused(value, entries)
     return distribution.log_prob(value).sum(-1)
 
 

@@ -122,6 +122,10 @@ class Likelihood:
         Whether the piecewise-categorical (k_max) wrapper may be applied.
     aliases
         Other accepted names.
+    unclipped
+        Optionally, ``unclipped(raw_outputs, specs)`` builds the distribution from the
+        raw (identity-activated) outputs and clips them itself, where it can do so more
+        cheaply (inside a fused likelihood). Used by :func:`build` without ``k_max``.
     """
 
     name: str
@@ -130,6 +134,7 @@ class Likelihood:
     counts: bool = False
     piecewise: bool = True
     aliases: tuple[str, ...] = ()
+    unclipped: Callable[[Mapping[str, Tensor], Mapping[str, HeadSpec]], Distribution] | None = None
 
 
 def _head(
@@ -152,6 +157,11 @@ def _nb(p: Mapping[str, Tensor]) -> NegativeBinomial:
     return NegativeBinomial(p["log_r"], p["p_logits"])
 
 
+def _unclipped_nb(raw: Mapping[str, Tensor], specs: Mapping[str, HeadSpec]) -> NegativeBinomial:
+    bounds = tuple((specs[name].low, specs[name].high) for name in ("log_r", "p_logits"))
+    return NegativeBinomial(raw["log_r"], raw["p_logits"], clip=bounds)  # type: ignore[arg-type]
+
+
 def _constrained(p: Mapping[str, Tensor], library_size: Tensor | None) -> ConstrainedPoisson:
     if library_size is None:
         raise LikelihoodError("constrained_poisson needs the library size (raw count sum).")
@@ -160,7 +170,13 @@ def _constrained(p: Mapping[str, Tensor], library_size: Tensor | None) -> Constr
 
 _TABLE: tuple[Likelihood, ...] = (
     Likelihood("poisson", (_LOG_RATE,), lambda p, n: Poisson(p["log_rate"]), counts=True),
-    Likelihood("negative_binomial", (_P, _LOG_R), lambda p, n: _nb(p), counts=True),
+    Likelihood(
+        "negative_binomial",
+        (_P, _LOG_R),
+        lambda p, n: _nb(p),
+        counts=True,
+        unclipped=_unclipped_nb,
+    ),
     Likelihood(
         "zero_inflated_poisson",
         (_PI, _LOG_RATE),
@@ -326,5 +342,10 @@ def build(
     k_max
         Number of exact-count classes of the piecewise-categorical wrapper (0: none).
     """
+    entry = _BY_NAME[canonical_name(name)]
+    if entry.unclipped is not None and k_max == 0:
+        specs = head_specs(name)
+        if all(head in raw_outputs for head in specs):
+            return entry.unclipped(raw_outputs, specs)
     parameters = activate(name, raw_outputs, k_max=k_max)
     return construct(name, parameters, library_size=library_size, k_max=k_max)

@@ -23,6 +23,7 @@ from torch.nn import functional
 
 from scvae.config import ModelConfig
 from scvae.distributions import registry
+from scvae.distributions.entries import StoredEntries
 from scvae.distributions.kernels import log_mean_exp
 from scvae.errors import ConfigError
 from scvae.nn.layers import MLP, DenseBlock
@@ -92,9 +93,10 @@ class ModelInputs:
         Count sums divided by their maximum in the data subset ``(B, 1)``, or ``None``.
     batch
         One-hot batch indices ``(B, number_of_batches)``, or ``None``.
-    target_nonzero
-        Flat indices into ``target`` covering its non-zero values (the stored entries
-        of the sparse minibatch), or ``None`` (found when needed).
+    target_entries
+        Where ``target``'s non-zero values are (the stored entries of the sparse
+        minibatch, see :class:`~scvae.distributions.entries.StoredEntries`), or ``None``
+        (found when needed).
     """
 
     x: Tensor
@@ -102,7 +104,7 @@ class ModelInputs:
     library_size: Tensor
     count_sum: Tensor | None = None
     batch: Tensor | None = None
-    target_nonzero: Tensor | None = None
+    target_entries: StoredEntries | None = None
 
     @classmethod
     def from_counts(
@@ -125,7 +127,7 @@ class ModelInputs:
     def to(self, device: torch.device | str) -> ModelInputs:
         """The same inputs on ``device``."""
         values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
-        values.append(self.target_nonzero)
+        values.append(self.target_entries)
         moved = [None if value is None else value.to(device) for value in values]
         return ModelInputs(*moved)  # type: ignore[arg-type]
 
@@ -200,14 +202,33 @@ def weighted_moments(
 class ParameterHeads(nn.Module):
     """Dense outputs (identity activation, no batch norm), one per named parameter.
 
-    All heads share one linear layer whose output is split by name: one matrix product
-    instead of one per head. Each head's rows of the weight are initialised as a layer
-    of its own would be (Xavier on ``in_size x size``).
+    With ``shared`` (the default) all heads share one linear layer whose output is split
+    by name: one matrix product instead of one per head, and each head's rows of the
+    weight are initialised as a layer of its own would be (Xavier on ``in_size x size``).
+    Otherwise each head has its own layer: its output is a contiguous tensor, and the
+    backward pass needs no concatenation of the heads' gradients, which is cheaper for
+    wide heads (a likelihood's ``F``-wide parameters, times the samples and classes).
     """
 
-    def __init__(self, in_size: int, sizes: Mapping[str, int], keep_probability: float) -> None:
+    def __init__(
+        self,
+        in_size: int,
+        sizes: Mapping[str, int],
+        keep_probability: float,
+        *,
+        shared: bool = True,
+    ) -> None:
         super().__init__()
         self.sizes = {name: int(size) for name, size in sizes.items()}
+        self.shared = shared
+        if not shared:
+            self.blocks = nn.ModuleDict(
+                {
+                    name: DenseBlock(in_size, size, keep_probability=keep_probability)
+                    for name, size in self.sizes.items()
+                }
+            )
+            return
         self.block = DenseBlock(
             in_size, sum(self.sizes.values()), keep_probability=keep_probability
         )
@@ -216,11 +237,13 @@ class ParameterHeads(nn.Module):
                 nn.init.xavier_uniform_(rows)
 
     def split(self, values: Tensor, dim: int = -1) -> dict[str, Tensor]:
-        """``values`` of the joint output cut into the heads' parts, by name."""
+        """``values`` of the shared layer's output cut into the heads' parts, by name."""
         parts = values.split(list(self.sizes.values()), dim=dim)
         return dict(zip(self.sizes, parts, strict=True))
 
     def forward(self, hidden: Tensor) -> dict[str, Tensor]:
+        if not self.shared:
+            return {name: block(hidden) for name, block in self.blocks.items()}
         return self.split(self.block(hidden))
 
 
@@ -335,7 +358,7 @@ class LikelihoodHeads(nn.Module):
             name: spec.size for name, spec in registry.head_specs(self.likelihood, k_max).items()
         }
         sizes = {name: size * feature_size for name, size in self.head_sizes.items()}
-        self.heads = ParameterHeads(in_size, sizes, keep_probability)
+        self.heads = ParameterHeads(in_size, sizes, keep_probability, shared=False)
 
     def forward(
         self,

@@ -211,7 +211,7 @@ class GMVAEModule(nn.Module):
         q_z = self.posterior_z(inputs.x)
         z = q_z.rsample(tuple(samples))
         log_likelihood = summed_log_prob(
-            self.decoder(z, inputs), inputs.target, inputs.target_nonzero
+            self.decoder(z, inputs), inputs.target, inputs.target_entries
         )
         kl_z = log_density(q_z, z) - log_density(self.prior_z(), z)
         bounds, weighted = sample_bounds(log_likelihood, kl_z, kl_scale)

@@ -96,7 +96,7 @@ class VAEModule(nn.Module):
         importance, monte_carlo = samples
         z = q.rsample((importance, monte_carlo))
         log_likelihood = summed_log_prob(
-            self.decoder(z, inputs), inputs.target, inputs.target_nonzero
+            self.decoder(z, inputs), inputs.target, inputs.target_entries
         )
         if self.analytical_kl:
             kl_per_dimension = kl_standard_normal(q)
