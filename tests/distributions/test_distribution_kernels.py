@@ -263,8 +263,8 @@ def test_fused_negative_binomial_sum_clips_like_hardtanh(outside):
             sparse=False,
         ).sum(-1)
     )
-    for got, expected in zip(fused, reference, strict=True):
-        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    for got, expected in zip(fused, reference, strict=True):  # (threads sum in any order)
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
     if outside:
         assert fused[1][0, 0, :4].eq(0).all() and fused[2][1, 0, :3].eq(0).all()
 
