@@ -341,6 +341,25 @@ def test_batch_norm_inference_uses_bias_corrected_moving_averages():
     torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_batch_norm_in_training_normalises_by_the_batch_and_shifts():
+    from scvae.nn.layers import ShiftOnlyBatchNorm
+
+    torch.manual_seed(1)
+    layer = ShiftOnlyBatchNorm(4)
+    with torch.no_grad():
+        layer.bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    x = (torch.randn(30, 4) * 3 + 2).requires_grad_(True)
+    out = layer(x)
+    mean, variance = x.mean(0), x.var(0, unbiased=False)  # by hand
+    expected = (x - mean) / torch.sqrt(variance + 1e-3) + layer.bias
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn(30, 4)
+    (out * upstream).sum().backward()
+    torch.testing.assert_close(layer.bias.grad, upstream.sum(0))
+    assert int(layer.norm.num_batches_tracked) == 1
+    torch.testing.assert_close(layer.norm.running_mean, 0.001 * mean.detach())
+
+
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_a_minibatch_of_one_example_trains(model_type: str) -> None:
     """The last minibatch of an epoch can hold a single cell (torch's batch norm refuses it)."""

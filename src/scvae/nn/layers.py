@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 #: batch-norm settings of the original: TF decay 0.999 and epsilon 1e-3
 BATCH_NORM_MOMENTUM = 0.001
@@ -23,21 +24,35 @@ class ShiftOnlyBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps = int(self.norm.num_batches_tracked)
+        norm = self.norm
         if self.training and x.shape[0] == 1:
             # a minibatch of one example (e.g. the last of an epoch): it is its own batch
             # mean, so it normalises to zero, as in the original; torch's batch norm
             # refuses it, and one example says nothing about the variance, so the moving
             # averages are left as they are
             return x * 0.0 + self.bias
-        if self.training or steps == 0:
-            return self.norm(x) + self.bias
+        if self.training:
+            # what BatchNorm1d does in training, with the shift added by the same kernel
+            norm.num_batches_tracked.add_(1)
+            return functional.batch_norm(
+                x,
+                norm.running_mean,
+                norm.running_var,
+                None,
+                self.bias,
+                training=True,
+                momentum=BATCH_NORM_MOMENTUM,
+                eps=BATCH_NORM_EPSILON,
+            )
+        steps = int(norm.num_batches_tracked)
+        if steps == 0:
+            return norm(x) + self.bias
         # Inference: the moving averages corrected for their start values (mean 0,
         # variance 1), as Adam corrects its moments, so a model trained for few steps
         # is evaluated with its data's statistics rather than mostly the start values.
         kept = (1.0 - BATCH_NORM_MOMENTUM) ** steps
-        mean = self.norm.running_mean / (1.0 - kept)
-        variance = ((self.norm.running_var - kept) / (1.0 - kept)).clamp_min(0.0)
+        mean = norm.running_mean / (1.0 - kept)
+        variance = ((norm.running_var - kept) / (1.0 - kept)).clamp_min(0.0)
         normalised = (x - mean) * torch.rsqrt(variance + BATCH_NORM_EPSILON)
         return normalised + self.bias
 

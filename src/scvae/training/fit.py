@@ -193,13 +193,14 @@ def _train_epoch(module, optimiser, source: MatrixSource, epoch: int, options, d
         leave=False,
     )
     running = 0.0
+    parameters = [p for group in optimiser.param_groups for p in group["params"]]
     for step, (inputs, weight) in enumerate(bar):
         output = module(inputs, kl_scale=kl_scale, samples=options.training_samples)
         if not processes.all_finite(output.loss):
             raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
         optimiser.zero_grad(set_to_none=True)
         (output.loss * weight if weight != 1.0 else output.loss).backward()
-        torch.nn.utils.clip_grad_value_(module.parameters(), 1.0, foreach=True)
+        torch.nn.utils.clip_grad_value_(parameters, 1.0, foreach=True)
         optimiser.step()
         if step % 10 == 0:
             running = float(output.lower_bound.detach().mean())
