@@ -44,7 +44,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown file to write")
     parser.add_argument("--work", type=Path, default=HERE / "_work" / "suite")
     parser.add_argument("--note", default="", help="a line for the results header")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of each configuration (ours and the peer alternate); the tables show "
+        "the run with the median speed ratio (or speed) and every pair's ratio",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
 
 
 def plan(args: argparse.Namespace) -> list[tuple]:
@@ -285,7 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"loading and splitting {spec.key}")
         prepared[spec.key] = prepare_data_set(spec, args.work, spec.key in peer_sets)
     runs = [
-        run_pair(config, spec, epochs, prepared[spec.key], args, threads)
+        report.median_run(
+            [
+                run_pair(config, spec, epochs, prepared[spec.key], args, threads)
+                for _ in range(args.repeats)
+            ]
+        )
         for config, spec, epochs in triples
     ]
     loading = None

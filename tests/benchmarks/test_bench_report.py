@@ -63,6 +63,35 @@ def test_peer_table_ratios_and_differences():
     assert values["k-means ARI"] == "difference -0.200"
 
 
+def test_repeats_keep_the_pair_with_the_median_ratio_and_list_every_ratio():
+    def pair(our_seconds, their_seconds):
+        ours = {**OURS, "epoch_seconds": [9.0, our_seconds]}
+        return {
+            "data_set": "d",
+            "ours": ours,
+            "peer": {**PEER, "epoch_seconds": [9.0, their_seconds]},
+        }
+
+    # ratios 2.0, 1.5 and 3.0 (cells/s = 300 / seconds): the median pair is the first
+    runs = [pair(3.0, 6.0), pair(4.0, 6.0), pair(2.0, 6.0), {"data_set": "d", "ours": None}]
+    chosen = report.median_run(runs)
+    assert chosen["ours"]["epoch_seconds"] == [9.0, 3.0]
+    assert chosen["ratios"] == pytest.approx([2.0, 1.5, 3.0])
+    assert chosen["repeats"] == 4
+    frame = _read(report.peer_table([chosen]))
+    values = dict(zip(frame["measure"], frame["scvae / scvi-tools"], strict=True))
+    assert values["cells/s (higher is better)"] == "2.00"
+    assert values["cells/s ratio of each of the 3 pairs"] == "2.00, 1.50, 3.00 (median 2.00)"
+    # without a peer: the run with the median speed
+    alone = report.median_run(
+        [{"ours": {**OURS, "epoch_seconds": [1.0, s]}} for s in (5.0, 1.0, 3.0)]
+    )
+    assert alone["ours"]["epoch_seconds"] == [1.0, 3.0] and alone["ratios"] == []
+    assert suite.parse_args(["--repeats", "3"]).repeats == 3
+    with pytest.raises(SystemExit):
+        suite.parse_args(["--repeats", "0"])
+
+
 def test_failed_run_is_shown_and_skipped_by_the_peer_table():
     runs = [{"title": "t", "data_set": "d", "ours": None, "peer": PEER}]
     assert "failed" in report.throughput_table(runs, peak=1e9)

@@ -85,6 +85,9 @@ def test_log_mean_exp_matches_numpy_without_overflow() -> None:
     ours = kernels.log_mean_exp(_t(values, torch.float32), dim=-1).numpy()
     expected = special.logsumexp(values, axis=-1) - math.log(3)
     np.testing.assert_allclose(ours, expected, rtol=1e-6)
+    # along a dimension of one sample: the values themselves
+    single = kernels.log_mean_exp(_t(values[:, :1], torch.float32), dim=-1).numpy()
+    np.testing.assert_allclose(single, special.logsumexp(values[:, :1], axis=-1), rtol=1e-7)
 
 
 def test_normal_log_prob_standardises_before_squaring() -> None:

@@ -330,7 +330,10 @@ def mixture_log_prob(logits: Tensor, component_log_probs: Tensor) -> Tensor:
 
 
 def log_mean_exp(values: Tensor, dim: int) -> Tensor:
-    """``log(mean(exp(values)))`` along ``dim``, computed without overflow."""
+    """``log(mean(exp(values)))`` along ``dim``, computed without overflow (along a
+    dimension of size 1, the values themselves: one sample needs no reduction)."""
+    if values.shape[dim] == 1:
+        return values.squeeze(dim)
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 

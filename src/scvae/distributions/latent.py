@@ -18,7 +18,6 @@ from torch.distributions import (
     Independent,
     MixtureSameFamily,
     MultivariateNormal,
-    kl_divergence,
 )
 from torch.nn import functional
 
@@ -50,7 +49,7 @@ LOG_SCALE_RANGE = (-3.0, 3.0)
 
 def diagonal_gaussian(loc: Tensor, log_scale: Tensor) -> Gaussian:
     """VAE posterior q(z|x): Normal(loc, exp(log_scale)), log-scale clipped to [-3, 3]."""
-    return Gaussian(loc, log_scale.clamp(*LOG_SCALE_RANGE))
+    return Gaussian(loc, functional.hardtanh(log_scale, *LOG_SCALE_RANGE))
 
 
 def unit_variance_gaussian(loc: Tensor) -> Gaussian:
@@ -137,8 +136,10 @@ def categorical(logits: Tensor) -> Categorical:
 
 
 def kl_standard_normal(posterior: Gaussian) -> Tensor:
-    """Analytical KL(q || N(0, 1)) per latent dimension."""
-    return kl_divergence(posterior, standard_normal(posterior.loc))
+    """Analytical KL(q || N(0, 1)) per latent dimension:
+    ``(sigma^2 + mu^2 - 1) / 2 - log sigma``."""
+    log_scale = posterior.log_scale
+    return 0.5 * (torch.exp(2.0 * log_scale) + posterior.loc**2 - 1.0) - log_scale
 
 
 def kl_categorical(q_logits: Tensor, p_logits: Tensor | None = None) -> Tensor:
