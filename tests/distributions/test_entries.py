@@ -55,3 +55,18 @@ def test_non_canonical_matrices_are_summed_before_gathering():
     dense, entries = dense_rows(canonical(matrix), np.array([0, 1]))
     np.testing.assert_array_equal(dense.numpy(), matrix.toarray())
     assert entries.positions.tolist() == [3, 4]
+
+
+def test_row_sums_by_scattering_equal_the_segment_reduction():
+    """The scatter used on devices without a segment reduction gives the same sums."""
+    _, entries = dense_rows(_matrix(seed=8), np.arange(12))
+    terms = torch.randn(2, entries.positions.numel(), dtype=torch.float64)
+    expected = entries.row_sums(terms)
+
+    class Elsewhere(torch.Tensor):  # a CPU tensor that reports another device type
+        @property
+        def device(self):
+            return torch.device("meta")
+
+    scattered = entries.row_sums(terms.as_subclass(Elsewhere))
+    torch.testing.assert_close(torch.Tensor(scattered), expected, rtol=1e-12, atol=1e-12)

@@ -70,7 +70,14 @@ class StoredEntries:
         return self.row_starts.numel() - 1
 
     def row_sums(self, terms: Tensor) -> Tensor:
-        """Per-row sums of per-entry ``terms`` ``(..., n)``: shape ``(..., B)``."""
+        """Per-row sums of per-entry ``terms`` ``(..., n)``: shape ``(..., B)``.
+
+        A segment reduction over the row starts on the CPU and CUDA (several times
+        faster than scattering into rows, which other devices use).
+        """
+        if terms.device.type not in ("cpu", "cuda"):
+            sums = terms.new_zeros(*terms.shape[:-1], self.number_of_rows)
+            return sums.index_add_(-1, self.rows, terms)
         offsets = self.row_starts.expand(*terms.shape[:-1], self.row_starts.numel())
         return torch.segment_reduce(terms, "sum", offsets=offsets, axis=terms.dim() - 1)
 
