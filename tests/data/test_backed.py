@@ -217,12 +217,12 @@ def test_an_epoch_reads_each_block_once(tmp_path, monkeypatch):
     data = api.load_data_set(config, str(path), reconstruction_distribution="poisson")
     source = BackedSource.from_data_set(data)
     source.block_rows, source.buffer_blocks = 100, 4
-    from scvae.data import backed as module
+    from scvae.data.backed_store import CsrStore
 
     reads = []
-    original = module._Store.raw_range
+    original = CsrStore.raw_range
     monkeypatch.setattr(
-        module._Store, "raw_range", lambda self, a, b: reads.append((a, b)) or original(self, a, b)
+        CsrStore, "raw_range", lambda self, a, b: reads.append((a, b)) or original(self, a, b)
     )
     order = source.epoch_order(np.random.default_rng(0))
     seen = []

@@ -20,7 +20,7 @@ import torch
 
 from scvae import api
 from scvae.config import DataConfig
-from scvae.data import backed, chunked, pipeline, preprocessing, processing
+from scvae.data import backed, backed_store, chunked, pipeline, preprocessing, processing
 from scvae.data.backed import BackedMatrix, has_zeros
 from scvae.data.backed_source import BackedSource
 from scvae.data.loader import MatrixSource
@@ -211,16 +211,16 @@ def test_tiny_chunks_choose_the_same(synthetic, tmp_path, monkeypatch):
     options = OPTIONS["combined"] | {"preprocessing_methods": ("normalise", "bernoulli_sample")}
     memory, _ = _both(synthetic, tmp_path / "default", **options)
     monkeypatch.setattr(backed, "CHUNK_VALUES", 37)
-    monkeypatch.setattr(backed, "MERGE_GAP", 0)  # no slice may span rows not asked for
+    monkeypatch.setattr(backed_store, "MERGE_GAP", 0)  # no slice may span rows not asked for
     reads = []
-    original = backed._Store.raw_range
+    original = backed_store.CsrStore.raw_range
 
     def recorded(store, start, stop):
         result = original(store, start, stop)
         reads.append(len(result[0]))
         return result
 
-    monkeypatch.setattr(backed._Store, "raw_range", recorded)
+    monkeypatch.setattr(backed_store.CsrStore, "raw_range", recorded)
     config = DataConfig(backed=True, data_directory=str(tmp_path / "tiny"), **options)
     on_disk = api.load_data_set(config, str(synthetic), reconstruction_distribution="poisson")
     # no read while loading held more than a chunk (a row here has < 37 values)

@@ -1,0 +1,109 @@
+"""The file behind backed values: a CSR matrix in an HDF5 group, read by row ranges.
+
+:class:`CsrStore` holds the group's ``indptr`` in memory and slices ``data`` and
+``indices`` with h5py; :mod:`scvae.data.backed` builds its views on top of it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from scvae.errors import DataError
+
+__all__ = ["MERGE_GAP", "CsrStore"]
+
+#: Rows whose stored values lie at most this many values apart are read in one slice.
+MERGE_GAP = 1 << 16
+
+
+class CsrStore:
+    """The file behind every view: path, group, ``indptr``; reads stored rows."""
+
+    def __init__(self, path: str | os.PathLike[str], group: str) -> None:
+        import h5py
+
+        self.path, self.group = Path(path), group
+        self._file: Any = None
+        self._pid = -1
+        try:
+            with h5py.File(self.path, "r") as file:
+                element = file[group]
+                self.indptr = np.asarray(element["indptr"][()], dtype=np.int64)
+                self.shape = _shape(element)
+                self.dtype = element["data"].dtype
+        except (OSError, KeyError, ValueError) as error:
+            raise DataError(path, f"has no readable CSR matrix '{group}' ({error})") from error
+        if len(self.indptr) != self.shape[0] + 1:
+            raise DataError(path, f"'{group}/indptr' does not match the matrix shape")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_file"], state["_pid"] = None, -1
+        return state
+
+    def file(self) -> Any:
+        """The open file (re-opened in a new process, e.g. after a fork)."""
+        import h5py
+
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def raw_range(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stored values, column indices and (0-based) row pointers of rows ``start:stop``."""
+        low, high = int(self.indptr[start]), int(self.indptr[stop])
+        element = self.file()[self.group]
+        data = element["data"][low:high]
+        indices = element["indices"][low:high]
+        return data, indices, self.indptr[start : stop + 1] - low
+
+    def raw_rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The file rows ``rows`` (sorted, unique) as stored, in few contiguous reads."""
+        width = self.shape[1]
+        if len(rows) == 0:
+            return sp.csr_matrix((0, width), dtype=self.dtype)
+        breaks = _merged_reads(self.indptr[rows[1:]] - self.indptr[rows[:-1] + 1])
+        pieces = []
+        for group in np.split(rows, breaks):
+            start, stop = int(group[0]), int(group[-1]) + 1
+            data, indices, pointers = self.raw_range(start, stop)
+            block = sp.csr_matrix((data, indices, pointers), shape=(stop - start, width))
+            pieces.append(block if len(group) == stop - start else block[group - start])
+        return pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
+
+
+def _shape(element: Any) -> tuple[int, int]:
+    if "shape" in element.attrs:
+        shape = element.attrs["shape"]
+    elif "shape" in element:
+        shape = element["shape"][()]
+    else:
+        raise KeyError("no shape")
+    encoding = element.attrs.get("encoding-type", b"csr_matrix")
+    encoding = encoding.decode() if isinstance(encoding, bytes) else str(encoding)
+    if encoding != "csr_matrix":
+        raise ValueError(f"stored as {encoding}, not as CSR")
+    return int(shape[0]), int(shape[1])
+
+
+def _merged_reads(gaps: np.ndarray) -> np.ndarray:
+    """Where to cut rows into slices, given the values skipped between neighbours.
+
+    A slice skips at most :data:`MERGE_GAP` values in all, so reading one holds at most
+    that many values more than were asked for.
+    """
+    skipped = np.cumsum(gaps)
+    bucket = skipped // max(MERGE_GAP, 1)
+    cut = (gaps > MERGE_GAP) | (bucket != np.concatenate([[0], bucket[:-1]]))
+    return np.flatnonzero(cut) + 1
