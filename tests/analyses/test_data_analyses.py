@@ -67,16 +67,11 @@ def test_extensive_level_adds_cutoff_histograms(small_labelled_h5ad, tmp_path):
 
 def test_count_histograms_in_chunks_match_the_whole_matrix(monkeypatch):
     import scipy.sparse as sp
+    from histogram_checks import check_count_histograms
     from matplotlib.patches import StepPatch
 
-    from scvae.analyses.data import count_histograms, implicit_zeros
     from scvae.data import backed
-    from scvae.plotting.distributions import (
-        Binning,
-        histogram_counts,
-        histogram_edges,
-        plot_binned_histogram,
-    )
+    from scvae.plotting.distributions import plot_binned_histogram
 
     monkeypatch.setattr(backed, "CHUNK_VALUES", 37)  # many chunks
     rng = np.random.default_rng(3)
@@ -87,19 +82,7 @@ def test_count_histograms_in_chunks_match_the_whole_matrix(monkeypatch):
         matrix = sp.csr_matrix(values, dtype=np.float32)
         dense = matrix.toarray().astype(np.float64).ravel()
         whole = bool(np.all(dense == np.round(dense)))
-        zeros = implicit_zeros(matrix)
-        assert zeros == np.count_nonzero(dense == 0)
-        binnings = [Binning(zeros), Binning(zeros, log_x=True), Binning(zeros, cutoff=4.5)]
-        counted = count_histograms(matrix, binnings)
-        for binning, (numbers, edges) in zip(binnings, counted, strict=True):
-            kept = dense if binning.cutoff is None else dense[dense <= binning.cutoff]
-            shifted = kept + binning.shift
-            expected = histogram_edges(shifted, discrete=whole, log_x=binning.log_x)
-            np.testing.assert_array_equal(edges, expected)
-            np.testing.assert_array_equal(numbers, np.histogram(shifted, bins=edges)[0])
-            single = histogram_counts(matrix.data, binning)  # the whole array at once
-            np.testing.assert_array_equal(numbers, single[0])
-            np.testing.assert_array_equal(edges, single[1])
+        counted = check_count_histograms(matrix, dense, matrix.data, cutoff=4.5, discrete=whole)
         figure = plot_binned_histogram(*counted[1], log_x=True, x_label="Counts")
         (stairs,) = [p for p in figure.axes[0].patches if isinstance(p, StepPatch)]
         np.testing.assert_allclose(stairs.get_data().values, counted[1][0] / dense.size)

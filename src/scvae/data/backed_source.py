@@ -150,8 +150,7 @@ class BackedSource:
         noise: np.random.Generator | None = None,
     ) -> ModelInputs:
         """The minibatch of the examples at ``rows`` (positions), as dense tensors."""
-        from scvae.data.loader import canonical, per_example_tensors
-        from scvae.distributions.entries import StoredEntries
+        from scvae.data.loader import densified, per_example_tensors
         from scvae.models.base import ModelInputs
 
         device = torch.device(device)
@@ -162,15 +161,11 @@ class BackedSource:
             values.eliminate_zeros()  # as in memory: checked values store no zeros
             target = x = _tensor(self.noisy(values, noise).astype(np.float32), device)
         else:
-            target = _tensor(values, device)
+            target, entries = densified(values)
+            target, entries = target.to(device, non_blocking=True), entries.to(device)
             x = target if inputs is None else _tensor(inputs, device)
             if self.binarise:
-                target = (target > 0.5).float()
-            else:
-                values = canonical(values)
-                entries = StoredEntries.from_csr(
-                    values.indptr, values.indices, values.data.astype(np.float32), values.shape[1]
-                ).to(device)
+                target, entries = (target > 0.5).float(), None
         return ModelInputs(
             x=x, target=target, target_entries=entries, **per_example_tensors(self, rows, device)
         )

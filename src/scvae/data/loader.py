@@ -172,13 +172,23 @@ def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[torch.Tensor, S
     indptr = np.zeros(rows.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
     taken = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
-    feature_size = matrix.shape[1]
-    entries = StoredEntries.from_csr(
-        indptr, matrix.indices[taken], matrix.data[taken], feature_size
-    )
-    dense = np.zeros(rows.size * feature_size, dtype=matrix.dtype)
+    return _densified(indptr, matrix.indices[taken], matrix.data[taken], matrix.shape[1])
+
+
+def densified(block: sp.csr_matrix) -> tuple[torch.Tensor, StoredEntries]:
+    """A CSR block as a dense tensor, and its stored entries."""
+    block = canonical(block)
+    return _densified(block.indptr, block.indices, block.data, block.shape[1])
+
+
+def _densified(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, width: int
+) -> tuple[torch.Tensor, StoredEntries]:
+    entries = StoredEntries.from_csr(indptr, indices, data, width)
+    count = len(indptr) - 1
+    dense = np.zeros(count * width, dtype=data.dtype)
     dense[entries.positions.numpy()] = entries.values.numpy()
-    return torch.from_numpy(dense.reshape(rows.size, feature_size)), entries
+    return torch.from_numpy(dense.reshape(count, width)), entries
 
 
 def _noisy(source: MatrixSource, rows: np.ndarray, rng, device: torch.device) -> torch.Tensor:

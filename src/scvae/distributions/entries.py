@@ -81,11 +81,11 @@ class StoredEntries:
         offsets = self.row_starts.expand(*terms.shape[:-1], self.row_starts.numel())
         return torch.segment_reduce(terms, "sum", offsets=offsets, axis=terms.dim() - 1)
 
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> StoredEntries:
-        """The same entries on ``device`` (values cast to ``dtype`` when given)."""
+    def to(self, device: torch.device | str) -> StoredEntries:
+        """The same entries on ``device``."""
         return StoredEntries(
-            self.positions.to(device, non_blocking=True),
-            self.rows.to(device, non_blocking=True),
-            self.row_starts.to(device, non_blocking=True),
-            self.values.to(device, dtype=dtype, non_blocking=True),
+            *(
+                tensor.to(device, non_blocking=True)
+                for tensor in (self.positions, self.rows, self.row_starts, self.values)
+            )
         )
