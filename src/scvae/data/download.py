@@ -30,6 +30,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from scvae.errors import DataError
 
@@ -38,6 +39,10 @@ RETRIES = 4
 BACKOFF_SECONDS = 1.0
 TIMEOUT_SECONDS = 60.0
 CHUNK_BYTES = 1 << 16
+#: most members of an archive, and most bytes it may unpack to (absolute, and per byte of it)
+MAX_MEMBERS = 10_000
+MAX_EXTRACT_BYTES = 64 << 30
+EXTRACT_RATIO = 100
 #: HTTP statuses worth retrying; any other HTTP error is final
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -287,18 +292,25 @@ def _member_path(root: Path, name: str, archive: Path, what: str) -> PurePosixPa
 def _link_target(root: Path, member: str, link: str, archive: Path, hard: bool) -> PurePosixPath:
     """Where a link member points, relative to ``root``; refused if that is outside."""
     if link.startswith(("/", "\\")) or (link[1:2] == ":"):
-        raise DataError(archive, f"link '{member}' points to the absolute path '{link}'")
+        raise DataError(
+            archive, f"link '{member}' points to the absolute path '{link}'; refusing to extract"
+        )
     base = "" if hard else posixpath.dirname(member.replace("\\", "/"))
     joined = posixpath.normpath(posixpath.join(base, link.replace("\\", "/")))
     if joined == ".." or joined.startswith("../"):
-        raise DataError(archive, f"link '{member}' points outside the archive (to '{link}')")
+        raise DataError(
+            archive,
+            f"link '{member}' points outside the archive (to '{link}'); refusing to extract",
+        )
     return _member_path(root, joined, archive, "link target of")
 
 
 def _extract_tar(opened: tarfile.TarFile, target: Path, archive: Path) -> list[Path]:
     root = _prepared(target)
+    budget = _Budget(archive)
     plan = []
-    for member in opened.getmembers():
+    for member in opened:  # one header at a time: the limits apply before data are read
+        budget.add(member.name, member.size if member.isfile() else 0)
         relative = _member_path(root, member.name, archive, "member")
         if member.issym() or member.islnk():
             linked = _link_target(root, member.name, member.linkname, archive, member.islnk())
@@ -315,20 +327,63 @@ def _extract_tar(opened: tarfile.TarFile, target: Path, archive: Path) -> list[P
         elif linked is None:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with opened.extractfile(member) as source, open(destination, "wb") as sink:
-                shutil.copyfileobj(source, sink)
+                _copy(source, sink, member.size, archive, member.name)
             written.append(destination)
     written += _copy_links([(root / rel, root / lnk) for _, rel, lnk in plan if lnk is not None])
     return written
 
 
+class _Budget:
+    """Running totals of an extraction, refused past :data:`MAX_MEMBERS` or the size limit."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.limit = extraction_limit(archive)
+        self.members = 0
+        self.total = 0
+
+    def add(self, name: str, size: int) -> None:
+        self.members += 1
+        self.total += max(0, size)
+        if self.members > MAX_MEMBERS:
+            raise DataError(self.archive, f"holds more than {MAX_MEMBERS:,} members; refusing it")
+        if self.total > self.limit:
+            raise DataError(
+                self.archive,
+                f"would unpack to more than {self.limit:,} bytes (at member '{name}'); "
+                "refusing to extract",
+            )
+
+
+def extraction_limit(archive: Path) -> int:
+    """Most bytes an archive may unpack to: a ratio of its size, within an absolute cap."""
+    return min(MAX_EXTRACT_BYTES, archive.stat().st_size * EXTRACT_RATIO + (64 << 20))
+
+
+def _copy(source: Any, sink: Any, size: int, archive: Path, name: str) -> None:
+    """Copy at most ``size`` bytes (what the member declared)."""
+    copied = 0
+    for block in iter(lambda: source.read(CHUNK_BYTES), b""):
+        copied += len(block)
+        if copied > size:
+            raise DataError(
+                archive, f"member '{name}' holds more than the {size} bytes it declares"
+            )
+        sink.write(block)
+
+
 def _extract_zip(opened: zipfile.ZipFile, target: Path, archive: Path) -> list[Path]:
     root = _prepared(target)
+    budget = _Budget(archive)
     plan = []
     for info in opened.infolist():
+        budget.add(info.filename, 0 if info.is_dir() else info.file_size)
         relative = _member_path(root, info.filename, archive, "member")
         mode = info.external_attr >> 16
         linked = None
         if stat.S_ISLNK(mode):
+            if info.file_size > 4096:
+                raise DataError(archive, f"link '{info.filename}' is too long")
             link = opened.read(info).decode("utf-8", "replace")
             linked = _link_target(root, info.filename, link, archive, hard=False)
         elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
@@ -342,7 +397,7 @@ def _extract_zip(opened: zipfile.ZipFile, target: Path, archive: Path) -> list[P
         elif linked is None:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with opened.open(info) as source, open(destination, "wb") as sink:
-                shutil.copyfileobj(source, sink)
+                _copy(source, sink, info.file_size, archive, info.filename)
             written.append(destination)
     written += _copy_links([(root / rel, root / lnk) for _, rel, lnk in plan if lnk is not None])
     return written

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from scvae.data.readers.labels import NO_CLASS
-from scvae.data.readers.text import reading
+from scvae.data.readers.text_io import reading
 from scvae.errors import DataError
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from scvae.data.builtin.common import count_metadata
 from scvae.data.raw import RawData
-from scvae.data.readers.text import open_text, read_text_table, reading
+from scvae.data.readers.text import read_text_table
+from scvae.data.readers.text_io import bounded_lines, open_text, reading
 from scvae.errors import DataError
 
 #: cell family -> its cluster numbers
@@ -42,7 +43,7 @@ def read_clusters(path: Path, example_names: Sequence[str] | np.ndarray) -> np.n
     """Cluster numbers (as strings) of ``example_names`` from a two-column cluster file."""
     clusters: dict[str, str] = {}
     with reading(path), open_text(path) as stream:
-        for number, line in enumerate(stream, 1):
+        for number, line in bounded_lines(path, stream, 1 << 20):
             fields = line.split()
             if not fields:
                 continue

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 from scvae.data.builtin.common import column_labels, count_metadata
 from scvae.data.raw import RawData
-from scvae.data.readers.text import open_text, read_text_table, reading
+from scvae.data.readers.text import read_text_table
+from scvae.data.readers.text_io import bounded_lines, open_text, reading
 from scvae.errors import DataError
 
 
@@ -45,7 +46,7 @@ def read_probe_map(
     mapping: dict[str, list[str]] = {}
     first = True
     with reading(path), open_text(path) as stream:
-        for number, line in enumerate(stream, 1):
+        for number, line in bounded_lines(path, stream, 1 << 20):
             if not line.strip() or line.startswith("#"):
                 continue
             fields = line.rstrip("\r\n").split("\t")

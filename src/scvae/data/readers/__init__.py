@@ -96,15 +96,14 @@ def _sniff_hdf5(path: Path) -> str:
     """10x Cell Ranger ``.h5`` files are read by the 10x reader, others by ``h5``."""
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "barcodes" in f["matrix"]:
-                return "10x"
-            groups = [f[k] for k in f if isinstance(f[k], h5py.Group)]
-            if groups and all("barcodes" in g and "gene_names" in g for g in groups):
-                return "10x"
-    except OSError as error:
-        raise DataError(path, f"not a readable HDF5 file ({error})") from None
+    from scvae.data.readers.hdf5 import open_hdf5
+
+    with open_hdf5(path) as f:
+        if "matrix" in f and isinstance(f["matrix"], h5py.Group) and "barcodes" in f["matrix"]:
+            return "10x"
+        groups = [f[k] for k in f if isinstance(f[k], h5py.Group)]
+        if groups and all("barcodes" in g and "gene_names" in g for g in groups):
+            return "10x"
     return "h5"
 
 
@@ -119,9 +118,9 @@ def read(
     path: str | Path, format_name: str = "infer", options: ReadOptions | None = None
 ) -> RawData:
     """Read ``path`` with the reader for ``format_name`` (``"infer"`` guesses it)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "no such file or folder")
+    from scvae.data.readers.checks import require_regular
+
+    path = require_regular(Path(path), folder_ok=True)
     fmt = (
         infer_format(path) if format_name in (None, "", "infer") else normalise_format(format_name)
     )

@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import checked_reader
 from scvae.data.readers.labels import labels_for
-from scvae.data.readers.text import default_names, open_text, read_text_table, reading
+from scvae.data.readers.text import read_text_table
+from scvae.data.readers.text_io import default_names, open_text, reading
 from scvae.errors import DataError
 
 
 def _read_dimensions(path: Path) -> tuple[int, int]:
     """Check the two preamble lines and return the declared (genes, samples)."""
     with reading(path), open_text(path) as stream:
-        version, dimensions = stream.readline().strip(), stream.readline().split()
+        version, dimensions = stream.readline(256).strip(), stream.readline(256).split()
     if not version.startswith("#1."):
         raise DataError(path, "is not a GCT file: its first line should be a version like '#1.2'")
     if len(dimensions) < 2 or not all(d.isdigit() for d in dimensions[:2]):
@@ -33,6 +35,7 @@ def _feature_mapping(ids, descriptions) -> dict[str, list[str]]:
     return mapping
 
 
+@checked_reader
 def read_gtex(path: str | Path, options: ReadOptions | None = None) -> RawData:
     """Read a GTEx GCT matrix (plain or gzip).
 

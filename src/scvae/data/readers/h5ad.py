@@ -16,12 +16,23 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import (
+    CHUNK,
+    check_dataset,
+    check_matrix,
+    check_raw,
+    check_shape,
+    check_values,
+    checked_reader,
+    require_regular,
+)
 from scvae.data.readers.hdf5 import (
     batch_indices,
     dense_to_csr,
     label_strings,
     labels_from_file,
     open_hdf5,
+    read_compressed,
     reading,
     to_strings,
 )
@@ -40,6 +51,7 @@ LABEL_KEYS = (
 BATCH_KEYS = ("batch",)
 
 
+@checked_reader
 def read_h5ad(path: Path, options: ReadOptions) -> RawData:
     """Read counts, names, labels and batches from an AnnData file.
 
@@ -64,6 +76,8 @@ def read_h5ad(path: Path, options: ReadOptions) -> RawData:
                 matrix, obs, var = _read_elements(file, path, options.layer)
         if not modern:
             matrix, obs, var = _read_whole(path, options.layer)
+        if sp.issparse(matrix):
+            check_matrix(path, matrix)  # before any conversion touches its indices
     values = matrix.tocsr() if sp.issparse(matrix) else sp.csr_matrix(np.asarray(matrix))
     return _annotated(sp.csr_matrix(values), obs, var, options, path)
 
@@ -76,7 +90,7 @@ def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
     """
     from scvae.data.backed import BackedMatrix
 
-    path = Path(path)
+    path = require_regular(Path(path))
     with reading(path, "an h5ad file"):
         with open_hdf5(path) as file:
             if _text(file.attrs.get("encoding-type")) != "anndata":
@@ -84,8 +98,43 @@ def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
             matrix_key, var_key = _element_keys(file, path, options.layer)
             if _text(file[matrix_key].attrs.get("encoding-type")) != "csr_matrix":
                 return None
+            check_stored_csr(file[matrix_key], path)
             obs, var = _read_tables(file, path, var_key)
-    return _annotated(BackedMatrix(path, matrix_key), obs, var, options, path)
+    raw = _annotated(BackedMatrix(path, matrix_key), obs, var, options, path)
+    return check_raw(path, raw)
+
+
+def check_stored_csr(group: Any, path: Path) -> tuple[int, int]:
+    """Check a CSR group on disk chunk by chunk (row pointers, indices, values); its shape."""
+    missing = [key for key in ("data", "indices", "indptr") if key not in group]
+    if missing:
+        raise DataError(path, f"sparse matrix '{group.name}' lacks {', '.join(missing)}")
+    rows, columns = check_shape(path, group.attrs.get("shape", ()), f"'{group.name}'")
+    data, indices, indptr = (group[key] for key in ("data", "indices", "indptr"))
+    if indptr.shape != (rows + 1,):
+        raise DataError(path, f"'indptr' has {indptr.shape} entries, not {rows + 1}")
+    check_dataset(path, indptr)
+    pointers = indptr[()]
+    if data.shape != indices.shape or data.ndim != 1:
+        raise DataError(path, f"'data' has {data.shape} entries but 'indices' has {indices.shape}")
+    stored = len(data)
+    check_dataset(path, data)
+    check_dataset(path, indices)
+    for start in range(0, stored, CHUNK):
+        stop = min(start + CHUNK, stored)
+        block_indices = indices[start:stop]
+        if block_indices.dtype.kind not in "iu":
+            raise DataError(path, f"'indices' must hold integers, not {block_indices.dtype}")
+        if block_indices.min() < 0 or block_indices.max() >= columns:
+            raise DataError(
+                path, f"'indices' hold positions outside the matrix shape {rows} x {columns}"
+            )
+        check_values(path, data[start:stop])
+    if pointers.dtype.kind not in "iu" or pointers[0] != 0 or int(pointers[-1]) != stored:
+        raise DataError(path, "'indptr' must start at 0 and end at the number of values")
+    if (np.diff(pointers) < 0).any():
+        raise DataError(path, "'indptr' decreases somewhere (it must be non-decreasing)")
+    return rows, columns
 
 
 def _annotated(values: Any, obs: Any, var: Any, options: ReadOptions, path: Path) -> RawData:
@@ -141,6 +190,11 @@ def _read_elements(file: Any, path: Path, layer: str | None) -> tuple[Any, Any, 
     encoding = _text(element.attrs.get("encoding-type"))
     if isinstance(element, h5py.Dataset) and encoding in (None, "array"):
         matrix = dense_to_csr(element, path)
+    elif isinstance(element, h5py.Group) and encoding in ("csr_matrix", "csc_matrix"):
+        shape = check_shape(path, element.attrs.get("shape", ()), f"'{element.name}'")
+        if "indptr" not in element:
+            raise DataError(path, f"sparse matrix '{element.name}' lacks 'indptr'")
+        matrix = read_compressed(element, path, shape, encoding[:3])
     else:
         matrix = _anndata_call(path, read_elem, element)
     obs, var = _read_tables(file, path, var_key)
@@ -151,9 +205,24 @@ def _read_tables(file: Any, path: Path, var_key: str) -> tuple[Any, Any]:
     """``obs`` and the chosen ``var`` as data frames."""
     from anndata.io import read_elem
 
+    for key in ("obs", var_key):
+        _check_sizes(file[key], path)
     obs = _anndata_call(path, read_elem, file["obs"])
     var = _anndata_call(path, read_elem, file[var_key])
     return obs, var
+
+
+def _check_sizes(element: Any, path: Path) -> None:
+    """Check the declared size of every dataset of an element before anndata reads it."""
+    if isinstance(element, h5py.Dataset):
+        check_dataset(path, element)
+        return
+    datasets: list[Any] = []
+    element.visititems(
+        lambda _, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None
+    )
+    for dataset in datasets:
+        check_dataset(path, dataset)
 
 
 def _element_keys(file: Any, path: Path, layer: str | None) -> tuple[str, str]:

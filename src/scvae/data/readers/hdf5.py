@@ -29,6 +29,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import (
+    check_compressed,
+    check_dataset,
+    check_hdf5_links,
+    check_shape,
+    checked_reader,
+    require_regular,
+)
 from scvae.errors import DataError
 
 EXAMPLE_NAME_KEYS = (
@@ -90,13 +98,29 @@ def reading(path: object, what: str) -> Iterator[None]:
 
 
 def open_hdf5(path: Path) -> Any:
-    """Open ``path`` read-only with h5py, or raise :class:`DataError`."""
+    """Open ``path`` read-only with h5py, or raise :class:`DataError`.
+
+    Files whose links or datasets reach into other files are refused.
+    """
     import h5py
 
+    require_regular(path)
     try:
-        return h5py.File(path, "r")
+        file = h5py.File(path, "r")
     except OSError as error:
         raise DataError(path, f"is not a readable HDF5 file ({error})") from None
+    try:
+        check_hdf5_links(file, path)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def read_dataset(dataset: Any, path: object) -> np.ndarray:
+    """The whole of an HDF5 dataset, once its declared size has been checked."""
+    check_dataset(path, dataset)
+    return dataset[()]
 
 
 def to_strings(values: Any) -> np.ndarray:
@@ -118,13 +142,35 @@ def to_strings(values: Any) -> np.ndarray:
 
 
 def label_strings(values: Any) -> np.ndarray:
-    """Labels as strings; whole-number floats are written as integers ("1", not "1.0")."""
+    """Labels as strings; whole-number floats are written as integers ("1", not "1.0").
+
+    Missing labels (NaN, ``None``, a NaN category) become ``"No class"``, never ``"nan"``.
+    """
+    from scvae.data.readers.labels import NO_CLASS
+
     array = np.asarray(values)
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
-    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
-        array = array.astype(np.int64)
-    return to_strings(array)
+    missing = _missing(array)
+    if array.dtype.kind == "f":
+        known = array[~missing]
+        if np.all(known == np.round(known)) and np.all(np.abs(known) < 2**62):
+            array = np.where(missing, 0, array).astype(np.int64)
+    strings = to_strings(array)
+    strings[missing] = NO_CLASS
+    return strings
+
+
+def _missing(array: np.ndarray) -> np.ndarray:
+    """Where an array of labels holds NaN or ``None``."""
+    if array.dtype.kind == "f":
+        return np.isnan(array)
+    if array.dtype.kind == "O":
+        return np.array(
+            [item is None or (isinstance(item, float) and item != item) for item in array],
+            dtype=bool,
+        ).reshape(array.shape)
+    return np.zeros(array.shape, dtype=bool)
 
 
 def batch_indices(values: Any) -> tuple[np.ndarray, list[str]]:
@@ -155,21 +201,20 @@ def compressed_matrix(
     shape: tuple[int, int],
     layout: str,
 ) -> sp.csr_matrix | sp.csc_matrix:
-    """Build and check a CSR or CSC matrix from ``(data, indices, indptr)``."""
-    data, indices, indptr = (np.asarray(p).reshape(-1) for p in parts)
-    if data.dtype.kind not in "biuf":
-        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
-    if len(data) != len(indices):
-        raise DataError(path, f"'data' has {len(data)} entries but 'indices' has {len(indices)}")
-    if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(data):
-        raise DataError(path, "'indptr' does not start at 0 and end at the number of values")
-    if np.any(np.diff(indptr) < 0):
-        raise DataError(path, "'indptr' is not non-decreasing")
-    bound = shape[1] if layout == "csr" else shape[0]
-    if len(indices) and (indices.min() < 0 or indices.max() >= bound):
-        raise DataError(path, f"'indices' hold positions outside the matrix shape {shape}")
-    kind = sp.csr_matrix if layout == "csr" else sp.csc_matrix
-    return kind((data, indices, indptr), shape=shape)
+    """Build a CSR or CSC matrix from ``(data, indices, indptr)`` after checking them."""
+    data, indices, indptr = parts
+    return check_compressed(path, (data, indices, indptr), shape, layout)
+
+
+def read_compressed(group: Any, path: object, shape: tuple[int, int], layout: str) -> Any:
+    """Check and read the ``data``, ``indices`` and ``indptr`` datasets of a sparse group."""
+    rows, columns = check_shape(path, shape)
+    pointers = group["indptr"]
+    outer = rows if layout == "csr" else columns
+    if pointers.ndim != 1 or len(pointers) != outer + 1:
+        raise DataError(path, f"'{pointers.name}' has {pointers.shape} entries, not {outer + 1}")
+    parts = tuple(read_dataset(group[key], path) for key in ("data", "indices", "indptr"))
+    return check_compressed(path, parts, (rows, columns), layout)
 
 
 def dense_to_csr(dataset: Any, path: object, transpose: bool = False) -> sp.csr_matrix:
@@ -181,6 +226,8 @@ def dense_to_csr(dataset: Any, path: object, transpose: bool = False) -> sp.csr_
         raise DataError(path, f"'{dataset.name}' is not a 2-D matrix (shape {dataset.shape})")
     if dataset.dtype.kind not in "biuf":
         raise DataError(path, f"'{dataset.name}' holds non-numeric values ({dataset.dtype})")
+    check_shape(path, dataset.shape, f"'{dataset.name}'")
+    check_dataset(path, dataset)
     axis = 1 if transpose else 0
     length, width = dataset.shape[axis], dataset.shape[1 - axis]
     step = max(1, CHUNK_ENTRIES // max(width, 1))
@@ -204,6 +251,7 @@ def normalise_key(name: str) -> str:
 
 
 # ---------------------------------------------------------------- the reader
+@checked_reader
 def read_hdf5(path: Path, options: ReadOptions) -> RawData:
     """Read a generic sparse or dense HDF5 count matrix.
 
@@ -263,13 +311,11 @@ def _read_sparse(group: Any, path: Path, options: ReadOptions) -> RawData:
             path, f"sparse matrix in {where} lacks {', '.join(repr(m) for m in missing)}"
         )
     shape = _shape(group, path)
-    indptr = group["indptr"][()]
-    layout = _layout(group, path, len(np.asarray(indptr).reshape(-1)), shape)
-    matrix = compressed_matrix(
-        path, (group["data"][()], group["indices"][()], indptr), shape, layout
-    )
+    layout = _layout(group, path, group["indptr"].size, shape)
+    matrix = read_compressed(group, path, shape, layout)
     arrays = _name_arrays(group)
-    examples, features = _names(arrays, EXAMPLE_NAME_KEYS), _names(arrays, FEATURE_NAME_KEYS)
+    examples = _names(arrays, EXAMPLE_NAME_KEYS, shape, path)
+    features = _names(arrays, FEATURE_NAME_KEYS, shape, path)
     transpose = _should_transpose(shape, examples, features)
     values = matrix.T.tocsr() if transpose else matrix.tocsr()
     _check_names(path, values.shape, examples, features)
@@ -278,7 +324,7 @@ def _read_sparse(group: Any, path: Path, options: ReadOptions) -> RawData:
 
 
 def _shape(group: Any, path: Path) -> tuple[int, int]:
-    raw = group["shape"][()] if "shape" in group else None
+    raw = read_dataset(group["shape"], path) if "shape" in group else None
     for key in ("h5sparse_shape", "shape"):
         if raw is None and key in group.attrs:
             raw = group.attrs[key]
@@ -287,7 +333,7 @@ def _shape(group: Any, path: Path) -> tuple[int, int]:
     shape = np.asarray(raw).reshape(-1)
     if len(shape) != 2 or shape.dtype.kind not in "iuf" or np.any(shape < 0):
         raise DataError(path, f"'shape' must hold two non-negative integers, not {shape.tolist()}")
-    return int(shape[0]), int(shape[1])
+    return check_shape(path, shape)
 
 
 def _layout(group: Any, path: Path, pointers: int, shape: tuple[int, int]) -> str:
@@ -323,10 +369,20 @@ def _name_arrays(group: Any) -> dict[str, Any]:
     return arrays
 
 
-def _names(arrays: dict[str, Any], keys: Sequence[str]) -> np.ndarray | None:
+def _names(
+    arrays: dict[str, Any], keys: Sequence[str], shape: tuple[int, int], path: Path
+) -> np.ndarray | None:
+    """The first name array found, read only when its length fits one of the dimensions."""
     for key in keys:
         if key in arrays:
-            return to_strings(arrays[key][()])
+            dataset = arrays[key]
+            if len(dataset) not in shape:
+                raise DataError(
+                    path,
+                    f"'{dataset.name}' has {len(dataset)} names, but the matrix is "
+                    f"{shape[0]} x {shape[1]}",
+                )
+            return to_strings(read_dataset(dataset, path))
     return None
 
 
@@ -363,7 +419,11 @@ def _label_dataset(group: Any, path: Path, options: ReadOptions, n: int) -> np.n
         for key in keys:
             item = location.get(key)
             if isinstance(item, h5py.Dataset):
-                labels = label_strings(item[()])
+                if item.ndim == 0 or item.shape[0] != n:
+                    raise DataError(
+                        path, f"label dataset '{key}' has {item.shape} entries, not {n}"
+                    )
+                labels = label_strings(read_dataset(item, path))
                 if len(labels) != n:
                     raise DataError(
                         path, f"label dataset '{key}' has {len(labels)} entries, not {n}"
@@ -376,8 +436,10 @@ def _label_dataset(group: Any, path: Path, options: ReadOptions, n: int) -> np.n
 
 def _read_dense(file: Any, path: Path, options: ReadOptions) -> RawData:
     dataset = _dense_dataset(file, path)
+    shape = check_shape(path, dataset.shape, f"'{dataset.name}'")
     arrays = _name_arrays(dataset.parent)
-    examples, features = _names(arrays, EXAMPLE_NAME_KEYS), _names(arrays, FEATURE_NAME_KEYS)
+    examples = _names(arrays, EXAMPLE_NAME_KEYS, shape, path)
+    features = _names(arrays, FEATURE_NAME_KEYS, shape, path)
     transpose = _should_transpose(dataset.shape, examples, features)
     values = dense_to_csr(dataset, path, transpose=transpose)
     _check_names(path, values.shape, examples, features)

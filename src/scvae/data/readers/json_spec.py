@@ -16,6 +16,7 @@ import numpy as np
 
 from scvae.data.raw import RawData, ReadOptions
 from scvae.data.readers import get_reader, infer_format, normalise_format
+from scvae.data.readers.checks import checked_reader, require_regular
 from scvae.data.readers.labels import read_labels
 from scvae.errors import DataError
 
@@ -39,10 +40,17 @@ DESCRIPTIVE_KEYS: dict[str, tuple[type, str]] = {
 
 KNOWN_KEYS = {*PATH_KEYS, "format", "split indices", *DESCRIPTIVE_KEYS}
 SPLIT_NAMES = ("training", "validation", "test")
+#: largest specification read
+MAX_SPEC_BYTES = 64 << 20
 
 
 def _load(path: Path) -> dict[str, Any]:
     try:
+        require_regular(path)
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise DataError(
+                path, f"is larger than {MAX_SPEC_BYTES:,} bytes; is it a JSON specification?"
+            )
         specification = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(path, f"cannot be read ({error})") from None
@@ -50,6 +58,8 @@ def _load(path: Path) -> dict[str, Any]:
         raise DataError(
             path, f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
         ) from None
+    except (ValueError, RecursionError) as error:
+        raise DataError(path, f"is not a usable JSON specification ({error})") from None
     if not isinstance(specification, dict):
         raise DataError(path, "must hold a JSON object with at least a 'values' key")
     return specification
@@ -78,9 +88,12 @@ def _resolve(path: Path, specification: dict[str, Any], key: str) -> Path | None
     if value is None:
         return None
     resolved = path.parent / Path(value).expanduser()
-    exists = resolved.exists() if key == "values" else resolved.is_file()
-    if not exists:
+    if not resolved.exists():
         raise DataError(path, f"key '{key}' points to {resolved}, which does not exist")
+    try:
+        require_regular(resolved, folder_ok=key == "values")
+    except DataError as error:
+        raise DataError(path, f"key '{key}' points to {resolved}, which {error.problem}") from None
     return resolved
 
 
@@ -126,24 +139,44 @@ def _batches(
     return np.array([index[str(v)] for v in values], dtype=np.int64), batch_names
 
 
+def _split_entry(path: Path, name: str, entry: Any, count: int) -> np.ndarray:
+    """One split's indices: a list of integers or ``{"start": a, "stop": b}``, within 0..count-1."""
+    problem = f"key 'split indices': '{name}'"
+    if isinstance(entry, dict) and set(entry) == {"start", "stop"}:
+        start, stop = entry["start"], entry["stop"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop)):
+            raise DataError(path, f"{problem} must give whole numbers for 'start' and 'stop'")
+        if not 0 <= start <= stop <= count:
+            raise DataError(path, f"{problem} runs from {start} to {stop}, outside 0..{count}")
+        return np.arange(start, stop, dtype=np.int64)
+    if not isinstance(entry, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in entry
+    ):
+        raise DataError(path, f"{problem} must be a list of integers")
+    if any(i < 0 or i >= count for i in entry):
+        raise DataError(path, f"{problem} has indices outside 0..{count - 1}")
+    indices = np.asarray(entry, dtype=np.int64)
+    if len(np.unique(indices)) != len(indices):
+        raise DataError(path, f"{problem} lists an index more than once")
+    return indices
+
+
 def _split_indices(path: Path, value: Any, count: int) -> dict[str, np.ndarray]:
-    if not isinstance(value, dict) or not set(value) <= set(SPLIT_NAMES):
+    if not isinstance(value, dict) or not set(value) <= set(SPLIT_NAMES) or not value:
         raise DataError(path, "key 'split indices' must map training/validation/test to indices")
-    result = {}
-    for name, entry in value.items():
-        if isinstance(entry, dict) and set(entry) == {"start", "stop"}:
-            entry = list(range(int(entry["start"]), int(entry["stop"])))
-        if not isinstance(entry, list) or not all(isinstance(i, int) for i in entry):
-            raise DataError(path, f"key 'split indices': '{name}' must be a list of integers")
-        indices = np.asarray(entry, dtype=np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= count):
+    result = {name: _split_entry(path, name, entry, count) for name, entry in value.items()}
+    seen = np.zeros(count, dtype=bool)
+    for name, indices in result.items():
+        if seen[indices].any():
+            shared = int(indices[np.argmax(seen[indices])])
             raise DataError(
-                path, f"key 'split indices': '{name}' has indices outside 0..{count - 1}"
+                path, f"key 'split indices': index {shared} is in '{name}' and an earlier split"
             )
-        result[name] = indices
+        seen[indices] = True
     return result
 
 
+@checked_reader
 def read_json_spec(path: str | Path, options: ReadOptions | None = None) -> RawData:
     """Read the data described by a JSON specification.
 

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scvae.data.readers.text import open_text, reading, split_fields, text_delimiter
+from scvae.data.readers.text_io import (
+    bounded_lines,
+    open_text,
+    reading,
+    split_fields,
+    text_delimiter,
+)
 from scvae.errors import DataError
 
 #: the label given to examples that a labels file does not mention
@@ -35,15 +41,24 @@ HEADER_WORDS = ID_WORDS | LABEL_WORDS
 
 Rows = list[tuple[int, list[str]]]
 
+#: longest line of a labels file, in characters
+MAX_LABEL_CHARS = 1 << 20
+#: most lines of a labels file (for data with this many examples or fewer)
+MAX_LABEL_LINES = 10_000_000
+
 
 def _normalise(word: str) -> str:
     return word.strip().lower().replace(" ", "_").replace("-", "_").replace(".", "_")
 
 
-def _read_lines(path: Path) -> list[tuple[int, str]]:
+def _read_lines(path: Path, max_lines: int) -> list[tuple[int, str]]:
+    lines = []
     with reading(path), open_text(path) as stream:
-        numbered = [(i, line.rstrip("\r\n")) for i, line in enumerate(stream, 1)]
-    lines = [(i, line) for i, line in numbered if line.strip()]
+        for number, line in bounded_lines(path, stream, MAX_LABEL_CHARS):
+            if line.strip():
+                if len(lines) >= max_lines:
+                    raise DataError(path, f"has more than {max_lines:,} lines; refusing it")
+                lines.append((number, line.rstrip("\r\n")))
     if not lines:
         raise DataError(path, "is empty (no labels)")
     return lines
@@ -137,7 +152,8 @@ def read_labels(
     """
     path = Path(path)
     known = None if example_names is None else {str(name) for name in example_names}
-    rows = _split_rows(path, _read_lines(path), known)
+    max_lines = MAX_LABEL_LINES if known is None else max(MAX_LABEL_LINES, 4 * len(known))
+    rows = _split_rows(path, _read_lines(path, max_lines), known)
     header = None
     if _has_header(rows, known):
         header, rows = rows[0][1], rows[1:]

@@ -8,12 +8,14 @@ from typing import Any
 import numpy as np
 
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import checked_reader
 from scvae.data.readers.hdf5 import (
     batch_indices,
     dense_to_csr,
     label_strings,
     labels_from_file,
     open_hdf5,
+    read_dataset,
     reading,
     to_strings,
 )
@@ -24,6 +26,7 @@ FEATURE_NAME_KEYS = ("Gene", "Accession")
 BATCH_KEYS = ("BatchID", "Batch_id")
 
 
+@checked_reader
 def read_loom(path: Path, options: ReadOptions) -> RawData:
     """Read a Loom file into cells x genes CSR.
 
@@ -97,7 +100,11 @@ def _attributes(file: Any, group_name: str, size: int, path: Path) -> dict[str, 
     for key, item in group.items():
         if not isinstance(item, h5py.Dataset) or item.ndim == 0:
             continue
-        values = item[()]
+        if item.shape[0] != size:
+            raise DataError(
+                path, f"attribute '{group_name}/{key}' has {item.shape[0]} entries, not {size}"
+            )
+        values = read_dataset(item, path)
         if values.ndim == 2 and values.shape[1] == 1:
             values = values.reshape(-1)
         if values.ndim != 1:
@@ -139,7 +146,7 @@ def _cluster_names(file: Any, ids: np.ndarray, path: Path) -> np.ndarray:
     """Cluster ids mapped through the global attribute ``CellTypes`` when it exists."""
     cell_types = file.attrs.get("CellTypes")
     if cell_types is None and "attrs" in file and "CellTypes" in file["attrs"]:
-        cell_types = file["attrs"]["CellTypes"][()]
+        cell_types = read_dataset(file["attrs"]["CellTypes"], path)
     if cell_types is None:
         return label_strings(ids)
     names = to_strings(np.atleast_1d(cell_types))

@@ -9,26 +9,29 @@ default); the dropped types are listed in ``metadata["dropped_feature_types"]``.
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 import tarfile
 import tempfile
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from scvae.data.download import extract
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import check_shape, checked_reader
 from scvae.data.readers.hdf5 import (
-    compressed_matrix,
     labels_from_file,
     open_hdf5,
+    read_compressed,
+    read_dataset,
     reading,
     to_strings,
 )
+from scvae.data.readers.mtx import read_header, read_mtx
+from scvae.data.readers.text_io import name_table, open_binary
 from scvae.errors import DataError
 
 GENE_EXPRESSION = "Gene Expression"
@@ -38,6 +41,7 @@ _BARCODE_FILES = ("barcodes.tsv.gz", "barcodes.tsv")
 _SEARCH_DEPTH = 3
 
 
+@checked_reader
 def read_10x(path: Path, options: ReadOptions) -> RawData:
     """Read 10x Genomics output in any of its layouts.
 
@@ -157,17 +161,17 @@ def _sparse_parts(group: Any, path: Path) -> tuple[Any, tuple[int, int]]:
     missing = [key for key in ("data", "indices", "indptr", "shape") if key not in group]
     if missing:
         raise DataError(path, f"group '{group.name}' lacks {', '.join(missing)}")
-    shape = np.asarray(group["shape"][()]).reshape(-1)
-    if len(shape) != 2:
-        raise DataError(path, f"'{group.name}/shape' must hold two numbers")
-    n_genes, n_cells = int(shape[0]), int(shape[1])
-    if len(group["indptr"]) != n_cells + 1:
-        raise DataError(
-            path, f"'{group.name}/indptr' has {len(group['indptr'])} entries, not {n_cells + 1}"
-        )
-    parts = (group["data"][()], group["indices"][()], group["indptr"][()])
-    matrix = compressed_matrix(path, parts, (n_genes, n_cells), "csc")
+    n_genes, n_cells = check_shape(path, read_dataset(group["shape"], path), f"'{group.name}'")
+    matrix = read_compressed(group, path, (n_genes, n_cells), "csc")
     return matrix.T.tocsr(), (n_cells, n_genes)
+
+
+def _strings(group: Any, key: str, size: int, path: Path) -> np.ndarray:
+    """A name array of ``size`` entries, its length checked before it is read."""
+    dataset = group[key]
+    if dataset.ndim != 1 or len(dataset) != size:
+        raise DataError(path, f"'{dataset.name}' has {dataset.shape} entries, not {size}")
+    return to_strings(read_dataset(dataset, path))
 
 
 def _read_h5_v2(group: Any, genome: str, path: Path) -> RawData:
@@ -175,9 +179,9 @@ def _read_h5_v2(group: Any, genome: str, path: Path) -> RawData:
     symbols_key = "gene_names" if "gene_names" in group else "genes"
     if symbols_key not in group:
         raise DataError(path, f"group '{group.name}' lacks 'gene_names' and 'genes'")
-    symbols = to_strings(group[symbols_key][()])
-    ids = to_strings(group["genes"][()]) if "genes" in group else symbols
-    barcodes = to_strings(group["barcodes"][()])
+    symbols = _strings(group, symbols_key, n_genes, path)
+    ids = _strings(group, "genes", n_genes, path) if "genes" in group else symbols
+    barcodes = _strings(group, "barcodes", n_cells, path)
     _check_lengths(path, n_cells, n_genes, barcodes, symbols, ids)
     return RawData(
         values=values,
@@ -193,21 +197,23 @@ def _read_h5_v3(group: Any, path: Path, options: ReadOptions) -> RawData:
     features = group["features"]
     if "id" not in features:
         raise DataError(path, "'matrix/features' lacks 'id'")
-    ids = to_strings(features["id"][()])
-    symbols = to_strings(features["name"][()]) if "name" in features else ids
-    barcodes = to_strings(group["barcodes"][()])
+    ids = _strings(features, "id", n_genes, path)
+    symbols = _strings(features, "name", n_genes, path) if "name" in features else ids
+    barcodes = _strings(group, "barcodes", n_cells, path)
     _check_lengths(path, n_cells, n_genes, barcodes, symbols, ids)
     keep = np.ones(n_genes, dtype=bool)
     genome = None
     if "genome" in features:
-        genomes = to_strings(features["genome"][()])
+        genomes = _strings(features, "genome", n_genes, path)
         if len(genomes) != n_genes:
             raise DataError(
                 path, f"'matrix/features/genome' has {len(genomes)} entries, not {n_genes}"
             )
         genome = _choose(sorted(set(genomes.tolist())), options.genome, path)
         keep &= genomes == genome
-    types = to_strings(features["feature_type"][()]) if "feature_type" in features else None
+    types = (
+        _strings(features, "feature_type", n_genes, path) if "feature_type" in features else None
+    )
     raw = _assemble(values, barcodes, symbols, ids, types, keep, path)
     if genome is not None:
         raw.metadata["genome"] = genome
@@ -304,12 +310,12 @@ def _read_mtx(matrix_path: Path) -> RawData:
     """Read a ``matrix.mtx[.gz]`` and its sibling barcodes and features files."""
     barcodes_path = _sibling(matrix_path, _BARCODE_FILES, "barcodes")
     features_path = _sibling(matrix_path, _FEATURE_FILES, "features")
-    barcodes = _table(barcodes_path)[:, 0]
-    features = _table(features_path)
-    with reading(matrix_path, "a MatrixMarket file"):
-        import scipy.io
-
-        stored = _compact(sp.coo_matrix(scipy.io.mmread(matrix_path)), matrix_path)
+    with reading(matrix_path, "a MatrixMarket file"), open_binary(matrix_path) as stream:
+        header = read_header(matrix_path, stream)  # sizes checked before names are built
+    most = max(header.rows, header.columns)
+    barcodes = name_table(barcodes_path, most)[:, 0]
+    features = name_table(features_path, most)
+    stored = read_mtx(matrix_path)
     n_genes, n_cells = stored.shape
     if (n_genes, n_cells) == (len(features), len(barcodes)):
         values = stored.T.tocsr()
@@ -331,43 +337,12 @@ def _read_mtx(matrix_path: Path) -> RawData:
     return raw
 
 
-def _compact(matrix: sp.coo_matrix, path: Path) -> sp.coo_matrix:
-    """Check the values are real numbers; store integers as int32 when they fit."""
-    if matrix.dtype.kind not in "biuf":
-        raise DataError(path, f"holds non-real values ({matrix.dtype})")
-    limits = np.iinfo(np.int32)
-    if matrix.dtype.kind in "iu" and matrix.dtype.itemsize > 4 and matrix.nnz:
-        if matrix.data.min() >= limits.min and matrix.data.max() <= limits.max:
-            matrix.data = matrix.data.astype(np.int32)
-    return matrix
-
-
-def _table(path: Path) -> np.ndarray:
-    """A tab-separated file without header as a 2-D object array of strings."""
-    import pandas as pd
-
-    with reading(path, "a tab-separated table"):
-        try:
-            table = pd.read_csv(
-                path,
-                sep="\t",
-                header=None,
-                dtype=str,
-                keep_default_na=False,
-                quoting=csv.QUOTE_NONE,
-                compression="infer",
-            )
-        except pd.errors.EmptyDataError:
-            raise DataError(path, "is empty") from None
-    return table.to_numpy(dtype=object)
-
-
 # ---------------------------------------------------------------- archives
 def _read_tar(path: Path, options: ReadOptions) -> RawData:
     with tempfile.TemporaryDirectory(prefix="scvae-10x-") as folder:
         root = Path(folder)
-        with reading(path, "a tar archive"), tarfile.open(path, "r:*") as archive:
-            _extract(archive, root, path)
+        with reading(path, "a tar archive"):
+            extract(path, root)
         try:
             return _read_folder(root, options)
         except DataError as error:
@@ -375,38 +350,3 @@ def _read_tar(path: Path, options: ReadOptions) -> RawData:
             where = inner[len(folder) :].lstrip("/\\") if inner.startswith(folder) else ""
             problem = f"{where}: {error.problem}" if where else error.problem
             raise DataError(path, f"in the archive, {problem}") from None
-
-
-def _extract(archive: tarfile.TarFile, root: Path, path: Path) -> None:
-    """Extract regular files and folders, refusing any path that leaves ``root``."""
-    links = []
-    for member in archive.getmembers():
-        target = _safe_target(root, member.name, path)
-        if member.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif member.isfile():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = archive.extractfile(member)
-            with source, open(target, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-        elif member.issym() or member.islnk():
-            base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
-            linked = _safe_target(root, str(base / member.linkname), path, link=member.name)
-            links.append((target, linked))
-    for target, linked in links:
-        if linked.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(linked, target)
-
-
-def _safe_target(root: Path, name: str, path: Path, link: str | None = None) -> Path:
-    pure = PurePosixPath(name.replace("\\", "/"))
-    subject = f"link '{link}' (to '{name}')" if link else f"member '{name}'"
-    drive = bool(pure.parts) and ":" in pure.parts[0]
-    if pure.is_absolute() or drive:
-        raise DataError(path, f"archive {subject} is an absolute path; refusing to extract")
-    target = (root / pure).resolve()
-    inside = target == root.resolve() or root.resolve() in target.parents
-    if ".." in pure.parts or not inside:
-        raise DataError(path, f"archive {subject} leads outside the archive; refusing to extract")
-    return target

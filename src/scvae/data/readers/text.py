@@ -15,95 +15,37 @@ chunk is ever held as a dense array. Any malformed input raises :class:`DataErro
 
 from __future__ import annotations
 
-import csv
-import gzip
 import io
-import re
-import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from scvae.data.raw import RawData, ReadOptions
+from scvae.data.readers.checks import checked_reader
+from scvae.data.readers.labels import labels_for
+from scvae.data.readers.text_io import (
+    NumberedLine,
+    bounded_lines,
+    check_field_count,
+    default_names,
+    is_number,
+    open_text,
+    reading,
+    split_fields,
+    text_delimiter,
+)
 from scvae.errors import DataError
 
 #: dense values parsed at once (rows per chunk = this // fields per row)
 VALUES_PER_CHUNK = 8_000_000
+#: characters of text parsed at once
+CHARS_PER_CHUNK = 64 << 20
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-NumberedLine = tuple[int, str]
-
-
-# --------------------------------------------------------------------- file access
-def is_gzip(path: str | Path) -> bool:
-    """Whether ``path`` starts with the gzip magic bytes (the name is not consulted)."""
-    with open(path, "rb") as file:
-        return file.read(2) == _GZIP_MAGIC
-
-
-def open_text(path: str | Path) -> IO[str]:
-    """Open ``path`` as UTF-8 text, through gzip when its first bytes say so."""
-    if is_gzip(path):
-        return gzip.open(path, "rt", encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
-
-
-@contextmanager
-def reading(path: str | Path) -> Iterator[None]:
-    """Turn the errors of opening, decompressing and decoding ``path`` into DataError."""
-    try:
-        yield
-    except gzip.BadGzipFile as error:
-        raise DataError(path, f"is not a valid gzip file ({error})") from None
-    except EOFError:
-        raise DataError(path, "is truncated: its gzip data end too early") from None
-    except zlib.error as error:
-        raise DataError(path, f"is a corrupt gzip file ({error})") from None
-    except UnicodeDecodeError:
-        raise DataError(path, "is not a text file (it is not valid UTF-8)") from None
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a folder, not a file") from None
-    except OSError as error:
-        raise DataError(path, f"cannot be read ({error.strerror or error})") from None
-
-
-def text_delimiter(path: str | Path, line: str) -> str | None:
-    """Comma for ``.csv``/``.csv.gz``; else tab if ``line`` has one; else ``None`` (whitespace)."""
-    name = Path(path).name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    if name.endswith(".csv"):
-        return ","
-    return "\t" if "\t" in line else None
-
-
-def split_fields(line: str, delimiter: str | None) -> list[str]:
-    """Split one line into stripped fields (quotes handled; ``None`` means whitespace)."""
-    line = line.rstrip("\r\n")
-    if delimiter is None:
-        return line.split()
-    return [field.strip() for field in next(csv.reader([line], delimiter=delimiter))]
-
-
-def is_number(token: str) -> bool:
-    """Whether ``token`` is a plain decimal number (``nan``/``inf`` are not)."""
-    return _NUMBER.fullmatch(token.strip()) is not None
-
-
-def default_names(kind: str, count: int) -> np.ndarray:
-    """``"{kind} 1"`` ... ``"{kind} {count}"`` as an object array."""
-    return np.array([f"{kind} {i}" for i in range(1, count + 1)], dtype=object)
+__all__ = ["TextTable", "default_names", "open_text", "read_text_table", "reading"]
 
 
 # --------------------------------------------------------------------- layout
@@ -169,11 +111,13 @@ def _sniff(
         raise DataError(path, "is empty (no lines with values)")
     delimiter = text_delimiter(path, first[1])
     tokens = split_fields(first[1], delimiter)
+    check_field_count(path, first[0], len(tokens))
     has_header = _looks_like_header(tokens) if header is None else header
     data = next(lines, None) if has_header else first
     if data is None:
         raise DataError(path, "has a header line but no data rows")
     row = split_fields(data[1], delimiter)
+    check_field_count(path, data[0], len(row))
     index_count = _leading_names(row) if index_columns is None else index_columns
     if len(row) <= index_count:
         hint = " (is it comma-separated? then name it .csv)" if "," in data[1] else ""
@@ -255,11 +199,17 @@ def _parse_chunk(
 
 
 def _chunks(lines: Iterator[NumberedLine], layout: _Layout) -> Iterator[list[NumberedLine]]:
+    """Lists of lines holding at most VALUES_PER_CHUNK values and CHARS_PER_CHUNK characters."""
     rows = max(1, VALUES_PER_CHUNK // layout.field_count)
-    chunk = [layout.first_data, *islice(lines, rows - 1)]
-    while chunk:
+    chunk, characters = [layout.first_data], len(layout.first_data[1])
+    for numbered in lines:
+        if len(chunk) >= rows or characters >= CHARS_PER_CHUNK:
+            yield chunk
+            chunk, characters = [], 0
+        chunk.append(numbered)
+        characters += len(numbered[1])
+    if chunk:
         yield chunk
-        chunk = list(islice(lines, rows))
 
 
 def read_text_table(
@@ -286,7 +236,7 @@ def read_text_table(
     with reading(path), open_text(path) as stream:
         lines = (
             (number, line)
-            for number, line in enumerate(stream, 1)
+            for number, line in bounded_lines(path, stream)
             if number > skip_lines and line and not line.isspace()
         )
         layout = _sniff(path, lines, index_columns, header)
@@ -314,12 +264,11 @@ def _raw_from_table(
     features = default_names("feature", n_features) if features is None else features
     labels = None
     if options is not None and options.labels_path:
-        from scvae.data.readers.labels import labels_for
-
         labels = labels_for(options.labels_path, examples)
     return RawData(values=values, example_names=examples, feature_names=features, labels=labels)
 
 
+@checked_reader
 def read_matrix_ebf(path: str | Path, options: ReadOptions | None = None) -> RawData:
     """Read a text matrix whose rows are examples and columns are features.
 
@@ -334,6 +283,7 @@ def read_matrix_ebf(path: str | Path, options: ReadOptions | None = None) -> Raw
     return _raw_from_table(path, read_text_table(path), False, options)
 
 
+@checked_reader
 def read_matrix_fbe(path: str | Path, options: ReadOptions | None = None) -> RawData:
     """Read a text matrix whose rows are features and columns are examples (transposed)."""
     path = Path(path)
