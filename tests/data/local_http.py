@@ -15,7 +15,9 @@ class LocalServer:
 
     ``drop_once[path] = n`` sends only ``n`` bytes of the next answer for ``path`` and
     closes the connection; ``fail[path] = k`` answers the next ``k`` requests with 503;
-    paths in ``ignore_range`` answer a Range request with the whole file (200).
+    paths in ``ignore_range`` answer a Range request with the whole file (200);
+    ``announce[path] = n`` sends ``Content-Length: n`` whatever the body's length (a lie);
+    paths in ``endless`` stream zeros without a ``Content-Length`` until the client leaves.
     """
 
     def __init__(self) -> None:
@@ -23,6 +25,8 @@ class LocalServer:
         self.drop_once: dict[str, int] = {}
         self.fail: dict[str, int] = {}
         self.ignore_range: set[str] = set()
+        self.announce: dict[str, int] = {}
+        self.endless: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []
         self.statuses: list[int] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -67,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if path in owner.endless:
+            self._endless()
+            return
         body = owner.files.get(path)
         if body is None:
             self._status(404)
@@ -88,9 +95,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._status(200)
         payload = body[start:]
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(owner.announce.get(path, len(payload))))
         self.end_headers()
         cut = owner.drop_once.pop(path, None)
         self.wfile.write(payload if cut is None else payload[:cut])
         self.wfile.flush()
+        self.close_connection = True
+
+    def _endless(self) -> None:
+        self._status(200)
+        self.end_headers()
+        block = bytes(1 << 16)
+        try:
+            while True:
+                self.wfile.write(block)
+        except OSError:  # the client closed the connection
+            pass
         self.close_connection = True

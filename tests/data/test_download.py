@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import json
 import socket
 import tarfile
 import zipfile
@@ -13,7 +15,7 @@ import pytest
 from local_http import LocalServer
 
 from scvae.data import download as download_module
-from scvae.data.download import download, extract, part_path
+from scvae.data.download import download, extract, part_path, record_path, verified
 from scvae.errors import DataError
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
@@ -99,7 +101,7 @@ def test_checksum_mismatch_is_refused_and_deleted(server, tmp_path):
 
 def test_size_mismatch_is_refused(server, tmp_path):
     target = tmp_path / "f.bin"
-    with pytest.raises(DataError, match=f"{len(BODY)} bytes, but 99 were expected"):
+    with pytest.raises(DataError, match=f"announces {len(BODY):,} bytes, more than 99"):
         download(server.url("f.bin"), target, size=99, progress=False)
     assert not target.exists() and not part_path(target).exists()
 
@@ -130,11 +132,78 @@ def test_existing_file_is_verified_not_fetched(server, tmp_path):
     target = tmp_path / "f.bin"
     target.write_bytes(BODY)
     assert download(server.url("f.bin"), target, sha256=DIGEST) == target
-    target.write_bytes(BODY[:-1] + b"!")
-    with pytest.raises(DataError, match="delete or replace it"):
-        download(server.url("f.bin"), target, sha256=DIGEST)
-    assert target.exists()  # a file the user placed is never deleted
     assert server.requests == []
+
+
+def test_kept_bad_file_is_moved_aside_and_fetched_again(server, tmp_path, capsys):
+    target = tmp_path / "f.bin"
+    damaged = BODY[:-1] + b"!"
+    target.write_bytes(damaged)
+    download(server.url("f.bin"), target, sha256=DIGEST, progress=False)
+    assert target.read_bytes() == BODY
+    assert (tmp_path / "f.bin.rejected").read_bytes() == damaged  # the user's file is kept
+    assert "fetching it again" in capsys.readouterr().err
+    assert server.requests == [("f.bin", None)]
+
+
+def test_download_record_detects_a_file_damaged_later(server, tmp_path):
+    target = tmp_path / "f.bin"
+    download(server.url("f.bin"), target, progress=False)  # nothing pinned
+    record = json.loads(record_path(target).read_text())
+    assert record["size"] == len(BODY) and record["sha256"] == DIGEST
+    assert verified(target)
+    target.write_bytes(BODY[:5000])  # cut short on disk after the download
+    assert not verified(target)
+    download(server.url("f.bin"), target, progress=False)
+    assert target.read_bytes() == BODY
+    assert len(server.requests) == 2
+
+
+def test_file_placed_by_hand_without_record_is_used_as_is(server, tmp_path):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"mine")
+    download(server.url("f.bin"), target, progress=False)
+    assert target.read_bytes() == b"mine" and not verified(target)
+    assert server.requests == []
+
+
+def test_corrupted_download_is_never_put_in_place(server, tmp_path):
+    server.files["f.bin"] = BODY[:100] + b"\xff" + BODY[101:]
+    target = tmp_path / "f.bin"
+    with pytest.raises(DataError, match="corrupt.*SHA-256"):
+        download(server.url("f.bin"), target, sha256=DIGEST, retries=0, progress=False)
+    assert not target.exists() and not record_path(target).exists()
+    assert not part_path(target).exists()
+    server.files["f.bin"] = BODY  # the mirror is fixed: the next run fetches it
+    download(server.url("f.bin"), target, sha256=DIGEST, progress=False)
+    assert target.read_bytes() == BODY
+
+
+def test_short_body_under_a_lying_content_length_is_not_kept(server, tmp_path):
+    server.announce["f.bin"] = len(BODY) + 5000
+    target = tmp_path / "f.bin"
+    with pytest.raises(DataError, match="closed after"):
+        download(server.url("f.bin"), target, retries=2, backoff=0, progress=False)
+    assert not target.exists() and not record_path(target).exists()
+    assert len(server.requests) == 3
+
+
+def test_endless_stream_is_stopped_at_the_cap(server, tmp_path, monkeypatch):
+    server.endless.add("forever")
+    target = tmp_path / "forever"
+    with pytest.raises(DataError, match="more than 1,000,000 bytes arrived"):
+        download(server.url("forever"), target, max_size=1_000_000, progress=False)
+    assert not target.exists() and not part_path(target).exists()
+    monkeypatch.setenv("SCVAE_DOWNLOAD_MAX_BYTES", "300000")
+    with pytest.raises(DataError, match="more than 300,000 bytes arrived"):
+        download(server.url("forever"), target, progress=False)
+
+
+def test_announced_size_above_the_cap_is_refused_before_reading(server, tmp_path):
+    target = tmp_path / "f.bin"
+    with pytest.raises(DataError, match="announces 10,240 bytes, more than 1,000"):
+        download(server.url("f.bin"), target, max_size=1000, progress=False)
+    assert not part_path(target).exists()
 
 
 def test_progress_bar_shows_bytes_total_and_resume_offset(server, tmp_path, monkeypatch):
@@ -288,3 +357,22 @@ def test_zip_special_file_is_refused(tmp_path):
     path = _zip_with_mode(tmp_path / "fifo.zip", "pipe", stat.S_IFIFO | 0o644, b"")
     with pytest.raises(DataError, match="special file"):
         extract(path, tmp_path / "out")
+
+
+def test_archive_declaring_more_than_the_size_limit_is_refused_before_writing(tmp_path):
+    header = tarfile.TarInfo("big/matrix.mtx")
+    header.size = 1 << 31  # declared only: the refusal comes before any data is read
+    archive = tmp_path / "big.tar.gz"
+    archive.write_bytes(gzip.compress(header.tobuf()))
+    with pytest.raises(DataError, match="would unpack to more than"):
+        extract(archive, tmp_path / "out")
+    assert not any((tmp_path / "out").rglob("*"))
+
+
+def test_archive_with_too_many_members_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(download_module, "MAX_MEMBERS", 5)
+    members = [_file(f"f{i}.txt") for i in range(6)]
+    archive = _tar(tmp_path / "many.tar.gz", members, {m.name: b"x" for m in members})
+    with pytest.raises(DataError, match="more than 5 members"):
+        extract(archive, tmp_path / "out")
+    assert not any((tmp_path / "out").rglob("*"))

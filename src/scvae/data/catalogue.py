@@ -1,4 +1,4 @@
-"""Built-in data sets (reference §2.2): where their files come from and how to parse them.
+"""Built-in data sets: where their files come from and how to parse them.
 
 Each :class:`BuiltIn` lists its :class:`Source` files. Building a set downloads the
 missing files into ``<data directory>/<name>/original/`` (see
@@ -24,8 +24,7 @@ from pathlib import Path
 from scvae.data.builtin.macosko import read_macosko
 from scvae.data.builtin.tcga import read_tcga
 from scvae.data.builtin.tenx import read_annotated, read_populations
-from scvae.data.data_set import normalise_name
-from scvae.data.raw import RawData
+from scvae.data.raw import RawData, normalise_name
 
 #: environment variable naming a mirror root that replaces every base URL
 MIRROR_VARIABLE = "SCVAE_DATA_URL_BASE"
@@ -69,7 +68,12 @@ class Source:
     base, path
         The URL is ``URL_BASES[base] + "/" + path``.
     size, sha256
-        Expected size in bytes and SHA-256 digest, verified when known.
+        Expected size in bytes and SHA-256 digest, verified when known. None of the
+        sources publishes a digest this project could confirm, so none is pinned yet:
+        each download is checked against its ``Content-Length`` and capped by
+        ``max_size``, and a record of its size and digest is kept beside it.
+    max_size
+        Most bytes accepted while the size is unknown (``None``: the download module's cap).
     """
 
     role: str
@@ -78,6 +82,7 @@ class Source:
     path: str
     size: int | None = None
     sha256: str | None = None
+    max_size: int | None = None
 
     @property
     def key(self) -> str:
@@ -137,16 +142,31 @@ class BuiltIn:
             path = paths[source.key]
             if not path.exists():
                 _reuse_from_other_sets(source, path, directory)
-            download(source.url, path, size=source.size, sha256=source.sha256, progress=progress)
+            download(
+                source.url,
+                path,
+                size=source.size,
+                sha256=source.sha256,
+                max_size=source.max_size,
+                progress=progress,
+            )
         return paths
 
     def build(self, directory: str | os.PathLike[str], *, progress: bool = True) -> RawData:
-        """Fetch the files into ``directory`` and parse them."""
-        return self.parse(self.fetch(directory, progress=progress), self.title)
+        """Fetch the files into ``directory``, parse them and check the result."""
+        from scvae.data.readers.checks import check_raw
+
+        raw = self.parse(self.fetch(directory, progress=progress), self.title)
+        return check_raw(self.folder(directory), raw)
 
 
 def _reuse_from_other_sets(source: Source, path: Path, directory: str | os.PathLike[str]) -> None:
-    """Link (or copy) a file another built-in set already downloaded from the same URL."""
+    """Link (or copy) a file another built-in set already downloaded from the same URL.
+
+    Its verification record is copied too, so the file is checked as if downloaded here.
+    """
+    from scvae.data.download import record_path
+
     for entry in CATALOGUE.values():
         for other in entry.sources:
             if (other.base, other.path) != (source.base, source.path):
@@ -158,6 +178,8 @@ def _reuse_from_other_sets(source: Source, path: Path, directory: str | os.PathL
                     os.link(existing, path)
                 except OSError:
                     shutil.copyfile(existing, path)
+                if record_path(existing).is_file():
+                    shutil.copyfile(record_path(existing), record_path(path))
                 return
 
 
@@ -270,8 +292,11 @@ def find_built_in(name: str) -> tuple[str, BuiltIn] | None:
 
 
 def availability(entry: BuiltIn, directory: str | os.PathLike[str]) -> str:
-    """Whether ``entry`` is cached, downloaded, partly downloaded or not yet downloaded."""
-    from scvae.data.download import part_path
+    """Whether ``entry`` is cached, downloaded, partly downloaded or not yet downloaded.
+
+    Files put in place by hand (without a download record) are "present, unverified".
+    """
+    from scvae.data.download import part_path, verified
 
     if any((entry.folder(directory) / "cache").glob("original-*.h5")):
         return "cached"
@@ -280,7 +305,7 @@ def availability(entry: BuiltIn, directory: str | os.PathLike[str]) -> str:
     files = list(entry.files(directory).values())
     present = sum(path.is_file() for path in files)
     if present == len(files):
-        return "downloaded"
+        return "downloaded" if all(map(verified, files)) else "present, unverified"
     if present or any(part_path(path).is_file() for path in files):
         return f"partly downloaded ({present} of {len(files)} files)"
     return "not downloaded"

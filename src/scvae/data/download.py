@@ -2,13 +2,17 @@
 
 :func:`download` streams a URL into ``<target>.part`` beside the target, resuming a
 partial file with an HTTP ``Range`` request (or starting again when the server ignores
-it), retrying transient failures with exponential back-off, checking the size and the
-SHA-256 digest when they are known, and only then renaming the file into place. Only the
+it), retrying transient failures with exponential back-off, checking the bytes received
+against ``Content-Length``, the size and the SHA-256 digest when they are known, and only
+then renaming the file into place, beside a record of its size and digest
+(``<target>.verified``) that later runs check the kept file against. A file of unknown
+size is capped (:data:`MAX_DOWNLOAD_BYTES`), so an endless stream is stopped. Only the
 standard library (``urllib``) is used for the transfer; ``tqdm`` draws the progress bar.
 
 :func:`extract` unpacks a tar or zip archive after checking every member: absolute
-paths, ``..`` components, links leading out of the target and special files are refused
-before anything is written. Links that stay inside are written as copies of what they
+paths, ``..`` components, links leading out of the target, special files, more than
+:data:`MAX_MEMBERS` members and more bytes than :func:`extraction_limit` allows are
+refused before anything is written. Links that stay inside are written as copies of what they
 point to, so no link is ever created on disk.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import json
 import os
 import posixpath
 import shutil
@@ -39,6 +44,9 @@ RETRIES = 4
 BACKOFF_SECONDS = 1.0
 TIMEOUT_SECONDS = 60.0
 CHUNK_BYTES = 1 << 16
+#: most bytes fetched for a file of unknown size, unless SCVAE_DOWNLOAD_MAX_BYTES says otherwise
+MAX_DOWNLOAD_BYTES = 32 << 30
+CAP_VARIABLE = "SCVAE_DOWNLOAD_MAX_BYTES"
 #: most members of an archive, and most bytes it may unpack to (absolute, and per byte of it)
 MAX_MEMBERS = 10_000
 MAX_EXTRACT_BYTES = 64 << 30
@@ -49,6 +57,10 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 class IncompleteDownload(OSError):
     """The connection ended before the announced number of bytes arrived."""
+
+
+class _TooLarge(Exception):
+    """More bytes are announced or sent than the file may have."""
 
 
 class _Final(Exception):
@@ -70,12 +82,30 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def record_path(path: str | os.PathLike[str]) -> Path:
+    """Where the verification record of a completed download is kept (``<name>.verified``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".verified")
+
+
+def size_cap() -> int:
+    """Most bytes fetched for a file whose size is not known (``SCVAE_DOWNLOAD_MAX_BYTES``)."""
+    text = os.environ.get(CAP_VARIABLE, "").strip()
+    if not text:
+        return MAX_DOWNLOAD_BYTES
+    try:
+        return max(1, int(float(text)))
+    except ValueError:
+        raise DataError(None, f"{CAP_VARIABLE}='{text}' is not a number of bytes") from None
+
+
 def download(
     url: str,
     path: str | os.PathLike[str],
     *,
     size: int | None = None,
     sha256: str | None = None,
+    max_size: int | None = None,
     retries: int | None = None,
     backoff: float | None = None,
     timeout: float | None = None,
@@ -88,11 +118,14 @@ def download(
     url
         An ``http``/``https`` (or ``file``) URL.
     path
-        The final file. If it already exists it is verified and kept (nothing is
-        fetched), so a file put there by hand is used as it is.
+        The final file. If it already exists it is checked against ``size``/``sha256``
+        or, failing those, against the record of its download (``<name>.verified``); a
+        file that fails is moved aside to ``<name>.rejected`` and fetched again. A file
+        with neither (put there by hand) is used as it is.
     size, sha256
-        Expected size in bytes and hex SHA-256 digest, checked when given. A download
-        that fails the check is deleted and refused with :class:`DataError`.
+        Expected size in bytes and hex SHA-256 digest, checked when given.
+    max_size
+        Most bytes accepted when ``size`` is not given (default :func:`size_cap`).
     retries, backoff, timeout
         Extra attempts after the first, the first pause in seconds (doubled after
         each failure) and the socket timeout; defaults are the module constants.
@@ -103,14 +136,15 @@ def download(
     ------
     DataError
         When the file cannot be fetched (the message names the URL and where to put
-        the file by hand) or fails verification.
+        the file by hand) or fails verification. Nothing unverified is ever renamed
+        into place: a transfer is kept as ``<name>.part`` until it has been checked.
     """
     path = Path(path)
-    if path.exists():
-        _verify(path, url, path, size, sha256, delete=False)
+    if path.exists() and _kept(path, url, size, sha256):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(path)
+    cap = size if size is not None else (max_size if max_size is not None else size_cap())
     retries = RETRIES if retries is None else retries
     backoff = BACKOFF_SECONDS if backoff is None else backoff
     timeout = TIMEOUT_SECONDS if timeout is None else timeout
@@ -121,9 +155,12 @@ def download(
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _transfer(url, part, size=size, timeout=timeout, progress=progress)
+            _transfer(url, part, size=size, cap=cap, timeout=timeout, progress=progress)
         except _Final as error:
             raise _unavailable(url, path, str(error)) from None
+        except _TooLarge as error:
+            part.unlink(missing_ok=True)
+            raise DataError(url, f"the download was stopped: {error}; nothing was kept") from None
         except (OSError, http.client.HTTPException) as error:
             failure = error
             continue
@@ -131,8 +168,55 @@ def download(
     else:
         raise _unavailable(url, path, _describe(failure))
     _verify(part, url, path, size, sha256, delete=True)
+    _write_record(path, url, part)
     os.replace(part, path)
     return path
+
+
+def _kept(path: Path, url: str, size: int | None, sha256: str | None) -> bool:
+    """Whether an existing file passes its checks; one that fails is moved aside."""
+    expected_size, expected_digest = size, sha256
+    record = _read_record(path)
+    if expected_size is None and expected_digest is None and record is not None:
+        expected_size, expected_digest = record.get("size"), record.get("sha256")
+    try:
+        _verify(path, url, path, expected_size, expected_digest, delete=False)
+    except DataError as error:
+        rejected = path.with_name(path.name + ".rejected")
+        os.replace(path, rejected)
+        record_path(path).unlink(missing_ok=True)
+        print(f"{error.problem}\n  moved it to {rejected} and fetching it again", file=sys.stderr)
+        return False
+    return True
+
+
+def _write_record(path: Path, url: str, part: Path) -> None:
+    """Write ``<name>.verified`` (size and digest of ``part``) atomically, before the rename."""
+    record = {"url": url, "size": part.stat().st_size, "sha256": file_sha256(part)}
+    temporary = record_path(path).with_name(record_path(path).name + ".tmp")
+    temporary.write_text(json.dumps(record, sort_keys=True))
+    os.replace(temporary, record_path(path))
+
+
+def _read_record(path: Path) -> dict | None:
+    """The verification record of ``path``, or ``None`` (absent or unreadable)."""
+    try:
+        record = json.loads(record_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    size, digest = record.get("size"), record.get("sha256")
+    if not isinstance(size, int) or not isinstance(digest, str):
+        return None
+    return {"size": size, "sha256": digest}
+
+
+def verified(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` exists with a record whose size matches (a cheap check, no digest)."""
+    path = Path(path)
+    record = _read_record(path)
+    return path.is_file() and record is not None and path.stat().st_size == record["size"]
 
 
 def _unavailable(url: str, path: Path, reason: str) -> DataError:
@@ -171,7 +255,9 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
         raise _Final(str(error)) from None
 
 
-def _transfer(url: str, part: Path, *, size: int | None, timeout: float, progress: bool) -> None:
+def _transfer(
+    url: str, part: Path, *, size: int | None, cap: int, timeout: float, progress: bool
+) -> None:
     """One attempt: append to ``part`` (or restart it) until the server is done."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset >= size:
@@ -186,16 +272,20 @@ def _transfer(url: str, part: Path, *, size: int | None, timeout: float, progres
     with response:
         resumed = offset and getattr(response, "status", None) == 206
         start = offset if resumed and _range_start(response) == offset else 0
-        announced = response.headers.get("Content-Length", "")
+        announced = response.headers.get("Content-Length", "").strip()
         expected = start + int(announced) if announced.isdigit() else size
+        if expected is not None and expected > cap:
+            raise _TooLarge(f"the server announces {expected:,} bytes, more than {cap:,}")
         received = start
         with (
             open(part, "ab" if start else "wb") as sink,
             _bar(part, expected, start, progress) as bar,
         ):
             for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                sink.write(chunk)
                 received += len(chunk)
+                if received > cap:
+                    raise _TooLarge(f"more than {cap:,} bytes arrived")
+                sink.write(chunk)
                 bar.update(len(chunk))
             sink.flush()
             os.fsync(sink.fileno())
@@ -232,7 +322,7 @@ def _bar(part: Path, total: int | None, initial: int, progress: bool) -> Iterato
 def _verify(
     file: Path, url: str, path: Path, size: int | None, sha256: str | None, *, delete: bool
 ) -> None:
-    """Check size and digest; a bad download is deleted, a bad hand-placed file is kept."""
+    """Check size and digest; a bad download is deleted (``delete``), else only refused."""
     problem = None
     actual_size = file.stat().st_size
     if size is not None and actual_size != size:
@@ -246,7 +336,7 @@ def _verify(
     if delete:
         file.unlink(missing_ok=True)
         raise DataError(url, f"the download is corrupt ({problem}); it was deleted, so try again")
-    raise DataError(path, f"is not the expected file from {url} ({problem}); delete or replace it")
+    raise DataError(path, f"is not the expected file from {url} ({problem})")
 
 
 # ------------------------------------------------------------------ extraction
