@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scvae.evaluation.clustering import accuracy
+from scvae.clustering import accuracy
 
 #: the silhouette score subsamples above this many examples
 SILHOUETTE_LIMIT = 20_000

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scvae.clustering import majority_labels
 from scvae.errors import ConfigError
-from scvae.evaluation.clustering import majority_labels
 
 #: k-means above this many training examples uses mini-batch k-means
 FULL_KMEANS_LIMIT = 10_000

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scvae.clustering import accuracy, majority_labels
 from scvae.data.loader import MatrixSource
 from scvae.errors import ScvaeError
-from scvae.evaluation.clustering import accuracy, majority_labels
 from scvae.training.checkpoints import (
     CHECKPOINT_NAME,
     copy_checkpoint,

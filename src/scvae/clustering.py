@@ -1,4 +1,4 @@
-"""Cluster-to-label mapping by majority vote and the resulting accuracy (reference §3.11)."""
+"""Cluster-to-label mapping by majority vote, and the accuracy of the mapped labels."""
 
 from __future__ import annotations
 
