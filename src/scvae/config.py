@@ -159,8 +159,7 @@ class ModelConfig(_Config):
         None,
         "--latent-distribution",
         "-q",
-        help="VAE: gaussian, unit_variance_gaussian; GMVAE: gaussian_mixture, "
-        "full_covariance_gaussian_mixture (default: the model's own)",
+        help="latent distribution (default: the model type's own)",
     )
     number_of_classes: int | None = option(
         None,
@@ -262,7 +261,9 @@ class TrainingConfig(_Config):
     )
     seed: int | None = option(None, "--seed", type=int, help="random seed (reproducible runs)")
     device: str = option(
-        "auto", "--device", help="auto, cpu, cuda or mps", choices=("auto", "cpu", "cuda", "mps")
+        "auto",
+        "--device",
+        help="auto (a GPU if there is one), cpu, cuda, cuda:N (GPU number N) or mps",
     )
     threads: int | None = option(None, "--threads", type=int, help="CPU threads for torch")
     processes: int = option(
@@ -291,13 +292,16 @@ class EvaluationConfig(_Config):
         choices=("training", "validation", "test", "full"),
     )
     prediction_method: str | None = option(
-        None, "--prediction-method", "-P", help="kmeans, or model (the GMVAE's own clusters)"
+        None,
+        "--prediction-method",
+        "-P",
+        help="clusters by k-means on the latent means (kmeans), or the GMVAE's own (model)",
     )
     model_versions: tuple[str, ...] = option(
         ("all",),
         "--model-versions",
         nargs="+",
-        help="end_of_training, best_model, early_stopping or all",
+        help="model versions to evaluate",
     )
     sample_size: int = option(0, "--sample-size", type=int, help="samples from the model")
     model_directory: str | None = option(
@@ -313,7 +317,7 @@ class AnalysisConfig(_Config):
         "analyses", "--analyses-directory", "-A", metavar="DIR", help="where analyses are written"
     )
     included_analyses: tuple[str, ...] = option(
-        ("standard",), "--included-analyses", nargs="+", help="simple, standard, all, or names"
+        ("standard",), "--included-analyses", nargs="+", help="groups of analyses, or single ones"
     )
     analysis_level: str = option(
         "normal",
@@ -322,7 +326,7 @@ class AnalysisConfig(_Config):
         choices=("limited", "normal", "extensive"),
     )
     decomposition_methods: tuple[str, ...] = option(
-        ("pca",), "--decomposition-methods", nargs="+", help="pca, svd, ica, tsne"
+        ("pca",), "--decomposition-methods", nargs="+", help="projections for the scatter plots"
     )
     highlight_feature_indices: tuple[int, ...] = option(
         (), "--highlight-feature-indices", nargs="+", type=int, help="features to colour by"

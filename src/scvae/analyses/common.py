@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scvae import progress
 from scvae.analyses.decompositions import Decomposition, decompose
 from scvae.analyses.exports import write_table
 from scvae.analyses.metrics import count_sums
@@ -168,11 +169,9 @@ def _project_centroids(decomposition: Decomposition, centroids) -> dict:
 
 def _decompose_with_progress(values, method: str, name: str):
     """Decompose, with a progress bar for the slow methods (t-SNE, UMAP) on large sets."""
-    from tqdm.auto import tqdm
-
     slow = method.lower().replace("-", "").replace("_", "") in ("tsne", "umap")
-    with tqdm(
-        total=1, desc=f"{method} of {name}", disable=not slow or values.shape[0] < 2000, leave=False
+    with progress.bar(
+        total=1, desc=f"{method} of {name}", enabled=slow and values.shape[0] >= 2000, leave=False
     ) as bar:
         decomposition = decompose(values, method)
         bar.update()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from scvae.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 #: method token -> column prefix
 COLUMN_PREFIXES = {"pca": "PC", "svd": "SVD", "ica": "IC", "t_sne": "tSNE", "umap": "UMAP"}
@@ -108,6 +111,7 @@ def _umap(values, seed: int) -> Decomposition | None:
     try:
         import umap  # optional
     except ImportError:
+        logger.warning("UMAP needs the umap-learn package (pip install umap-learn); no UMAP plots")
         return None
     model = umap.UMAP(n_components=2, random_state=seed)
     return Decomposition("umap", np.asarray(model.fit_transform(values)), model)

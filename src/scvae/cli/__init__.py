@@ -1,31 +1,37 @@
-"""Command line: ``scvae analyse|train|evaluate DATA [options]`` and ``scvae data ...``.
+"""Command line: ``scvae analyse|train|evaluate DATA [options]``, ``scvae data ...``, ``scvae info``.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)`` and
-``run(namespace) -> int``; known errors become one line on stderr and exit code 2.
+``run(namespace) -> int``. Known errors, bad option values included, become one
+line on stderr (plus a one-line usage hint for options) and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from scvae import __version__
+from scvae import __version__, progress
+from scvae.cli.common import add_quiet_option
+from scvae.cli.parser import Parser, UsageError
 from scvae.errors import ScvaeError
 
-COMMANDS = ("analyse", "train", "evaluate", "data")
+COMMANDS = ("analyse", "train", "evaluate", "info", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per command."""
-    import importlib
-
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scvae",
         description="Variational auto-encoders for single-cell transcript counts.",
+        short_usage="scvae COMMAND [options]",
     )
     parser.add_argument("-V", "--version", action="version", version=f"scvae {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_quiet_option(parser, default=False)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, prog="scvae"
+    )
     for name in COMMANDS:
         importlib.import_module(f"scvae.cli.{name}").add_parser(subparsers)
     return parser
@@ -34,7 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    namespace = parser.parse_args(argv)
+    try:
+        namespace, extras = parser.parse_known_args(argv)
+        if extras:
+            getattr(namespace, "parser", parser).unknown_arguments(extras)
+    except UsageError as error:
+        print(f"scvae: error: {error}\n{error.hint}", file=sys.stderr)
+        return 2
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else 0
+    progress.configure(quiet=namespace.quiet, terminal_only=True)
     try:
         return int(namespace.run(namespace) or 0)
     except ScvaeError as error:
@@ -43,3 +58,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scvae: interrupted", file=sys.stderr)
         return 130
+    finally:
+        progress.configure()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from scvae.cli.common import new_command_parser
-from scvae.cli.options import add_config_options, build_config, refuse_unsupported
+from scvae.cli.common import check_optional_packages, new_command_parser, say
+from scvae.cli.options import add_config_options, build_config
 from scvae.config import AnalysisConfig, DataConfig
 
 
@@ -20,11 +20,11 @@ def run(namespace: argparse.Namespace) -> int:
 
     data_config = build_config(namespace, DataConfig)
     analysis_config = build_config(namespace, AnalysisConfig)
-    refuse_unsupported(data_config, analysis_config)
+    check_optional_packages(analysis_config)
     paths = api.analyse(namespace.data_set_file_or_name, data_config, analysis_config)
     metrics = next((path for path in paths if path.suffix == ".log"), None)
     if metrics is not None:
-        print(metrics.read_text())
+        say()(metrics.read_text())
     folders = sorted({path.parent for path in paths})
     report = next((path for path in paths if path.name == "index.html"), None)
     print(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from scvae import progress
+from scvae.cli.common import add_leaf_options
 from scvae.cli.options import add_config_options
 from scvae.config import DataConfig
 
@@ -15,13 +17,26 @@ def add_parser(subparsers) -> None:
         "data",
         help="List or download built-in data sets.",
         description="List the built-in data sets, or download one ahead of time.",
+        short_usage="scvae data list|download [NAME] [options]",
     )
-    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="list the built-in data sets and their status")
+    actions = parser.add_subparsers(
+        dest="data_command", metavar="ACTION", required=True, prog="scvae data"
+    )
+    listing = actions.add_parser(
+        "list",
+        help="list the built-in data sets and their status",
+        short_usage="scvae data list [options]",
+    )
+    add_leaf_options(listing)
     add_config_options(listing, DataConfig, only=["data_directory"], title="data options")
     listing.set_defaults(run=run_list)
-    fetching = actions.add_parser("download", help="download a built-in data set's files")
+    fetching = actions.add_parser(
+        "download",
+        help="download a built-in data set's files",
+        short_usage="scvae data download NAME [options]",
+    )
     fetching.add_argument("name", metavar="NAME", help="built-in data set name (see 'list')")
+    add_leaf_options(fetching)
     add_config_options(fetching, DataConfig, only=["data_directory"], title="data options")
     fetching.set_defaults(run=run_download)
 
@@ -46,7 +61,7 @@ def run_download(namespace: argparse.Namespace) -> int:
     if entry is None:
         titles = ", ".join(built_in.title for built_in in CATALOGUE.values())
         raise DataError(namespace.name, f"is not a built-in data set (built-in: {titles})")
-    paths = entry[1].fetch(namespace.data_directory)
+    paths = entry[1].fetch(namespace.data_directory, progress=not progress.is_quiet())
     for path in paths.values():
         print(f"Have {path}")
     if not paths:

@@ -1,15 +1,19 @@
 """``scvae evaluate [DATA]``: evaluate a trained model and analyse the results.
 
 Give the same data and model options as for training, or only ``--model-directory``
-(a model's run folder), from which everything else is read.
+(a model's run folder), from which everything else is read. The training-only options
+(``-e``, ``--learning-rate``, ...) are accepted, so a training command line can be
+repeated, and ignored with a note: the model folder does not depend on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from scvae.cli.common import new_command_parser
-from scvae.cli.options import add_config_options, build_config, refuse_unsupported
+from scvae import progress
+from scvae.cli.common import check_optional_packages, new_command_parser, note, say
+from scvae.cli.options import add_config_options, build_config
 from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConfig, TrainingConfig
 from scvae.errors import ConfigError
 
@@ -21,6 +25,13 @@ SHARED_TRAINING_OPTIONS = (
     "device",
     "threads",
     "seed",
+)
+
+#: training options accepted and ignored (``-A`` is the analyses folder here)
+IGNORED_TRAINING_OPTIONS = tuple(
+    field.name
+    for field in dataclasses.fields(TrainingConfig)
+    if field.name not in SHARED_TRAINING_OPTIONS and field.name != "analyses_directory"
 )
 
 
@@ -35,6 +46,14 @@ def add_parser(subparsers) -> None:
     add_config_options(
         parser, TrainingConfig, only=SHARED_TRAINING_OPTIONS, title="training options"
     )
+    add_config_options(
+        parser,
+        TrainingConfig,
+        only=IGNORED_TRAINING_OPTIONS,
+        title="training-only options",
+        description="accepted so that a training command line can be repeated, and ignored",
+        suppress_defaults=True,
+    )
     add_config_options(parser, EvaluationConfig, title="evaluation options")
     add_config_options(parser, AnalysisConfig, title="analysis options")
     parser.set_defaults(run=run)
@@ -43,12 +62,13 @@ def add_parser(subparsers) -> None:
 def run(namespace: argparse.Namespace) -> int:
     from scvae import api
 
+    _drop_training_only(namespace)
     data_config = build_config(namespace, DataConfig)
     model_config = build_config(namespace, ModelConfig)
     training_config = build_config(namespace, TrainingConfig)
     evaluation_config = build_config(namespace, EvaluationConfig)
     analysis_config = build_config(namespace, AnalysisConfig)
-    refuse_unsupported(data_config)
+    check_optional_packages(analysis_config)
     if namespace.data_set_file_or_name is None and not evaluation_config.model_directory:
         raise ConfigError("give the data set (DATA) or --model-directory DIR")
     folders = api.evaluate(
@@ -58,7 +78,21 @@ def run(namespace: argparse.Namespace) -> int:
         training_config,
         evaluation_config,
         analysis_config,
+        progress=progress.wanted(),
+        log=say(),
     )
     for folder in folders:
         print(f"Results written to {folder}")
     return 0
+
+
+def _drop_training_only(namespace: argparse.Namespace) -> None:
+    """Remove the given training-only options from ``namespace``, with a note naming them."""
+    flags = {field.name: field.metadata["flags"][0] for field in dataclasses.fields(TrainingConfig)}
+    given = [name for name in IGNORED_TRAINING_OPTIONS if hasattr(namespace, name)]
+    for name in given:
+        delattr(namespace, name)
+    if given:
+        listed = ", ".join(flags[name] for name in given)
+        hint = "; give --run-id ID to find a --new-run model" if "new_run" in given else ""
+        note(f"evaluate ignores the training-only options {listed}{hint}")

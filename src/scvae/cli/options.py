@@ -1,4 +1,9 @@
-"""Build argparse options from the config dataclasses (their fields hold the defaults)."""
+"""Build argparse options from the config dataclasses (their fields hold the defaults).
+
+Each field's ``metadata`` gives its flags and help; :data:`scvae.cli.checks.CHECKS`
+adds value checks and :data:`scvae.cli.choices.CHOICES` the accepted names, read
+from the tables that define them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,9 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from scvae.errors import NotSupportedYet
-
-#: options whose features have not landed yet: using them exits with a clear message
-UNSUPPORTED: frozenset[str] = frozenset()
+from scvae.cli.checks import CHECKS
+from scvae.cli.choices import CHOICES, METHOD_WITH_PARAMETERS
+from scvae.cli.parser import MethodAndParameters
 
 
 def add_config_options(
@@ -19,14 +23,25 @@ def add_config_options(
     *,
     only: Iterable[str] | None = None,
     title: str | None = None,
+    description: str | None = None,
+    suppress_defaults: bool = False,
 ) -> None:
-    """Add one option per field of ``config_class`` (or the fields named in ``only``)."""
+    """Add one option per field of ``config_class`` (or the fields named in ``only``).
+
+    With ``suppress_defaults`` an option that is not given leaves no attribute on the
+    namespace (so the caller can tell which were given).
+    """
     wanted = set(only) if only is not None else None
-    group = parser.add_argument_group(title or config_class.__doc__.splitlines()[0])
+    group = parser.add_argument_group(
+        title or config_class.__doc__.splitlines()[0], description=description
+    )
     for field in dataclasses.fields(config_class):
         if wanted is not None and field.name not in wanted:
             continue
-        group.add_argument(*field.metadata["flags"], **_argument_kwargs(field))
+        kwargs = _argument_kwargs(field)
+        if suppress_defaults:
+            kwargs["default"] = argparse.SUPPRESS
+        group.add_argument(*field.metadata["flags"], **kwargs)
 
 
 _METAVARS = {int: "N", float: "X", str: "NAME"}
@@ -38,16 +53,25 @@ def _argument_kwargs(field: dataclasses.Field) -> dict[str, Any]:
     action = meta.get("action")
     if action == "flag":
         kwargs["action"] = "store_true"
-    elif action == "toggle":
+        return kwargs
+    if action == "toggle":
         kwargs["action"] = argparse.BooleanOptionalAction
-    else:
-        if "nargs" in meta:
-            kwargs["nargs"] = meta["nargs"]
-        kwargs["type"] = str.upper if meta.get("upper") else meta.get("type", str)
-        kwargs["metavar"] = meta.get("metavar") or _METAVARS.get(meta.get("type", str), "NAME")
-        if "choices" in meta:
-            kwargs["choices"] = meta["choices"]
-            kwargs["metavar"] = "{" + ",".join(meta["choices"]) + "}"
+        return kwargs
+    if "nargs" in meta:
+        kwargs["nargs"] = meta["nargs"]
+    kwargs["type"] = str.upper if meta.get("upper") else meta.get("type", str)
+    kwargs["metavar"] = meta.get("metavar") or _METAVARS.get(meta.get("type", str), "NAME")
+    if field.name in CHECKS:
+        kwargs["type"] = CHECKS[field.name]
+    if "choices" in meta:
+        kwargs["choices"] = meta["choices"]
+        kwargs["metavar"] = "{" + ",".join(meta["choices"]) + "}"
+    if field.name in METHOD_WITH_PARAMETERS:
+        kwargs.update(action=MethodAndParameters, methods=CHOICES[field.name])
+        kwargs["metavar"] = ("METHOD", "PARAMETER")
+    elif field.name in CHOICES:
+        choices = CHOICES[field.name]
+        kwargs.update(choices=choices, type=choices.canonical)
     return kwargs
 
 
@@ -59,11 +83,3 @@ def build_config(namespace: argparse.Namespace, config_class: type) -> Any:
             value = getattr(namespace, field.name)
             values[field.name] = tuple(value) if isinstance(value, list) else value
     return config_class(**values)
-
-
-def refuse_unsupported(*configs: Any, unsupported: frozenset[str] = UNSUPPORTED) -> None:
-    """Raise :class:`NotSupportedYet` for any non-default value of an unsupported option."""
-    for config in configs:
-        for field in dataclasses.fields(config):
-            if field.name in unsupported and getattr(config, field.name) != field.default:
-                raise NotSupportedYet(field.metadata["flags"][0])

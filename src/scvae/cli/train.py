@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from scvae.cli.common import new_command_parser
-from scvae.cli.options import add_config_options, build_config, refuse_unsupported
+from scvae import progress
+from scvae.cli.common import new_command_parser, say
+from scvae.cli.options import add_config_options, build_config
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.errors import NotSupportedYet
-
-#: training options whose features have not landed yet
-UNSUPPORTED_TRAINING: frozenset[str] = frozenset()
 
 
 def add_parser(subparsers) -> None:
@@ -26,12 +24,15 @@ def run(namespace: argparse.Namespace) -> int:
     data_config = build_config(namespace, DataConfig)
     model_config = build_config(namespace, ModelConfig)
     training_config = build_config(namespace, TrainingConfig)
-    refuse_unsupported(data_config)
-    refuse_unsupported(training_config, unsupported=UNSUPPORTED_TRAINING)
     if model_config.parameterise_latent_posterior:
         raise NotSupportedYet("--parameterise-latent-posterior")
     run_directory = api.train(
-        namespace.data_set_file_or_name, data_config, model_config, training_config
+        namespace.data_set_file_or_name,
+        data_config,
+        model_config,
+        training_config,
+        progress=progress.wanted(),
+        log=say(),
     )
     print(f"Model saved in {run_directory}")
     return 0

@@ -38,6 +38,7 @@ from scvae.errors import ConfigError
 
 __all__ = [
     "COUNT_LIKELIHOODS",
+    "LIKELIHOOD_ALIASES",
     "LIKELIHOODS",
     "PIECEWISE_HEAD",
     "HeadSpec",
@@ -175,6 +176,7 @@ _TABLE: tuple[Likelihood, ...] = (
         (_P, _LOG_R),
         lambda p, n: _nb(p),
         counts=True,
+        aliases=("nb",),
         unclipped=_unclipped_nb,
     ),
     Likelihood(
@@ -190,6 +192,7 @@ _TABLE: tuple[Likelihood, ...] = (
         lambda p, n: ZeroInflated(_nb(p), p["pi_logits"]),
         counts=True,
         piecewise=False,
+        aliases=("zinb",),
     ),
     Likelihood(
         "constrained_poisson",
@@ -246,6 +249,9 @@ _ALIASES: dict[str, str] = {alias: entry.name for entry in _TABLE for alias in e
 
 LIKELIHOODS: tuple[str, ...] = tuple(entry.name for entry in _TABLE)
 """Canonical likelihood names, in table order."""
+
+LIKELIHOOD_ALIASES: dict[str, str] = dict(_ALIASES)
+"""Other accepted names (``nb``, ``zinb``, ...) -> canonical name."""
 
 COUNT_LIKELIHOODS: frozenset[str] = frozenset(entry.name for entry in _TABLE if entry.counts)
 """Likelihoods that need non-negative integer data."""

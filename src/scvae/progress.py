@@ -1,0 +1,62 @@
+"""Whether progress is shown: the command line's ``--quiet`` and progress only on a terminal.
+
+Library use keeps every progress bar a caller asks for. The command line calls
+:func:`configure` once per run: with ``quiet`` nothing is drawn, and with
+``terminal_only`` bars are drawn only when stderr is a terminal, so a log piped to a
+file holds no ``\\r`` frames. Code that draws a bar uses :func:`bar` (a ``tqdm`` on
+stderr) or asks :func:`wanted` whether to pass ``progress=True`` on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+__all__ = ["bar", "configure", "is_quiet", "wanted"]
+
+
+@dataclass
+class _Settings:
+    quiet: bool = False
+    terminal_only: bool = False
+
+
+_settings = _Settings()
+
+
+def configure(*, quiet: bool = False, terminal_only: bool = False) -> None:
+    """Set the process-wide progress preference (the command line calls this per run)."""
+    _settings.quiet = bool(quiet)
+    _settings.terminal_only = bool(terminal_only)
+
+
+def is_quiet() -> bool:
+    """Whether ``--quiet`` is in force (no progress bars, no per-epoch lines)."""
+    return _settings.quiet
+
+
+def wanted(requested: bool = True, stream: TextIO | None = None) -> bool:
+    """Whether to draw progress that the caller ``requested`` on ``stream`` (stderr).
+
+    False when quiet, or when only terminals get progress and ``stream`` is not one.
+    """
+    if not requested or _settings.quiet:
+        return False
+    if not _settings.terminal_only:
+        return True
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def bar(iterable: Iterable | None = None, *, enabled: bool = True, **options: Any):
+    """A ``tqdm`` progress bar on stderr, drawn only when :func:`wanted` says so.
+
+    ``options`` go to ``tqdm`` (``total``, ``desc``, ``leave``, ...); ``disable`` is
+    decided here from ``enabled`` and the settings.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not wanted(enabled, options.get("file")), **options)
