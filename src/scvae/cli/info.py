@@ -94,10 +94,10 @@ def describe(folder, configs, facts, curves, analyses) -> list[tuple[str, str]]:
     lines.append(("Training", _training(training, facts)))
     lines += _epochs(folder, training, curves)
     lines.append(("Versions", _versions(folder)))
-    results = _results(folder, training, analyses)
-    for path in results:
-        lines.append(("Evaluated", _metrics_line(path)))
-    lines.append(("Folders", _folders(folder, results)))
+    results, found = _results(folder, training, analyses)
+    for path in found:
+        lines.append(("Evaluated", _metrics_line(path, results or folder)))
+    lines.append(("Folders", _folders(folder, results if found else None)))
     return lines
 
 
@@ -205,23 +205,21 @@ def _versions(folder: Path) -> str:
     return ", ".join(have) or "no checkpoints"
 
 
-def _results(folder: Path, training: dict, analyses: str) -> list[Path]:
-    """``metrics.json`` of this run's evaluations under the analyses folder (and in the run)."""
+def _results(folder: Path, training: dict, analyses: str) -> tuple[Path | None, list[Path]]:
+    """The run's analyses folder and the ``metrics.json`` of its evaluations (or the run's)."""
     found = sorted(folder.glob("metrics.json"))
     models = Path(training.get("models_directory") or "models").resolve()
     try:
-        relative = folder.resolve().relative_to(models)
+        results = Path(analyses) / folder.resolve().relative_to(models)
     except ValueError:
-        return found
-    results = Path(analyses) / relative
-    if results.is_dir():
-        found += sorted(results.glob("e_*/metrics.json")) + sorted(
-            results.glob("e_*/*/metrics.json")
-        )
-    return found
+        return None, found
+    if not results.is_dir():
+        return None, found
+    found += sorted(results.glob("e_*/metrics.json")) + sorted(results.glob("e_*/*/metrics.json"))
+    return results, found
 
 
-def _metrics_line(path: Path) -> str:
+def _metrics_line(path: Path, results: Path) -> str:
     metrics = _read_json(path) or {}
     version = str(metrics.get("model_version", "?")).replace("_", " ")
     text = f"{version}, {metrics.get('evaluation_set', '?')} set"
@@ -235,14 +233,14 @@ def _metrics_line(path: Path) -> str:
         ]
         if scores:
             text += f"; {method}: {', '.join(scores).replace('_', ' ')}"
-    return f"{text} ({path.parent})"
+    where = path.parent.relative_to(results) if path.parent != results else Path(".")
+    return f"{text} (in {where}/)"
 
 
-def _folders(folder: Path, results: list[Path]) -> str:
+def _folders(folder: Path, results: Path | None) -> str:
     subs = sorted(path.name + "/" for path in folder.iterdir() if path.is_dir())
     text = str(folder) + (f" (with {', '.join(subs)})" if subs else "")
-    analyses = sorted({str(path.parent.parent) for path in results if path.parent != folder})
-    return "; analyses in ".join([text, *analyses[:1]])
+    return f"{text}; analyses in {results}" if results else text
 
 
 def _read_json(path: Path) -> Any:
