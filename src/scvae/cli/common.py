@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from scvae import progress
@@ -50,7 +51,7 @@ def add_quiet_option(parser: argparse.ArgumentParser, *, default: Any = argparse
     )
 
 
-def say():
+def say() -> Callable[..., None]:
     """``print`` to stdout, or a function that prints nothing under ``--quiet``."""
     if progress.is_quiet():
         return _silent
