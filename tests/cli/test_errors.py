@@ -193,3 +193,27 @@ def test_missing_umap_is_named(capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "umap-learn" in err, err
+
+
+def test_missing_umap_is_logged_once_from_python(caplog, monkeypatch):
+    import builtins
+
+    import numpy as np
+
+    from scvae.analyses import decompositions
+
+    real_import = builtins.__import__
+
+    def no_umap(name, *args, **kwargs):
+        if name == "umap":
+            raise ImportError("No module named 'umap'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_umap)
+    decompositions._warn_once.cache_clear()
+    values = np.random.default_rng(0).normal(size=(20, 5))
+    with caplog.at_level("WARNING", logger="scvae.analyses.decompositions"):
+        assert decompositions.decompose(values, "umap") is None
+        assert decompositions.decompose(values, "umap") is None
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "umap-learn" in warnings[0]

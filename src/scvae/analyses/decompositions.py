@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -111,10 +112,15 @@ def _umap(values, seed: int) -> Decomposition | None:
     try:
         import umap  # optional
     except ImportError:
-        logger.warning("UMAP needs the umap-learn package (pip install umap-learn); no UMAP plots")
+        _warn_once("UMAP needs the umap-learn package (pip install umap-learn); no UMAP plots")
         return None
     model = umap.UMAP(n_components=2, random_state=seed)
     return Decomposition("umap", np.asarray(model.fit_transform(values)), model)
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
 
 
 def _dense_if_small(values):
