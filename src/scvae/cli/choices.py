@@ -9,6 +9,7 @@ never list a name that the code does not accept.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 #: a loader returns the canonical names and a mapping of other accepted names to them
@@ -157,6 +158,17 @@ def _decomposition_methods() -> tuple[Sequence[str], Mapping[str, str]]:
     return tuple(dict.fromkeys(METHOD_ALIASES.values())), METHOD_ALIASES
 
 
+#: decomposition method -> (module to import, package to install)
+OPTIONAL_PACKAGES = {"umap": ("umap", "umap-learn")}
+
+
+def _describe_decompositions(names: Sequence[str], aliases: Mapping[str, str]) -> str:
+    text = describe_names(names, aliases)
+    for method, (_, package) in OPTIONAL_PACKAGES.items():
+        text = re.sub(rf"\b{method}\b(?! \()", f"{method} (needs {package})", text, count=1)
+    return text
+
+
 def _analyses() -> tuple[Sequence[str], Mapping[str, str]]:
     from scvae.analyses.selection import ALL, GROUPS
 
@@ -187,7 +199,7 @@ CHOICES: dict[str, Choices] = {
     "latent_distribution": Choices(
         _latent_distributions, describe=_describe_latent, hidden=("legacy_gaussian_mixture",)
     ),
-    "decomposition_methods": Choices(_decomposition_methods),
+    "decomposition_methods": Choices(_decomposition_methods, describe=_describe_decompositions),
     "included_analyses": Choices(_analyses, hidden=("default",)),
     "prediction_method": Choices(_prediction_methods),
     "model_versions": Choices(_model_versions),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scvae import progress
+from scvae.cli.choices import OPTIONAL_PACKAGES
 from scvae.cli.options import add_config_options
 from scvae.config import DataConfig
 
@@ -65,10 +66,6 @@ def _silent(*_: Any, **__: Any) -> None:
 def note(message: str) -> None:
     """One ``scvae: note: ...`` line on stderr (shown under ``--quiet`` too)."""
     print(f"scvae: note: {message}", file=sys.stderr)
-
-
-#: decomposition method -> (module to import, package to install)
-OPTIONAL_PACKAGES = {"umap": ("umap", "umap-learn")}
 
 
 def check_optional_packages(analysis_config: Any) -> None:
