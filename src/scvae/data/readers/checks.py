@@ -161,7 +161,8 @@ def check_compressed(
     """Build a CSR or CSC matrix from ``(data, indices, indptr)`` after checking them all."""
     rows, columns = check_shape(path, shape)
     data, indices, indptr = (np.asarray(part).reshape(-1) for part in parts)
-    check_values(path, data)
+    if data.dtype.kind not in "biuf":
+        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
     for name, array in (("indices", indices), ("indptr", indptr)):
         if array.dtype.kind not in "iu":
             raise DataError(path, f"'{name}' must hold integers, not {array.dtype}")
@@ -184,12 +185,25 @@ def check_compressed(
         raise DataError(
             path, f"'indices' hold the position {bad}, outside the matrix shape {rows} x {columns}"
         )
+    check_values(path, data, _locator(indices, indptr, layout))
     index_type = np.int32 if max(outer, inner, len(data)) < 2**31 else np.int64
     kind = sp.csr_matrix if layout == "csr" else sp.csc_matrix
     return kind(
         (data, indices.astype(index_type, copy=False), indptr.astype(index_type, copy=False)),
         shape=(rows, columns),
     )
+
+
+def _locator(indices: np.ndarray, indptr: np.ndarray, layout: str) -> Callable[[int], str]:
+    """Describe a stored position as its row and column (counting from 1)."""
+
+    def where(position: int) -> str:
+        outer = int(np.searchsorted(indptr, position, side="right")) - 1
+        inner = int(indices[position])
+        row, column = (outer, inner) if layout == "csr" else (inner, outer)
+        return f"in row {row + 1}, column {column + 1}"
+
+    return where
 
 
 def check_matrix(path: object, values: Any) -> None:

@@ -11,6 +11,7 @@ as they are written: an ``integer`` file holding ``1.5`` is refused, never round
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -179,12 +180,18 @@ def _locate(path: Path, number: int, block: bytes, width: int, error: Exception)
         if len(fields) != width:
             return DataError(path, f"line {number + offset} has {len(fields)} fields, not {width}")
         for field in fields:
+            shown = field[:40].decode("utf-8", "replace")
             try:
-                float(field)
+                finite = math.isfinite(float(field))
             except ValueError:
-                shown = field[:40].decode("utf-8", "replace")
+                finite = None
+            if finite is None:
                 return DataError(
                     path, f"line {number + offset} holds '{shown}', which is not a number"
+                )
+            if not finite:
+                return DataError(
+                    path, f"line {number + offset} holds '{shown}', which is not a finite number"
                 )
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return DataError(path, f"could not be read as a MatrixMarket file ({detail})")

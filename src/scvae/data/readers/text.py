@@ -16,6 +16,7 @@ chunk is ever held as a dense array. Any malformed input raises :class:`DataErro
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,10 @@ def _locate_problem(
             if not is_number(token):
                 return DataError(
                     path, f"line {number}, column {column} holds '{token}', which is not a number"
+                )
+            if not math.isfinite(float(token)):
+                return DataError(
+                    path, f"line {number}, column {column} holds '{token}', which is too large"
                 )
     return DataError(path, f"could not be read as a numeric matrix ({str(error).strip()})")
 
