@@ -217,3 +217,8 @@ def test_missing_umap_is_logged_once_from_python(caplog, monkeypatch):
         assert decompositions.decompose(values, "umap") is None
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1 and "umap-learn" in warnings[0]
+
+
+def test_range_errors_name_the_option_first(capsys):
+    lines = _error(capsys, ["train", "x", "--processes", "0"])
+    assert lines[0] == "scvae: error: --processes must be at least 1; got 0"

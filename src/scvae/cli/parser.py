@@ -10,6 +10,7 @@ prints defaults as a person writes them (``standard``, ``100``, ``on``), once.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -41,6 +42,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         hint = f"usage: {self.short_usage}; see {self.prog} --help"
+        # "argument -B/--minibatch-size: must be at least 1" reads "-B/... must be at least 1"
+        message = re.sub(r"^argument (\S+): (must be )", r"\1 \2", message)
         raise UsageError(message, hint)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
