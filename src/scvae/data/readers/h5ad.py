@@ -74,6 +74,8 @@ def read_h5ad(path: Path, options: ReadOptions) -> RawData:
             modern = _text(file.attrs.get("encoding-type")) == "anndata"
             if modern:
                 matrix, obs, var = _read_elements(file, path, options.layer)
+            else:
+                _check_sizes(file, path)  # anndata reads old files whole
         if not modern:
             matrix, obs, var = _read_whole(path, options.layer)
         if sp.issparse(matrix):
