@@ -31,7 +31,7 @@ def analyse(
 ) -> list[Path]:
     """Load (and optionally split) a data set, analyse it, return the files written."""
     from scvae.analyses.data import analyse_data
-    from scvae.paths import data_path
+    from scvae.folders import data_path
 
     data_config = data_config or DataConfig()
     analysis_config = analysis_config or AnalysisConfig()
@@ -63,7 +63,7 @@ def train(
     validation set (the best and early-stopping versions need a validation set).
     """
     from scvae.errors import ConfigError
-    from scvae.paths import data_path
+    from scvae.folders import data_path
     from scvae.training import distributed
     from scvae.training.session import train_session
 

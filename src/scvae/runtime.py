@@ -1,4 +1,7 @@
-"""Process-wide settings that make CPU training faster.
+"""Process-wide settings: the device to run on, and memory settings that speed up the CPU.
+
+:func:`resolve_device` turns ``--device`` (``auto``, ``cpu``, ``cuda``, ``mps``, ...)
+into a :class:`torch.device`.
 
 Large temporary tensors (the GMVAE's per-component likelihood terms are several MB
 each) are allocated and freed every step. With glibc's default settings such blocks
@@ -19,7 +22,11 @@ import logging
 import os
 import sys
 
-__all__ = ["keep_freed_memory"]
+import torch
+
+from scvae.errors import ConfigError
+
+__all__ = ["keep_freed_memory", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +65,16 @@ def keep_freed_memory() -> bool:
             "glibc malloc: mmap threshold %d, trim threshold %d", MMAP_THRESHOLD, TRIM_THRESHOLD
         )
     return applied
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; ``cuda`` without a CUDA device is refused."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA device is available")
+    return torch.device(name)

@@ -83,8 +83,8 @@ def _subset(n: int) -> np.ndarray:
 def _accuracies(folder: Path, context, save) -> list[Path]:
     import pandas as pd
 
+    from scvae.folders import CURVES_NAME
     from scvae.plotting import plot_accuracies
-    from scvae.training.curves import CURVES_NAME
 
     path = Path(context.run) / CURVES_NAME
     if not path.is_file():

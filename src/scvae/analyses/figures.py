@@ -90,7 +90,7 @@ def result_figures(
 def _learning_curves(folder: Path, context, save) -> list[Path]:
     import pandas as pd
 
-    from scvae.training.curves import CURVES_NAME
+    from scvae.folders import CURVES_NAME
 
     path = Path(context.run) / CURVES_NAME
     if not path.is_file():

@@ -14,7 +14,7 @@ def analyse_model(
     """Plot the run's learning curves into ``folder/e_<epochs>/``; return the files written."""
     import pandas as pd
 
-    from scvae.training.curves import CURVES_NAME
+    from scvae.folders import CURVES_NAME
 
     chosen = included_analyses(analysis.included_analyses)
     curves_path = Path(run) / CURVES_NAME

@@ -10,9 +10,7 @@ import torch
 
 from scvae.config import DataConfig, ModelConfig, TrainingConfig, load_configs
 from scvae.errors import ConfigError, ScvaeError
-
-#: model version -> sub-folder of the run folder holding its checkpoint
-VERSION_FOLDERS = {"end_of_training": "", "best_model": "best", "early_stopping": "early_stopping"}
+from scvae.folders import CONFIG_NAME, VERSION_FOLDERS, version_checkpoint
 
 VERSION_ALIASES = {
     "end_of_training": ("end_of_training", "eot", "end", "finish", "finished"),
@@ -54,10 +52,10 @@ class RunConfigs:
 
 def read_run_configs(run: str | Path) -> RunConfigs:
     """The data, model and training configurations saved in ``run/config.json``."""
-    path = Path(run) / "config.json"
+    path = Path(run) / CONFIG_NAME
     if not path.is_file():
         raise ModelNotFound(
-            f'no trained model in "{run}" (it has no config.json); give the run folder '
+            f'no trained model in "{run}" (it has no {CONFIG_NAME}); give the run folder '
             "that `scvae train` printed"
         )
     try:
@@ -80,9 +78,9 @@ def load_version(
     run: str | Path, version: str, module: torch.nn.Module, device: torch.device
 ) -> TrainedModel | None:
     """Load the ``version`` checkpoint of ``run`` into ``module``; ``None`` if it is missing."""
-    from scvae.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
+    from scvae.training.checkpoints import load_checkpoint
 
-    path = Path(run) / VERSION_FOLDERS[version] / CHECKPOINT_NAME
+    path = version_checkpoint(run, version)
     if not path.is_file():
         return None
     state = load_checkpoint(path, map_location=device)

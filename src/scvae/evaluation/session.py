@@ -86,9 +86,8 @@ def _context(
     input_file_or_name, data_config, model_config, training_config, evaluation, analysis
 ) -> EvaluationContext:
     from scvae.api import load_data_set, split_data_set
-    from scvae.paths import data_path
-    from scvae.training.runs import run_directory
-    from scvae.training.session import model_directory, number_of_classes
+    from scvae.folders import CONFIG_NAME, data_path, model_directory, run_directory
+    from scvae.training.session import number_of_classes
 
     if evaluation.model_directory:
         run = Path(evaluation.model_directory)
@@ -117,17 +116,17 @@ def _context(
         k = number_of_classes(model_config, sets.get("training", sets["full"]))
         directory = model_directory(path, model_config, training_config, k)
         run = run_directory(directory, training_config.run_id)
-        if not (run / "config.json").is_file():
+        if not (run / CONFIG_NAME).is_file():
             raise ModelNotFound(
                 "Model not found; train it first with the same data and model options. "
                 f'The model directory resulting from the model specification is: "{run}"'
             )
     facts = _facts(run)
+    from scvae.folders import analyses_folder
     from scvae.models.naming import model_name
 
     name = model_name(model_config, facts.number_of_classes)
-    run_part = [run.name] if run.name.startswith("run_") else []
-    folder = Path(analysis.analyses_directory, path, name, *run_part)
+    folder = analyses_folder(analysis.analyses_directory, path, name, run)
     return EvaluationContext(
         run,
         data_config,
@@ -143,7 +142,8 @@ def _context(
 
 
 def _facts(run: Path):
-    from scvae.training.session import MODEL_FACTS, ModelFacts
+    from scvae.folders import MODEL_FACTS
+    from scvae.training.session import ModelFacts
 
     path = run / MODEL_FACTS
     if not path.is_file():
@@ -164,7 +164,7 @@ def _build(context: EvaluationContext):
 
 
 def _device(context: EvaluationContext):
-    from scvae.training.session import resolve_device
+    from scvae.runtime import resolve_device
 
     return resolve_device(context.training.device)
 

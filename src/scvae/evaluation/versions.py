@@ -11,12 +11,7 @@ from scvae.evaluation.evaluate import Evaluation, evaluate_module, sample_model
 from scvae.evaluation.metrics import clustering_metrics
 from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import TrainedModel
-
-VERSION_SUFFIXES = {
-    "end_of_training": "",
-    "best_model": "-best_model",
-    "early_stopping": "-early_stopping",
-}
+from scvae.folders import version_folder_name
 
 
 def version_folder(context, trained: TrainedModel) -> Path:
@@ -24,7 +19,7 @@ def version_folder(context, trained: TrainedModel) -> Path:
     from scvae.training.session import samples_for
 
     r, m = samples_for(context.model)[1]
-    name = f"e_{trained.epoch}{VERSION_SUFFIXES[trained.version]}-mc_{m}-iw_{r}"
+    name = version_folder_name(trained.epoch, trained.version, m, r)
     folder = context.analyses_folder / name
     kind = context.evaluation.evaluation_set_kind
     return folder if kind == "test" else folder / kind

@@ -127,8 +127,9 @@ class _Model:
     ) -> Path:
         """Train (or continue training up to ``number_of_epochs``); return the run folder."""
         from scvae.config import DataConfig, save_configs
+        from scvae.folders import CONFIG_NAME, MODEL_FACTS, choose_run
         from scvae.io import atomic_write_json
-        from scvae.training.session import MODEL_FACTS, ModelFacts, _fit_and_log, choose_run
+        from scvae.training.session import ModelFacts, _fit_and_log
 
         values = {
             "number_of_epochs": number_of_epochs,
@@ -157,7 +158,7 @@ class _Model:
             self.seed,
             str(training_set.input),
         )
-        save_configs(run / "config.json", data=DataConfig(), model=self.config, training=training)
+        save_configs(run / CONFIG_NAME, data=DataConfig(), model=self.config, training=training)
         atomic_write_json(run / MODEL_FACTS, facts.to_dict())
         return _fit_and_log(
             self.module,
@@ -174,7 +175,7 @@ class _Model:
     # ------------------------------------------------------- evaluate/sample
     def _restore(self, run_id, use_early_stopping_model: bool, use_best_model: bool) -> int:
         from scvae.evaluation.restore import load_version
-        from scvae.training.runs import run_directory
+        from scvae.folders import run_directory
 
         version = (
             "early_stopping"

@@ -8,9 +8,10 @@ from typing import Any
 
 import torch
 
+from scvae.folders import CHECKPOINT_NAME
 from scvae.io import atomic_path
 
-CHECKPOINT_NAME = "checkpoint.pt"
+__all__ = ["CHECKPOINT_NAME", "copy_checkpoint", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

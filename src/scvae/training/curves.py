@@ -7,9 +7,10 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from scvae.folders import CURVES_NAME
 from scvae.io import atomic_write_text
 
-CURVES_NAME = "learning_curves.csv"
+__all__ = ["CURVES_NAME", "curve_columns", "read_curves", "write_curves"]
 VAE_TERMS = ("lower_bound", "reconstruction_error", "kl_divergence")
 GMVAE_TERMS = ("lower_bound", "reconstruction_error", "kl_divergence_z", "kl_divergence_y")
 

@@ -22,13 +22,9 @@ import torch
 from scvae.clustering import accuracy, majority_labels
 from scvae.data.loader import MatrixSource
 from scvae.errors import ScvaeError
-from scvae.training.checkpoints import (
-    CHECKPOINT_NAME,
-    copy_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
-from scvae.training.curves import CURVES_NAME, read_curves, write_curves
+from scvae.folders import BEST_DIRECTORY, CHECKPOINT_NAME, CURVES_NAME, EARLY_STOPPING_DIRECTORY
+from scvae.training.checkpoints import copy_checkpoint, load_checkpoint, save_checkpoint
+from scvae.training.curves import read_curves, write_curves
 from scvae.training.distributed import (
     SINGLE,
     Processes,
@@ -40,8 +36,6 @@ from scvae.training.distributed import (
 )
 
 EARLY_STOPPING_PATIENCE = 10
-BEST_DIRECTORY = "best"
-EARLY_STOPPING_DIRECTORY = "early_stopping"
 
 
 class TrainingDiverged(ScvaeError):

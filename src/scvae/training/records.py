@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scvae.folders import RECORDS_NAME
 from scvae.io import atomic_path
 
-RECORDS_NAME = "epoch_records.npz"
 #: the KL per dimension is estimated on at most this many examples, this many at a time
 KL_EXAMPLES = 1_000
 KL_BATCH = 100

@@ -18,15 +18,22 @@ from scvae.data.backed_source import source_for
 from scvae.data.data_set import DataSet
 from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
+from scvae.folders import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    MODEL_FACTS,
+    cache_run_directory,
+    choose_run,
+    intermediate_folder,
+    metadata_log_name,
+    model_directory,
+    move_run,
+)
 from scvae.io import atomic_write_json, atomic_write_text
-from scvae.models.naming import model_name
-from scvae.runtime import keep_freed_memory
+from scvae.runtime import keep_freed_memory, resolve_device
 from scvae.training.curves import GMVAE_TERMS, VAE_TERMS
 from scvae.training.distributed import current as current_processes
 from scvae.training.fit import FitOptions, LabelledSource, fit
-from scvae.training.runs import new_run_id, reset_directory, run_directory
-
-MODEL_FACTS = "model.json"
 
 
 @dataclass(frozen=True)
@@ -51,19 +58,6 @@ class ModelFacts:
     def from_dict(cls, values: dict[str, Any]) -> ModelFacts:
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but no CUDA device is available")
-    return torch.device(name)
 
 
 def number_of_classes(config: ModelConfig, data_set: DataSet) -> int:
@@ -91,21 +85,6 @@ def class_frequencies(data_set: DataSet, k: int) -> tuple[float, ...]:
         )
     total = sum(ordered)
     return tuple(count / total for count in ordered)
-
-
-def model_directory(data_path: str, config: ModelConfig, training: TrainingConfig, k: int) -> Path:
-    """``<models>/<data path>/<model name>``."""
-    return Path(training.models_directory) / data_path / model_name(config, k)
-
-
-def choose_run(directory: Path, training: TrainingConfig) -> Path:
-    """The run folder: ``--run-id``, a new ID for ``--new-run``, or the model folder."""
-    run_id = training.run_id
-    if run_id is None and training.new_run:
-        run_id = new_run_id(directory)
-    if training.reset_training:
-        reset_directory(run_directory(directory, run_id))
-    return run_directory(directory, run_id)
 
 
 def build_facts(config: ModelConfig, training_set: DataSet, training: TrainingConfig) -> ModelFacts:
@@ -233,11 +212,9 @@ def train_session(
         facts,
         progress,
         log,
-        intermediate=_intermediate_folder(training_config, final),
+        intermediate=intermediate_folder(training_config, final),
     )
     if run != final and processes.is_main:
-        from scvae.training.runs import move_run
-
         return move_run(run, final)
     return final if run != final else trained
 
@@ -256,16 +233,12 @@ def _prepare_run(
     run = choose_run(directory, training_config)
     final = run
     if training_config.caches_directory:
-        from scvae.training.runs import cache_run_directory
-
         run = cache_run_directory(
             training_config.caches_directory, training_config.models_directory, run
         )
     facts = _reuse_saved_facts(run, facts)
     run.mkdir(parents=True, exist_ok=True)
-    save_configs(
-        run / "config.json", data=data_config, model=model_config, training=training_config
-    )
+    save_configs(run / CONFIG_NAME, data=data_config, model=model_config, training=training_config)
     atomic_write_json(run / MODEL_FACTS, facts.to_dict())
     return run, final, facts
 
@@ -283,19 +256,6 @@ def _reuse_saved_facts(run: Path, facts: ModelFacts) -> ModelFacts:
     return facts
 
 
-def _intermediate_folder(training: TrainingConfig, run: Path) -> Path | None:
-    """``<A>/<data path>/<model name>[/run_ID]/intermediate`` with ``-A``, else ``None``."""
-    if not training.analyses_directory:
-        return None
-    from scvae.training.runs import path_below
-
-    return (
-        Path(training.analyses_directory)
-        / path_below(run, training.models_directory)
-        / "intermediate"
-    )
-
-
 def _fit_and_log(
     module,
     training_set,
@@ -308,7 +268,7 @@ def _fit_and_log(
     log,
     intermediate: Path | None = None,
 ) -> Path:
-    from scvae.training.checkpoints import CHECKPOINT_NAME, load_checkpoint
+    from scvae.training.checkpoints import load_checkpoint
 
     processes = current_processes()
 
@@ -422,4 +382,4 @@ def _write_metadata_log(
             f"minibatch size: {training.minibatch_size}",
         ]
     )
-    atomic_write_text(run / f"metadata_log-{start}-{end}.log", text + "\n")
+    atomic_write_text(run / metadata_log_name(start, end), text + "\n")
