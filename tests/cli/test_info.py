@@ -127,3 +127,20 @@ def test_info_without_curves(tmp_path, monkeypatch, capsys):
     (run / "metadata_log-0-4.log").write_text("epochs trained: (0, 4)\n")
     info = _info(capsys, RUN)
     assert info["Epochs"] == "4 trained (of 10 asked)"
+
+
+@pytest.mark.parametrize("content", ["epoch,set\nnot a number,training\n", "a,b\n1,2\n"])
+def test_info_refuses_unreadable_curves(content, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)
+    (run / "learning_curves.csv").write_text(content)
+    err = _one_line_error(capsys, ["info", RUN])
+    assert "learning_curves.csv" in err
+
+
+def test_info_tolerates_odd_model_facts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)
+    (run / "model.json").write_text("[1, 2]")
+    info = _info(capsys, RUN)
+    assert info["Data"].startswith("?")

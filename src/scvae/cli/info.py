@@ -50,7 +50,8 @@ def add_parser(subparsers) -> None:
 def run(namespace: argparse.Namespace) -> int:
     folder = Path(namespace.run_folder)
     configs = read_run(folder)
-    facts = _read_json(folder / "model.json") or {}
+    facts = _read_json(folder / "model.json")
+    facts = facts if isinstance(facts, dict) else {}
     curves = read_curves(folder / "learning_curves.csv")
     for label, value in describe(folder, configs, facts, curves, namespace.analyses_directory):
         print(f"{label + ':':<12} {value}")
@@ -77,18 +78,24 @@ def read_curves(path: Path) -> dict[str, dict[int, dict[str, float]]]:
     curves: dict[str, dict[int, dict[str, float]]] = {}
     if not path.is_file():
         return curves
-    with path.open(newline="") as file:
-        for row in csv.DictReader(file):
-            values = {
-                key: _float(value) for key, value in row.items() if key not in ("epoch", "set")
-            }
-            curves.setdefault(row["set"], {})[int(row["epoch"])] = values
+    try:
+        with path.open(newline="") as file:
+            for row in csv.DictReader(file):
+                values = {
+                    str(key): _float(value)
+                    for key, value in row.items()
+                    if key not in ("epoch", "set")
+                }
+                curves.setdefault(str(row["set"]), {})[int(row["epoch"])] = values
+    except (OSError, KeyError, TypeError, ValueError, csv.Error) as error:
+        raise NotARun(f"{path}: not readable as learning curves ({error})") from None
     return curves
 
 
 def describe(folder, configs, facts, curves, analyses) -> list[tuple[str, str]]:
     """The ``(label, text)`` lines printed by ``scvae info``."""
-    model, training = configs["model"], configs.get("training", {})
+    model, training = configs["model"], configs.get("training")
+    training = training if isinstance(training, dict) else {}
     lines = [("Run", str(folder)), ("Data", _data(folder, facts, model))]
     lines.append(("Model", _model(model, facts)))
     lines.append(("Training", _training(training, facts)))
