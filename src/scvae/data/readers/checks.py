@@ -129,8 +129,15 @@ def require_regular(path: str | os.PathLike[str], *, folder_ok: bool = False) ->
 
 
 # ---------------------------------------------------------------- values
+def _format(value: object) -> str:
+    return f"{float(value):.6g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
 def check_values(path: object, data: np.ndarray, where: Callable[[int], str] | None = None) -> None:
-    """Values must be real numbers, finite and within the range of 32-bit floats."""
+    """Values must be real numbers, finite and within the range of 32-bit floats.
+
+    ``where`` describes a position of ``data`` (by default, the stored position).
+    """
     data = np.asarray(data)
     if data.dtype.kind not in "biuf":
         raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
@@ -142,50 +149,80 @@ def check_values(path: object, data: np.ndarray, where: Callable[[int], str] | N
         finite = np.isfinite(chunk)
         if not finite.all():
             position = start + int(np.argmin(finite))
-            problem = f"holds a non-finite value ({data[position]}) {describe(position)}"
-            raise DataError(path, problem)
+            example = f"{_format(data[position])} {describe(position)}"
+            raise DataError(
+                path,
+                f"values contain NaN or infinite numbers (e.g. {example}); remove or replace them",
+            )
         if data.dtype.itemsize > 4:
             large = np.abs(chunk) > FLOAT32_MAX
             if large.any():
                 position = start + int(np.argmax(large))
+                example = f"{_format(data[position])} {describe(position)}"
                 raise DataError(
                     path,
-                    f"holds the value {data[position]:.6g} {describe(position)}, too large "
-                    f"for 32-bit floats (largest {FLOAT32_MAX:.4g})",
+                    f"values are too large for 32-bit floats (e.g. {example}; the largest "
+                    f"is {FLOAT32_MAX:.4g})",
                 )
 
 
-def check_compressed(
-    path: object, parts: tuple[Any, Any, Any], shape: tuple[int, int], layout: str
-) -> sp.csr_matrix | sp.csc_matrix:
-    """Build a CSR or CSC matrix from ``(data, indices, indptr)`` after checking them all."""
-    rows, columns = check_shape(path, shape)
-    data, indices, indptr = (np.asarray(part).reshape(-1) for part in parts)
-    if data.dtype.kind not in "biuf":
-        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
-    for name, array in (("indices", indices), ("indptr", indptr)):
-        if array.dtype.kind not in "iu":
-            raise DataError(path, f"'{name}' must hold integers, not {array.dtype}")
-    if len(data) != len(indices):
-        raise DataError(path, f"'data' has {len(data)} entries but 'indices' has {len(indices)}")
-    outer, inner = (rows, columns) if layout == "csr" else (columns, rows)
+def check_pointers(
+    path: object, indptr: np.ndarray, outer: int, stored: int, layout: str = "csr"
+) -> None:
+    """Row (or column) pointers: ``outer + 1`` integers from 0 to ``stored``, never decreasing."""
+    if indptr.dtype.kind not in "iu":
+        raise DataError(path, f"'indptr' must hold integers, not {indptr.dtype}")
     if len(indptr) != outer + 1:
         what = "rows" if layout == "csr" else "columns"
         raise DataError(path, f"'indptr' has {len(indptr)} entries, not {outer} {what} + 1")
-    if indptr[0] != 0 or int(indptr[-1]) != len(data):
+    if indptr[0] != 0 or int(indptr[-1]) != stored:
         raise DataError(
             path,
-            f"'indptr' must start at 0 and end at the number of values ({len(data)}), "
+            f"'indptr' must start at 0 and end at the number of values ({stored}), "
             f"not run from {int(indptr[0])} to {int(indptr[-1])}",
         )
     if len(indptr) > 1 and (np.diff(indptr) < 0).any():
         raise DataError(path, "'indptr' decreases somewhere (it must be non-decreasing)")
-    if len(indices) and (indices.min() < 0 or indices.max() >= inner):
-        bad = int(indices.max()) if indices.max() >= inner else int(indices.min())
+
+
+def check_indices(path: object, indices: np.ndarray, bound: int, shape: tuple[int, int]) -> None:
+    """Integer indices within ``0..bound-1``."""
+    if indices.dtype.kind not in "iu":
+        raise DataError(path, f"'indices' must hold integers, not {indices.dtype}")
+    if len(indices) and (indices.min() < 0 or indices.max() >= bound):
+        bad = int(indices.max()) if indices.max() >= bound else int(indices.min())
         raise DataError(
-            path, f"'indices' hold the position {bad}, outside the matrix shape {rows} x {columns}"
+            path,
+            f"'indices' hold the position {bad}, outside the matrix shape {shape[0]} x {shape[1]}",
         )
-    check_values(path, data, _locator(indices, indptr, layout))
+
+
+def check_compressed(
+    path: object,
+    parts: tuple[Any, Any, Any],
+    shape: tuple[int, int],
+    layout: str,
+    *,
+    values: bool = True,
+) -> sp.csr_matrix | sp.csc_matrix:
+    """Build a CSR or CSC matrix from ``(data, indices, indptr)`` after checking them.
+
+    The structure is always checked; the values only when ``values`` (readers that
+    transpose check them later, in the examples x features orientation of messages).
+    """
+    rows, columns = check_shape(path, shape)
+    data, indices, indptr = (np.asarray(part).reshape(-1) for part in parts)
+    if data.dtype.kind not in "biuf":
+        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
+    if indices.dtype.kind not in "iu":
+        raise DataError(path, f"'indices' must hold integers, not {indices.dtype}")
+    if len(data) != len(indices):
+        raise DataError(path, f"'data' has {len(data)} entries but 'indices' has {len(indices)}")
+    outer, inner = (rows, columns) if layout == "csr" else (columns, rows)
+    check_pointers(path, indptr, outer, len(data), layout)
+    check_indices(path, indices, inner, (rows, columns))
+    if values:
+        check_values(path, data, locator(indices, indptr, layout))
     index_type = np.int32 if max(outer, inner, len(data)) < 2**31 else np.int64
     kind = sp.csr_matrix if layout == "csr" else sp.csc_matrix
     return kind(
@@ -194,14 +231,20 @@ def check_compressed(
     )
 
 
-def _locator(indices: np.ndarray, indptr: np.ndarray, layout: str) -> Callable[[int], str]:
-    """Describe a stored position as its row and column (counting from 1)."""
+def locator(
+    indices: Any, indptr: np.ndarray, layout: str = "csr", offset: int = 0
+) -> Callable[[int], str]:
+    """Describe a stored position (of values from ``offset`` on) by its row and column.
+
+    Rows and columns count from 0, as in the value checks made later.
+    """
 
     def where(position: int) -> str:
-        outer = int(np.searchsorted(indptr, position, side="right")) - 1
-        inner = int(indices[position])
+        stored = offset + position
+        outer = int(np.searchsorted(indptr, stored, side="right")) - 1
+        inner = int(indices[stored])
         row, column = (outer, inner) if layout == "csr" else (inner, outer)
-        return f"in row {row + 1}, column {column + 1}"
+        return f"at row {row}, column {column}"
 
     return where
 

@@ -19,11 +19,14 @@ from scvae.data.raw import RawData, ReadOptions
 from scvae.data.readers.checks import (
     CHUNK,
     check_dataset,
+    check_indices,
     check_matrix,
+    check_pointers,
     check_raw,
     check_shape,
     check_values,
     checked_reader,
+    locator,
     require_regular,
 )
 from scvae.data.readers.hdf5 import (
@@ -107,35 +110,25 @@ def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
 
 
 def check_stored_csr(group: Any, path: Path) -> tuple[int, int]:
-    """Check a CSR group on disk chunk by chunk (row pointers, indices, values); its shape."""
+    """Check a CSR group on disk chunk by chunk (row pointers, indices, values); its shape.
+
+    The checks and messages are those of :func:`~scvae.data.readers.checks.check_compressed`.
+    """
     missing = [key for key in ("data", "indices", "indptr") if key not in group]
     if missing:
         raise DataError(path, f"sparse matrix '{group.name}' lacks {', '.join(missing)}")
     rows, columns = check_shape(path, group.attrs.get("shape", ()), f"'{group.name}'")
     data, indices, indptr = (group[key] for key in ("data", "indices", "indptr"))
-    if indptr.shape != (rows + 1,):
-        raise DataError(path, f"'indptr' has {indptr.shape} entries, not {rows + 1}")
-    check_dataset(path, indptr)
-    pointers = indptr[()]
-    if data.shape != indices.shape or data.ndim != 1:
+    for dataset in (data, indices, indptr):
+        check_dataset(path, dataset)
+    if data.ndim != 1 or data.shape != indices.shape:
         raise DataError(path, f"'data' has {data.shape} entries but 'indices' has {indices.shape}")
-    stored = len(data)
-    check_dataset(path, data)
-    check_dataset(path, indices)
-    for start in range(0, stored, CHUNK):
-        stop = min(start + CHUNK, stored)
-        block_indices = indices[start:stop]
-        if block_indices.dtype.kind not in "iu":
-            raise DataError(path, f"'indices' must hold integers, not {block_indices.dtype}")
-        if block_indices.min() < 0 or block_indices.max() >= columns:
-            raise DataError(
-                path, f"'indices' hold positions outside the matrix shape {rows} x {columns}"
-            )
-        check_values(path, data[start:stop])
-    if pointers.dtype.kind not in "iu" or pointers[0] != 0 or int(pointers[-1]) != stored:
-        raise DataError(path, "'indptr' must start at 0 and end at the number of values")
-    if (np.diff(pointers) < 0).any():
-        raise DataError(path, "'indptr' decreases somewhere (it must be non-decreasing)")
+    pointers = np.asarray(indptr[()]).reshape(-1)
+    check_pointers(path, pointers, rows, len(data))
+    for start in range(0, len(data), CHUNK):
+        stop = min(start + CHUNK, len(data))
+        check_indices(path, indices[start:stop], columns, (rows, columns))
+        check_values(path, data[start:stop], locator(indices, pointers, "csr", start))
     return rows, columns
 
 

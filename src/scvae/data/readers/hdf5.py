@@ -214,7 +214,7 @@ def read_compressed(group: Any, path: object, shape: tuple[int, int], layout: st
     if pointers.ndim != 1 or len(pointers) != outer + 1:
         raise DataError(path, f"'{pointers.name}' has {pointers.shape} entries, not {outer + 1}")
     parts = tuple(read_dataset(group[key], path) for key in ("data", "indices", "indptr"))
-    return check_compressed(path, parts, (rows, columns), layout)
+    return check_compressed(path, parts, (rows, columns), layout, values=False)
 
 
 def dense_to_csr(dataset: Any, path: object, transpose: bool = False) -> sp.csr_matrix:
