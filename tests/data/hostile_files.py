@@ -237,3 +237,23 @@ def cellranger_v3(indices=(0, 2, 1), barcodes=2):
 
 def many_members():
     return [(member(f"m/f{i}.txt"), b"") for i in range(10_001)]
+
+
+def fifo_labels(folder: Path) -> tuple[Path, list[str]]:
+    (folder / "counts.tsv").write_text(GOOD_TSV)
+    os.mkfifo(folder / "labels.tsv")
+    return folder / "counts.tsv", ["--labels", str(folder / "labels.tsv")]
+
+
+def fifo_in_folder(folder: Path) -> Path:
+    target = folder / "tenx"
+    target.mkdir()
+    os.mkfifo(target / "matrix.mtx")
+    (target / "barcodes.tsv").write_text("b1\n")
+    (target / "features.tsv").write_text("g1\tG1\n")
+    return target
+
+
+def fifo_spec(folder: Path) -> Path:
+    os.mkfifo(folder / "spec.json")
+    return folder / "spec.json"

@@ -24,6 +24,9 @@ from hostile_files import (
     external_link,
     external_storage,
     fifo,
+    fifo_in_folder,
+    fifo_labels,
+    fifo_spec,
     h5,
     h5ad,
     hollow_dense,
@@ -109,6 +112,8 @@ CASES = {
     "tsv with more fields than the limit": raw_bytes("wide.tsv.gz", repeated_gzip(b"cell", b"\t0" * (1 << 16), 64, b"\n")),
     "gct declaring other dimensions": text("bad.gct", "#1.2\n5\t2\nName\tDescription\ts1\ts2\ng1\tG1\t1\t2\n"),
     "FIFO as input": fifo,
+    "FIFO as labels": fifo_labels,
+    "FIFO as the matrix of a 10x folder": fifo_in_folder,
     # archives
     "tar.gz of a 2 GiB member": tar_bomb,
     "tar with more than 10,000 members": tar_of(many_members),
@@ -133,6 +138,8 @@ EXPECTED = {
     "10x h5 barcodes of the wrong length": "'/matrix/barcodes' has (5,) entries, not 2",
     "10x h5 index beyond the genes": "'indices' hold the position 9, outside the matrix shape 3 x 2",
     "FIFO as input": "is a FIFO (named pipe), not a regular file",
+    "FIFO as labels": "labels.tsv: is a FIFO (named pipe), not a regular file",
+    "FIFO as the matrix of a 10x folder": "matrix.mtx: is a FIFO (named pipe)",
     "csv value 1e400": "holds '1e400', which is too large",
     "gct declaring other dimensions": "declares 5 genes x 2 samples but holds 1 x 2",
     "gzip of one 2 GiB line": "line 1 is longer than 67,108,864 characters",
@@ -291,13 +298,20 @@ def test_real_mtx_values_stay_as_written(tmp_path):
     np.testing.assert_allclose(read_back.toarray(), expected.toarray())
 
 
-def test_deeply_nested_json_specification_is_one_error(tmp_path):
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (json_spec("[" * 100_000 + "]" * 100_000), "not a usable JSON specification"),
+        (fifo_spec, r"is a FIFO \(named pipe\)"),
+    ],
+)
+def test_json_specification_reader_refuses(make, words, tmp_path):
+    # (through the command line, the cache key reads the specification first)
     from scvae.data.readers.json_spec import read_json_spec
     from scvae.errors import DataError
 
-    path = json_spec("[" * 100_000 + "]" * 100_000)(tmp_path)
-    with pytest.raises(DataError, match="not a usable JSON specification"):
-        read_json_spec(path)
+    with pytest.raises(DataError, match=words):
+        read_json_spec(make(tmp_path))
 
 
 BOMB_SCRIPT = """

@@ -31,6 +31,8 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 NumberedLine = tuple[int, str]
 
+csv.field_size_limit(MAX_LINE_CHARS)  # a field may fill a whole line
+
 
 def is_gzip(path: str | Path) -> bool:
     """Whether ``path`` starts with the gzip magic bytes (the name is not consulted)."""
@@ -109,7 +111,6 @@ def split_fields(line: str, delimiter: str | None) -> list[str]:
     line = line.rstrip("\r\n")
     if delimiter is None:
         return line.split()
-    csv.field_size_limit(MAX_LINE_CHARS)
     return [field.strip() for field in next(csv.reader([line], delimiter=delimiter))]
 
 
