@@ -80,10 +80,15 @@ def check_budget(path: object, entries: int, item_bytes: int, what: str) -> None
         )
 
 
-def content_bound(path: str | os.PathLike[str], compressed: bool) -> int:
-    """Most bytes the file can hold once decompressed (its size if not compressed)."""
+def content_bound(
+    path: str | os.PathLike[str], compressed: bool, ratio: int = DEFLATE_RATIO
+) -> int:
+    """Most bytes the file can hold once decompressed (its size if not compressed).
+
+    ``ratio`` bounds the decompressed size per compressed byte (gzip cannot exceed 1032).
+    """
     size = Path(path).stat().st_size
-    return size * DEFLATE_RATIO + (1 << 16) if compressed else size
+    return size * ratio + (1 << 16) if compressed else size
 
 
 def check_dimension(path: object, value: Any, what: str, limit: int = MAX_DIMENSION) -> int:

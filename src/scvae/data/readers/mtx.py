@@ -31,6 +31,8 @@ from scvae.errors import DataError
 
 #: bytes of entry lines parsed at once
 BLOCK_BYTES = 16 << 20
+#: most text a gzip MatrixMarket file may unpack to, per byte of it (real files reach ~5)
+PLAUSIBLE_RATIO = 32
 #: longest header, comment or size line accepted
 MAX_HEADER_LINE = 1 << 16
 _FIELDS = ("integer", "real", "double", "pattern")
@@ -121,13 +123,13 @@ def _check_declared(path: Path, header: Header) -> None:
     if header.symmetry != "general" and header.rows != header.columns:
         raise DataError(path, f"is declared {header.symmetry} but is not square")
     per_entry = {"coordinate": 6 if header.field != "pattern" else 4, "array": 2}[header.layout]
-    bound = content_bound(path, is_gzip(path))
+    bound = content_bound(path, is_gzip(path), PLAUSIBLE_RATIO)
     if header.entries * per_entry > bound + 1:
         raise DataError(
             path, f"declares {header.entries:,} entries, more than its {bound:,} bytes can hold"
         )
     copies = 2 if header.symmetry != "general" else 1
-    check_budget(path, header.entries * copies, 24, "the MatrixMarket file")
+    check_budget(path, header.entries * copies, 16, "the MatrixMarket file")
 
 
 def _blocks(path: Path, stream: IO[bytes], first_line: int):
@@ -205,13 +207,13 @@ def _whole(path: Path, values: np.ndarray, limit: int, what: str, first: int) ->
             path,
             f"entry {first + position + 1} has the {what} {values[position]:g}, outside 1..{limit:,}",
         )
-    return values.astype(np.int64) - 1
+    return values.astype(np.int32) - 1
 
 
 def _read_coordinate(path: Path, stream: IO[bytes], header: Header) -> sp.coo_matrix:
     width = 2 if header.field == "pattern" else 3
-    rows = np.empty(header.entries, dtype=np.int64)
-    columns = np.empty(header.entries, dtype=np.int64)
+    rows = np.empty(header.entries, dtype=np.int32)
+    columns = np.empty(header.entries, dtype=np.int32)
     values = np.empty(header.entries, dtype=np.float64)
     filled = 0
     for number, block in _blocks(path, stream, header.line + 1):
