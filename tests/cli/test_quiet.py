@@ -117,3 +117,25 @@ def test_evaluate_without_training_only_options_has_no_note(tmp_path, capsys, mo
 def test_evaluate_checks_ignored_values_too(capsys):
     assert main(["evaluate", "x", "-e", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_keeps_the_defaults_profile(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import scvae.api
+
+    if "defaults" not in {field.name for field in dataclasses.fields(TrainingConfig)}:
+        pytest.skip("this version has no --defaults")
+    seen = {}
+
+    def evaluate(data, data_config, model_config, training_config, *args, **kwargs):
+        seen.update(model=model_config, training=training_config)
+        return [tmp_path]
+
+    monkeypatch.setattr(scvae.api, "evaluate", evaluate)
+    assert main(["evaluate", "x", "--defaults", "2.1.4"]) == 0
+    assert capsys.readouterr().err == ""  # not noted as ignored: it picks the model folder
+    from scvae.config import ModelConfig
+
+    assert seen["model"] == ModelConfig.with_defaults("2.1.4")
+    assert seen["training"].defaults == "2.1.4"

@@ -17,11 +17,13 @@ from scvae.cli.options import add_config_options, build_config
 from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConfig, TrainingConfig
 from scvae.errors import ConfigError
 
-#: training options that also identify a model or steer evaluation
+#: training options that also identify a model or steer evaluation (``--defaults`` picks
+#: the model options' defaults, so the model folder depends on it)
 SHARED_TRAINING_OPTIONS = (
     "minibatch_size",
     "run_id",
     "models_directory",
+    "defaults",
     "device",
     "threads",
     "seed",
@@ -89,8 +91,14 @@ def run(namespace: argparse.Namespace) -> int:
 def _drop_training_only(namespace: argparse.Namespace) -> None:
     """Remove the given training-only options from ``namespace``, with a note naming them."""
     flags = {field.name: field.metadata["flags"][0] for field in dataclasses.fields(TrainingConfig)}
-    given = [name for name in IGNORED_TRAINING_OPTIONS if hasattr(namespace, name)]
-    for name in given:
+    parser = getattr(namespace, "parser", None)
+    present = [name for name in IGNORED_TRAINING_OPTIONS if hasattr(namespace, name)]
+    given = [  # a default set on the parser (a defaults profile) was not given by the user
+        name
+        for name in present
+        if parser is None or getattr(namespace, name) != parser.get_default(name)
+    ]
+    for name in present:
         delattr(namespace, name)
     if given:
         listed = ", ".join(flags[name] for name in given)
