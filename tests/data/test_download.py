@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import socket
 import tarfile
 import zipfile
@@ -376,3 +377,11 @@ def test_archive_with_too_many_members_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="more than 5 members"):
         extract(archive, tmp_path / "out")
     assert not any((tmp_path / "out").rglob("*"))
+
+
+def test_special_file_in_the_way_is_refused_not_read(server, tmp_path):
+    target = tmp_path / "f.bin"
+    os.mkfifo(target)  # reading it would block forever
+    with pytest.raises(DataError, match="not a regular file"):
+        download(server.url("f.bin"), target, progress=False)
+    assert server.requests == []

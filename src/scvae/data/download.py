@@ -175,6 +175,8 @@ def download(
 
 def _kept(path: Path, url: str, size: int | None, sha256: str | None) -> bool:
     """Whether an existing file passes its checks; one that fails is moved aside."""
+    if not path.is_file():
+        raise DataError(path, "is in the way of a download but is not a regular file")
     expected_size, expected_digest = size, sha256
     record = _read_record(path)
     if expected_size is None and expected_digest is None and record is not None:
