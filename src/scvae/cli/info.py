@@ -156,6 +156,8 @@ def _training(training: dict, facts: dict) -> str:
     ]
     if training.get("early_stopping"):
         parts.append("early stopping")
+    if training.get("defaults") not in (None, "current"):
+        parts.append(f"scVAE {training['defaults']} defaults")
     return ", ".join(parts)
 
 
