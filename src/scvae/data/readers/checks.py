@@ -217,23 +217,36 @@ def check_compressed(
     """
     rows, columns = check_shape(path, shape)
     data, indices, indptr = (np.asarray(part).reshape(-1) for part in parts)
-    if data.dtype.kind not in "biuf":
-        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
-    if indices.dtype.kind not in "iu":
-        raise DataError(path, f"'indices' must hold integers, not {indices.dtype}")
-    if len(data) != len(indices):
-        raise DataError(path, f"'data' has {len(data)} entries but 'indices' has {len(indices)}")
+    _check_parts(path, data, indices, indptr, (rows, columns), layout, values)
     outer, inner = (rows, columns) if layout == "csr" else (columns, rows)
-    check_pointers(path, indptr, outer, len(data), layout)
-    check_indices(path, indices, inner, (rows, columns))
-    if values:
-        check_values(path, data, locator(indices, indptr, layout))
     index_type = np.int32 if max(outer, inner, len(data)) < 2**31 else np.int64
     kind = sp.csr_matrix if layout == "csr" else sp.csc_matrix
     return kind(
         (data, indices.astype(index_type, copy=False), indptr.astype(index_type, copy=False)),
         shape=(rows, columns),
     )
+
+
+def _check_parts(
+    path: object,
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    shape: tuple[int, int],
+    layout: str,
+    values: bool,
+) -> None:
+    if data.dtype.kind not in "biuf":
+        raise DataError(path, f"matrix values have a non-numeric type ({data.dtype})")
+    if indices.dtype.kind not in "iu":
+        raise DataError(path, f"'indices' must hold integers, not {indices.dtype}")
+    if len(data) != len(indices):
+        raise DataError(path, f"'data' has {len(data)} entries but 'indices' has {len(indices)}")
+    outer, inner = shape if layout == "csr" else shape[::-1]
+    check_pointers(path, indptr, outer, len(data), layout)
+    check_indices(path, indices, inner, shape)
+    if values:
+        check_values(path, data, locator(indices, indptr, layout))
 
 
 def locator(
@@ -276,6 +289,8 @@ def check_names(path: object, names: Any, size: int, what: str) -> None:
         return
     if len(names) != size:
         raise DataError(path, f"has {len(names)} {what} names but the matrix has {size} {what}s")
+    if "\x00" not in "".join(map(str, names)):
+        return
     for position, name in enumerate(names):
         if "\x00" in str(name):
             shown = str(name).replace("\x00", "\\0")
