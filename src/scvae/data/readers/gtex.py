@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from scvae.data.raw import RawData, ReadOptions
-from scvae.data.readers.checks import checked_reader
+from scvae.data.readers.checks import check_dimension, checked_reader
 from scvae.data.readers.labels import labels_for
 from scvae.data.readers.text import read_text_table
-from scvae.data.readers.text_io import default_names, open_text, reading
+from scvae.data.readers.text_io import MAX_FIELDS, default_names, open_text, reading
 from scvae.errors import DataError
 
 
@@ -25,7 +25,9 @@ def _read_dimensions(path: Path) -> tuple[int, int]:
         raise DataError(path, "is not a GCT file: its first line should be a version like '#1.2'")
     if len(dimensions) < 2 or not all(d.isdigit() for d in dimensions[:2]):
         raise DataError(path, "is not a GCT file: its second line should give genes and samples")
-    return int(dimensions[0]), int(dimensions[1])
+    genes = check_dimension(path, dimensions[0], "the declared number of genes")
+    samples = check_dimension(path, dimensions[1], "the declared number of samples", MAX_FIELDS)
+    return genes, samples
 
 
 def _feature_mapping(ids, descriptions) -> dict[str, list[str]]:
