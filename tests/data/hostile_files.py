@@ -257,3 +257,9 @@ def fifo_in_folder(folder: Path) -> Path:
 def fifo_spec(folder: Path) -> Path:
     os.mkfifo(folder / "spec.json")
     return folder / "spec.json"
+
+
+def hard_link_cycle(file, folder):
+    group = file.create_group("a")
+    group["x"] = np.ones(3)
+    group["loop"] = group  # a group holding itself

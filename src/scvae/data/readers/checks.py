@@ -328,7 +328,7 @@ def check_hdf5_links(file: Any, path: object, limit: int = 1_000_000) -> None:
     """Refuse external links, virtual datasets and external storage (they read other files)."""
     import h5py
 
-    pending, seen = [file], 0
+    pending, seen, visited = [file], 0, {file.id}
     while pending:
         group = pending.pop()
         for key in group:
@@ -344,7 +344,8 @@ def check_hdf5_links(file: Any, path: object, limit: int = 1_000_000) -> None:
             if isinstance(link, h5py.SoftLink):
                 continue
             item = group.get(key)
-            if isinstance(item, h5py.Group):
+            if isinstance(item, h5py.Group) and item.id not in visited:  # hard links may loop
+                visited.add(item.id)
                 pending.append(item)
             elif isinstance(item, h5py.Dataset) and (item.is_virtual or item.external):
                 raise DataError(
