@@ -115,15 +115,15 @@ def cap_steps(steps: int, evaluation_steps: int) -> None:
     evaluation pass after ``evaluation_steps``."""
     import itertools
 
-    from scvae.training import distributed, fit
+    from scvae.training import fit, parallel
 
     def capped(function, limit):
         return lambda *arguments, **keywords: itertools.islice(
             function(*arguments, **keywords), limit
         )
 
-    fit.training_batches = capped(distributed.training_batches, steps)
-    fit.evaluation_batches = capped(distributed.evaluation_batches, evaluation_steps)
+    fit.training_batches = capped(parallel.training_batches, steps)
+    fit.evaluation_batches = capped(parallel.evaluation_batches, evaluation_steps)
     fit.number_of_steps = lambda *arguments: steps
 
 

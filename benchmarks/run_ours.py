@@ -22,16 +22,12 @@ from measures import current_rss_mb, kmeans_scores, label_scores, peak_rss_mb
 from scvae import api
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.data.loader import minibatches
+from scvae.folders import MODEL_FACTS
+from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
 from scvae.training.checkpoints import load_checkpoint
 from scvae.training.curves import read_curves
 from scvae.training.fit import FitOptions, evaluate_terms
-from scvae.training.session import (
-    ModelFacts,
-    build_module_from,
-    effective_batch_size,
-    labelled,
-    samples_for,
-)
+from scvae.workflows.data_sets import labelled
 
 
 def _latent(module, source) -> tuple[np.ndarray, np.ndarray | None]:
@@ -50,7 +46,7 @@ def _latent(module, source) -> tuple[np.ndarray, np.ndarray | None]:
 def evaluate_run(run: Path, data: str, configs: dict, k: int) -> dict:
     """Test ELBO and ARI/NMI of the end-of-training model of ``run``."""
     data_config, model_config = configs["data"], configs["model"]
-    facts = ModelFacts.from_dict(json.loads((run / "model.json").read_text()))
+    facts = ModelFacts.from_dict(json.loads((run / MODEL_FACTS).read_text()))
     module = build_module_from(model_config, facts)
     module.load_state_dict(load_checkpoint(run / "checkpoint.pt")["model"])
     module.eval()
@@ -99,7 +95,7 @@ def run_job(job: dict) -> dict:
     wall = time.perf_counter() - started
     peak = peak_rss_mb()
     rows = read_curves(run / "learning_curves.csv")
-    facts = ModelFacts.from_dict(json.loads((run / "model.json").read_text()))
+    facts = ModelFacts.from_dict(json.loads((run / MODEL_FACTS).read_text()))
     train_samples = samples_for(configs["model"])[0]
     batch = effective_batch_size(
         configs["model"], configs["training"].minibatch_size, train_samples

@@ -109,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     from scvae import api
     from scvae.data.loader import minibatches
     from scvae.distributions._common import unvalidated
+    from scvae.models.build import build_module_from, samples_for
     from scvae.runtime import keep_freed_memory
     from scvae.training.fit import _adam
-    from scvae.training.session import build_facts, build_module_from, labelled, samples_for
+    from scvae.workflows.data_sets import labelled
+    from scvae.workflows.train import build_facts
 
     keep_freed_memory()
     configuration = CONFIGURATIONS[args.configuration]

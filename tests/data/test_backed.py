@@ -295,10 +295,10 @@ def small_real(shared_data, tmp_path) -> Path:
 
 def test_backed_training_and_its_evaluation_match_memory(small_real, tmp_path):
     from scvae.config import ModelConfig, TrainingConfig
+    from scvae.models.build import ModelFacts, build_module_from
     from scvae.training.checkpoints import load_checkpoint
     from scvae.training.curves import read_curves
     from scvae.training.fit import FitOptions, LabelledSource, evaluate_terms
-    from scvae.training.session import ModelFacts, build_module_from
 
     model = ModelConfig(
         model_type="GMVAE", reconstruction_distribution="negative_binomial", hidden_sizes=(16,)

@@ -179,7 +179,7 @@ def test_api_evaluate_returns_version_folders(trained):
 
 
 def test_profile_examples_are_three_per_class_or_25_random():
-    from scvae.evaluation.session import profile_rows
+    from scvae.workflows.evaluate import profile_rows
 
     labels = ["a"] * 5 + ["b"] * 2 + ["c"] * 4
     data = DataSet("x", values=np.ones((11, 3)), labels=labels)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scvae import GaussianMixtureVariationalAutoencoder, VariationalAutoencoder
 from scvae.data import DataSet
-from scvae.models import GaussianMixtureVariationalAutoencoder, VariationalAutoencoder
 from scvae.training.curves import read_curves
 
 
@@ -28,7 +28,9 @@ def test_gmvae_trains_evaluates_and_samples(data_sets, tmp_path):
         log_directory=tmp_path / "gmvae",
     )
     assert model.number_of_latent_clusters == 5
-    assert model.name == "GMVAE/gaussian_mixture-c_5/negative_binomial-l_3-h_16-mc_1-iw_1-bn"
+    assert (
+        model.name == "GMVAE/gaussian_mixture-c_5/negative_binomial-lib-l_3-h_16-mc_1-iw_1-bn-mi_5"
+    )
     assert model.latent_size == 3 and "GMVAE" in model.description
     assert model.parameters and all(isinstance(s, tuple) for s in model.parameters.values())
     run = model.train(
@@ -70,3 +72,17 @@ def test_vae_custom_options_and_continued_training(data_sets, tmp_path):
     assert max(row["epoch"] for row in read_curves(run / "learning_curves.csv")) == 2
     with pytest.raises(TypeError):
         VariationalAutoencoder(10, no_such_option=1)
+
+
+def test_old_spelling_forwards_with_a_future_warning():
+    import scvae.models
+    from scvae.workflows import estimators
+
+    with pytest.warns(FutureWarning, match="scvae.VariationalAutoencoder"):
+        old = scvae.models.VariationalAutoencoder
+    assert old is estimators.VariationalAutoencoder is VariationalAutoencoder
+    with pytest.warns(FutureWarning):
+        from scvae.models import GaussianMixtureVariationalAutoencoder as old_gmvae
+    assert old_gmvae is GaussianMixtureVariationalAutoencoder
+    with pytest.raises(AttributeError):
+        scvae.models.NoSuchModel  # noqa: B018

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from scvae.models.base import LossOutput, ModelInputs
+from scvae.models.base import LossOutput
+from scvae.nn.inputs import ModelInputs
 from scvae.training.fit import FitOptions, LabelledSource, fit
 
 EXAMPLES, FEATURES = 103, 12
@@ -74,7 +75,7 @@ def toy_source(backed_path: str | None = None):
 
 def train(run: Path, backed_path: str | None = None) -> tuple[dict, list[dict]]:
     """Train the toy model for 3 epochs; return its final weights and the curves."""
-    from scvae.training.distributed import current
+    from scvae.training.parallel import current
 
     torch.manual_seed(0)
     module = ToyRegression()
@@ -93,7 +94,7 @@ def train(run: Path, backed_path: str | None = None) -> tuple[dict, list[dict]]:
 
 def main(out: str, backed_path: str) -> None:
     """Train in memory, then from the backed file, writing ``OUT/result.json``."""
-    from scvae.training.distributed import distributed_session
+    from scvae.training.parallel import distributed_session
 
     with distributed_session("cpu") as processes:
         result: dict = {"world_size": processes.world_size}

@@ -29,7 +29,7 @@ import pytest
 from scvae.cli import main
 from scvae.training.checkpoints import load_checkpoint
 from scvae.training.curves import read_curves
-from scvae.training.distributed import Processes, number_of_steps, shard
+from scvae.training.parallel import Processes, number_of_steps, shard
 
 HERE = Path(__file__).resolve().parent
 SHARED_DATA = HERE.parents[1].parent / "shared" / "data"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scvae.analyses.intermediate import is_plot_epoch
 from scvae.cli import main
-from scvae.training.intermediate import is_plot_epoch
 
 
 def test_plot_epochs_follow_the_original_schedule():

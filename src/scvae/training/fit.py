@@ -25,7 +25,7 @@ from scvae.errors import ScvaeError
 from scvae.folders import BEST_DIRECTORY, CHECKPOINT_NAME, CURVES_NAME, EARLY_STOPPING_DIRECTORY
 from scvae.training.checkpoints import copy_checkpoint, load_checkpoint, save_checkpoint
 from scvae.training.curves import read_curves, write_curves
-from scvae.training.distributed import (
+from scvae.training.parallel import (
     SINGLE,
     Processes,
     evaluation_batches,

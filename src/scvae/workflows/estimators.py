@@ -1,8 +1,12 @@
-"""User-facing model classes of the manual's API (§1.3.2), wrapping the pure modules.
+"""The user-facing model classes (``scvae.VariationalAutoencoder`` and
+``scvae.GaussianMixtureVariationalAutoencoder``), wrapping the pure modules.
 
-``VariationalAutoencoder`` and ``GaussianMixtureVariationalAutoencoder`` hold a
-:class:`~scvae.config.ModelConfig`, the module built from it, and a log directory
-(the run folder) where training writes checkpoints, curves and ``config.json``.
+Each holds a :class:`~scvae.config.ModelConfig`, the module built from it, and a log
+directory (the model folder) where training writes checkpoints, curves and
+``config.json``. Training prepares the run folder and trains exactly as
+``scvae train`` does (:func:`scvae.workflows.train.prepare_run` and
+:func:`~scvae.workflows.train.fit_run`); evaluation and sampling restore a model
+version from it.
 """
 
 from __future__ import annotations
@@ -12,9 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from scvae.config import ModelConfig, TrainingConfig
+from scvae.config import DataConfig, ModelConfig, TrainingConfig
+from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError
+from scvae.evaluation.evaluate import evaluate_module, sample_model
+from scvae.evaluation.restore import load_version
+from scvae.folders import move_run, run_directory
+from scvae.models.build import ModelFacts, build_module, samples_for
+from scvae.models.naming import model_name
+from scvae.workflows.data_sets import labelled
+from scvae.workflows.train import fit_run, prepare_run
 
 
 class _Model:
@@ -33,10 +46,6 @@ class _Model:
         seed: int = 0,
         **options: Any,
     ) -> None:
-        import torch
-
-        from scvae.models import build_module
-
         given = {name: value for name, value in options.items() if value is not None}
         if given.get("prior_probabilities_method") == "custom":
             given["prior_probabilities_method"] = "infer"
@@ -79,9 +88,7 @@ class _Model:
 
     @property
     def name(self) -> str:
-        """Short name used in folder names (reference §3.13)."""
-        from scvae.models.naming import model_name
-
+        """Short name used in folder names (model type, likelihood, sizes, options)."""
         return model_name(self.config, self._clusters)
 
     @property
@@ -126,11 +133,6 @@ class _Model:
         **kwargs: Any,
     ) -> Path:
         """Train (or continue training up to ``number_of_epochs``); return the run folder."""
-        from scvae.config import DataConfig, save_configs
-        from scvae.folders import CONFIG_NAME, MODEL_FACTS, choose_run
-        from scvae.io import atomic_write_json
-        from scvae.training.session import ModelFacts, _fit_and_log
-
         values = {
             "number_of_epochs": number_of_epochs,
             "minibatch_size": minibatch_size,
@@ -147,9 +149,6 @@ class _Model:
                 f"the model has {self.feature_size} features but the training set has "
                 f"{training_set.number_of_features}"
             )
-        run = choose_run(self.log_directory, training)
-        run.mkdir(parents=True, exist_ok=True)
-        self._run = run
         facts = ModelFacts(
             self.feature_size,
             self._clusters,
@@ -158,9 +157,11 @@ class _Model:
             self.seed,
             str(training_set.input),
         )
-        save_configs(run / CONFIG_NAME, data=DataConfig(), model=self.config, training=training)
-        atomic_write_json(run / MODEL_FACTS, facts.to_dict())
-        return _fit_and_log(
+        run, final, facts = prepare_run(
+            self.log_directory, facts, DataConfig(), self.config, training
+        )
+        self._run = final
+        trained = fit_run(
             self.module,
             training_set,
             validation_set,
@@ -168,15 +169,13 @@ class _Model:
             self.config,
             training,
             facts,
-            progress,
-            log,
+            progress=progress,
+            log=log,
         )
+        return move_run(run, final) if run != final else trained
 
     # ------------------------------------------------------- evaluate/sample
     def _restore(self, run_id, use_early_stopping_model: bool, use_best_model: bool) -> int:
-        from scvae.evaluation.restore import load_version
-        from scvae.folders import run_directory
-
         version = (
             "early_stopping"
             if use_early_stopping_model
@@ -210,10 +209,6 @@ class _Model:
         The reconstructed set is dense (examples x features); use ``scvae evaluate`` for
         large sets, which keeps only what its plots need.
         """
-        from scvae.data.data_set import DataSet
-        from scvae.evaluation.evaluate import evaluate_module
-        from scvae.training.session import ModelFacts, labelled, samples_for
-
         self._restore(run_id, use_early_stopping_model, use_best_model)
         facts = ModelFacts(
             self.feature_size, self._clusters, self.number_of_batches, None, self.seed, ""
@@ -255,9 +250,6 @@ class _Model:
         use_best_model: bool = False,
     ):
         """Draws from the generative model: ``(samples, {"z": set[, "y": set]})`` (E[x|z] per draw)."""
-        from scvae.data.data_set import DataSet
-        from scvae.evaluation.evaluate import sample_model
-
         self._restore(run_id, use_early_stopping_model, use_best_model)
         try:
             drawn = sample_model(self.module, sample_size or 1000, minibatch_size or 250)
@@ -279,9 +271,7 @@ class _Model:
         return samples, latent
 
 
-def _latent_set(data_set, values: np.ndarray, prefix: str, common: dict):
-    from scvae.data.data_set import DataSet
-
+def _latent_set(data_set, values: np.ndarray, prefix: str, common: dict) -> DataSet:
     features = [f"{prefix} {i + 1}" for i in range(values.shape[1])]
     return DataSet(
         "latent" if data_set is None else data_set.input,

@@ -1,4 +1,4 @@
-"""Intermediate plots while training (``scvae train -A DIR``; reference §4.9)."""
+"""Intermediate plots while training (``scvae train -A DIR``), drawn by an epoch callback."""
 
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+"""The data sets a workflow works on: load, split, and wrap them for the training loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scvae.config import DataConfig, ModelConfig
+from scvae.data.backed_source import source_for
+from scvae.data.data_set import DataSet
+from scvae.distributions.registry import canonical_name
+from scvae.errors import ConfigError
+from scvae.models.build import ModelFacts
+from scvae.training.fit import LabelledSource
+
+#: the names of the subsets after a split, in the order :func:`split_data_set` gives them
+SUBSET_KINDS = ("training", "validation", "test")
+
+
+def load_data_set(config: DataConfig, input_file_or_name: str, **kwargs: Any) -> DataSet:
+    """Build and load the DataSet described by ``config`` (values left on disk if backed)."""
+    from scvae.data.backed_loading import configured_data_set, open_backed, use_backed
+
+    if use_backed(config, input_file_or_name):
+        return open_backed(config, input_file_or_name, **kwargs)
+    return configured_data_set(config, input_file_or_name, **kwargs).load()
+
+
+def split_data_set(data_set: DataSet, config: DataConfig) -> list[DataSet]:
+    """``[full]``, or ``[full, training, validation, test]`` when splitting."""
+    if not config.split_data_set:
+        return [data_set]
+    return [data_set, *data_set.split(config.splitting_method, config.splitting_fraction)]
+
+
+def named_subsets(data_set: DataSet, config: DataConfig) -> dict[str, DataSet]:
+    """``{"full": ...}`` plus ``training``, ``validation`` and ``test`` when splitting."""
+    subsets = split_data_set(data_set, config)
+    named = {"full": subsets[0]}
+    named.update(zip(SUBSET_KINDS, subsets[1:], strict=False))
+    return named
+
+
+def mixture_components(config: ModelConfig, data_set: DataSet) -> int:
+    """``-K``, else (classes - excluded classes) of a labelled set, else 1."""
+    if config.number_of_classes is not None:
+        if config.number_of_classes < 1:
+            raise ConfigError("--number-of-classes must be at least 1")
+        return config.number_of_classes
+    if data_set.has_labels:
+        return max(data_set.number_of_classes - data_set.number_of_excluded_classes, 1)
+    return 1
+
+
+def labelled(
+    data_set: DataSet | None, config: ModelConfig, facts: ModelFacts
+) -> LabelledSource | None:
+    """The minibatch source of ``data_set`` for the model, with its labels (``None`` if no set)."""
+    if data_set is None:
+        return None
+    source = source_for(
+        data_set,
+        count_sum=config.count_sum,
+        batch_correction=facts.number_of_batches > 0,
+        number_of_batches=facts.number_of_batches,
+        binarise=canonical_name(config.reconstruction_distribution) == "bernoulli",
+    )
+    labels = data_set.labels if data_set.has_labels else None
+    return LabelledSource(source, labels, tuple(data_set.excluded_classes))
