@@ -263,3 +263,15 @@ def hard_link_cycle(file, folder):
     group = file.create_group("a")
     group["x"] = np.ones(3)
     group["loop"] = group  # a group holding itself
+
+
+def cut_short(make, keep: float = 0.5):
+    """The file ``make`` writes, cut to a fraction of its length."""
+
+    def cut(folder: Path) -> Path:
+        path = make(folder)
+        content = path.read_bytes()
+        path.write_bytes(content[: int(len(content) * keep)])
+        return path
+
+    return cut
