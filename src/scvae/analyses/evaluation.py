@@ -1,4 +1,4 @@
-"""Results analyses of one evaluated model version (reference §4.3): files, figures, report."""
+"""Results analyses of one evaluated model version: files, figures and the HTML report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures and decomposition tables of one evaluated model version (reference §4.3, §4.6)."""
+"""Figures and decomposition tables of one evaluated model version."""
 
 from __future__ import annotations
 

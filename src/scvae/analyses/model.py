@@ -1,4 +1,4 @@
-"""Model analyses, once per trained model: learning curves (reference §4.3)."""
+"""Model analyses, once per trained model: the learning curves of its run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which analyses to run: ``--included-analyses`` groups and names (reference §4.1)."""
+"""Which analyses to run: ``--included-analyses`` groups and names."""
 
 from __future__ import annotations
 

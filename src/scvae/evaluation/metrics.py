@@ -1,4 +1,4 @@
-"""Clustering metrics of a prediction against the labels (reference §4.5).
+"""Clustering metrics of a prediction against the labels (ARI, AMI, accuracy, silhouette).
 
 Unlike scVAE 2.1.4, the silhouette score is computed in the latent space the clusters
 were found in (posterior means), not on the raw counts; see docs/differences.md.

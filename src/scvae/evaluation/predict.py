@@ -1,4 +1,4 @@
-"""Cluster predictions: k-means on latent means, or the GMVAE's own clusters (reference §4.4)."""
+"""Cluster predictions: k-means on latent means, or the GMVAE's own clusters."""
 
 from __future__ import annotations
 

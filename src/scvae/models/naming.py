@@ -1,4 +1,4 @@
-"""The model name, which is also its folder (reference §3.13)."""
+"""The model name (type, latent distribution, likelihood, sizes, options), also its folder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dense block (dropout -> linear -> batch norm -> activation) and MLP (reference §3.1)."""
+"""Dense block (dropout -> linear -> batch norm -> activation) and MLP, as scVAE builds them."""
 
 from __future__ import annotations
 
