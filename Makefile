@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv demo test test-all lint bench bench-peer clean
+.PHONY: venv demo test test-all lint bench bench-peer bench-quality clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ $(PEER_STAMP): constraints.txt
 bench-peer: $(STAMP) $(PEER_STAMP)
 	$(PY) -c "import scanpy" 2>/dev/null || $(PY) -m pip install -q scanpy
 	$(PY) benchmarks/suite.py --peer $(PEER_PY) $(BENCH_ARGS)
+
+# Quality side by side with scVI on every labelled set in ../shared/data (benchmarks/quality.py;
+# hours on 2 cores). BENCH_ARGS narrows it, e.g. --data-sets pbmc4k --seeds 1.
+bench-quality: $(STAMP) $(PEER_STAMP)
+	$(PY) benchmarks/quality.py --peer $(PEER_PY) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -37,10 +37,19 @@ class _Config:
         unknown = set(values) - set(names)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+        # options a saved configuration predates behave as they did before they existed
+        absent = {key: value for key, value in ABSENT_VALUES.items() if key in names}
         converted = {
-            key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in {**absent, **values}.items()
         }
         return cls(**converted)
+
+    @classmethod
+    def with_defaults(cls: type[T], profile: str, **values: Any) -> T:
+        """A configuration with ``profile``'s defaults (e.g. ``"2.1.4"``) under ``values``."""
+        section = next(name for name, kind in CONFIG_CLASSES.items() if kind is cls)
+        return cls(**{**profile_defaults(section, profile), **values})
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
@@ -50,6 +59,34 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return value
+
+
+ABSENT_VALUES: dict[str, Any] = {"library_size": "none", "mixture_initialisation_epoch": 0}
+"""Values of options added in this version, for configurations saved before them."""
+
+DEFAULTS_PROFILES = ("current", "2.1.4")
+"""Sets of defaults: this version's, and scVAE 2.1.4's (see :data:`ORIGINAL_DEFAULTS`)."""
+
+ORIGINAL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {
+        "reconstruction_distribution": "poisson",
+        "latent_size": 2,
+        "hidden_sizes": (100,),
+        "library_size": "none",
+        "mixture_initialisation_epoch": 0,
+    },
+    "training": {"learning_rate": 1e-4, "number_of_epochs": 200},
+}
+"""scVAE 2.1.4's defaults where this version's differ, by configuration section."""
+
+
+def profile_defaults(section: str, profile: str) -> dict[str, Any]:
+    """The defaults of ``section`` (``"model"``, ``"training"``...) that ``profile`` changes."""
+    if profile not in DEFAULTS_PROFILES:
+        raise ValueError(
+            f"unknown defaults {profile!r}; choose one of: {', '.join(DEFAULTS_PROFILES)}"
+        )
+    return dict(ORIGINAL_DEFAULTS.get(section, {})) if profile == "2.1.4" else {}
 
 
 @dataclass(frozen=True)
@@ -134,9 +171,9 @@ class ModelConfig(_Config):
     model_type: str = option(
         "VAE", "--model-type", "-m", help="VAE or GMVAE", choices=("VAE", "GMVAE"), upper=True
     )
-    latent_size: int = option(2, "--latent-size", "-l", type=int, help="latent dimensions")
+    latent_size: int = option(10, "--latent-size", "-l", type=int, help="latent dimensions")
     hidden_sizes: tuple[int, ...] = option(
-        (100,), "--hidden-sizes", "-H", nargs="+", type=int, help="units per hidden layer"
+        (128,), "--hidden-sizes", "-H", nargs="+", type=int, help="units per hidden layer"
     )
     number_of_importance_samples: tuple[int, ...] = option(
         (1,),
@@ -178,7 +215,7 @@ class ModelConfig(_Config):
         "MLP", "--generative-architecture", help="MLP or LFM", choices=("MLP", "LFM"), upper=True
     )
     reconstruction_distribution: str = option(
-        "poisson", "--reconstruction-distribution", "-r", help="likelihood of the counts"
+        "negative_binomial", "--reconstruction-distribution", "-r", help="likelihood of the counts"
     )
     number_of_reconstruction_classes: int = option(
         0,
@@ -223,6 +260,21 @@ class ModelConfig(_Config):
     count_sum: bool = option(
         False, "--count-sum", help="decoder sees the normalised count sum", action="flag"
     )
+    mixture_initialisation_epoch: int = option(
+        5,
+        "--mixture-initialisation-epoch",
+        type=int,
+        help="GMVAE: after this many epochs, place the mixture components at a k-means fit "
+        "of the training cells' latent means (0: never)",
+    )
+    library_size: str = option(
+        "observed",
+        "--library-size",
+        help="count likelihoods: 'observed' scales each cell's mean by its total count "
+        "(the bound is then on log p(x | total count)); 'none' leaves the model to learn "
+        "the depth (a bound on log p(x), as scVAE 2.1.4)",
+        choices=("observed", "none"),
+    )
 
 
 @dataclass(frozen=True)
@@ -230,10 +282,10 @@ class TrainingConfig(_Config):
     """Training options (reference §1.3-§1.4)."""
 
     number_of_epochs: int = option(
-        200, "--number-of-epochs", "-e", type=int, help="total number of epochs"
+        60, "--number-of-epochs", "-e", type=int, help="total number of epochs"
     )
     minibatch_size: int = option(100, "--minibatch-size", "-B", type=int, help="minibatch size")
-    learning_rate: float = option(1e-4, "--learning-rate", type=float, help="Adam learning rate")
+    learning_rate: float = option(1e-3, "--learning-rate", type=float, help="Adam learning rate")
     run_id: str | None = option(None, "--run-id", help="run ID ([A-Za-z0-9_]+)")
     new_run: bool = option(False, "--new-run", help="start a new run with a new ID", action="flag")
     reset_training: bool = option(
@@ -258,6 +310,14 @@ class TrainingConfig(_Config):
         "-A",
         metavar="DIR",
         help="if given, make intermediate plots here while training",
+    )
+    defaults: str = option(
+        "current",
+        "--defaults",
+        help="'2.1.4' takes scVAE 2.1.4's defaults for every option not given (Poisson, "
+        "latent size 2, one hidden layer of 100, learning rate 1e-4, no library size, no "
+        "mixture placement), to reproduce runs of the original",
+        choices=DEFAULTS_PROFILES,
     )
     seed: int | None = option(None, "--seed", type=int, help="random seed (reproducible runs)")
     device: str = option(

@@ -14,7 +14,7 @@ from scvae.models import ModelInputs, build_module
 def test_small_vae_matches_hand_count():
     # F=30, H=(4,), L=2, Poisson, B=5: encoder 30->4 (no input gradient: 4*in*out*B),
     # heads 4->2 twice and decoder 2->4 (6*in*out*B each), decoder head 4->30 (6*in*out*B)
-    config = ModelConfig(hidden_sizes=(4,), latent_size=2)
+    config = ModelConfig(hidden_sizes=(4,), latent_size=2, reconstruction_distribution="poisson")
     expected = 4 * 30 * 4 * 5 + 2 * 6 * 4 * 2 * 5 + 6 * 2 * 4 * 5 + 6 * 4 * 30 * 5
     assert expected == 6720
     assert training_flops_per_example(dense_layers(config, 30), 5) * 5 == expected

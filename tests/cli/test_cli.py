@@ -8,13 +8,15 @@ import sys
 
 import pytest
 
-from scvae.cli import build_parser, main
+from scvae.cli import apply_defaults_profile, build_parser, main
 from scvae.cli.options import build_config
 from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConfig, TrainingConfig
 
 
 def _parse(*argv: str):
-    return build_parser().parse_args(list(argv))
+    parser = build_parser()
+    apply_defaults_profile(parser, argv)
+    return parser.parse_args(list(argv))
 
 
 @pytest.mark.parametrize(
@@ -32,16 +34,28 @@ def test_defaults_come_from_the_configs(command, classes):
 
 
 def test_manual_defaults():
-    # values listed under "Argument defaults" in the original's manual
-    model, training, data = ModelConfig(), TrainingConfig(), DataConfig()
+    # values listed under "Argument defaults" in the original's manual: one switch away
+    namespace = _parse("train", "x", "--defaults", "2.1.4")
+    model = build_config(namespace, ModelConfig)
+    training, data = build_config(namespace, TrainingConfig), DataConfig()
+    assert model == ModelConfig.with_defaults("2.1.4")
+    assert model.library_size == "none" and model.mixture_initialisation_epoch == 0
     assert (model.model_type, model.latent_size, model.hidden_sizes) == ("VAE", 2, (100,))
     assert model.reconstruction_distribution == "poisson"
     assert model.minibatch_normalisation is True
     assert (training.number_of_epochs, training.minibatch_size) == (200, 100)
-    assert training.learning_rate == 1e-4
+    assert training.learning_rate == 1e-4 and training.defaults == "2.1.4"
     assert (data.splitting_method, data.splitting_fraction) == ("default", 0.9)
     assert EvaluationConfig().evaluation_set_kind == "test"
     assert AnalysisConfig().included_analyses == ("standard",)
+
+
+def test_given_options_win_over_the_defaults_profile():
+    namespace = _parse("train", "x", "--defaults=2.1.4", "-l", "7", "--learning-rate", "0.01")
+    model, training = build_config(namespace, ModelConfig), build_config(namespace, TrainingConfig)
+    assert (model.latent_size, model.hidden_sizes, training.learning_rate) == (7, (100,), 0.01)
+    current = build_config(_parse("train", "x"), ModelConfig)
+    assert (current.reconstruction_distribution, current.latent_size) == ("negative_binomial", 10)
 
 
 def test_paper_command_line_parses():

@@ -5,13 +5,25 @@ from __future__ import annotations
 from scvae.config import ModelConfig
 from scvae.models.naming import model_name
 
+ORIGINAL = ModelConfig.with_defaults  # the specification's examples use scVAE 2.1.4's defaults
+
 
 def test_default_vae_name():
-    assert model_name(ModelConfig()) == "VAE/gaussian/poisson-l_2-h_100-mc_1-iw_1-kl-bn"
+    assert model_name(ORIGINAL("2.1.4")) == "VAE/gaussian/poisson-l_2-h_100-mc_1-iw_1-kl-bn"
+
+
+def test_current_defaults_name_the_library_size_and_the_mixture_placement():
+    assert (
+        model_name(ModelConfig()) == "VAE/gaussian/negative_binomial-lib-l_10-h_128-mc_1-iw_1-kl-bn"
+    )
+    gmvae = model_name(ModelConfig(model_type="GMVAE"), 8)
+    assert gmvae == "GMVAE/gaussian_mixture-c_8/negative_binomial-lib-l_10-h_128-mc_1-iw_1-bn-mi_5"
+    assert model_name(ModelConfig(reconstruction_distribution="nb")) == model_name(ModelConfig())
 
 
 def test_paper_pbmc_gmvae_name():
-    config = ModelConfig(
+    config = ORIGINAL(
+        "2.1.4",
         model_type="GMVAE",
         reconstruction_distribution="negative_binomial",
         latent_size=100,
@@ -23,7 +35,8 @@ def test_paper_pbmc_gmvae_name():
 
 
 def test_options_appear_in_order():
-    config = ModelConfig(
+    config = ORIGINAL(
+        "2.1.4",
         model_type="GMVAE",
         prior_probabilities_method="infer",
         number_of_reconstruction_classes=4,
@@ -41,7 +54,7 @@ def test_options_appear_in_order():
 
 
 def test_vae_unit_variance_lfm():
-    config = ModelConfig(
-        latent_distribution="unit_variance_gaussian", generative_architecture="LFM"
+    config = ORIGINAL(
+        "2.1.4", latent_distribution="unit_variance_gaussian", generative_architecture="LFM"
     )
     assert model_name(config) == "VAE/unit_variance_gaussian-ga_LFM/poisson-l_2-h_100-mc_1-iw_1-bn"

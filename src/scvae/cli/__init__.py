@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from scvae import __version__, progress
 from scvae.cli.common import add_quiet_option
 from scvae.cli.parser import Parser, UsageError
+from scvae.config import DEFAULTS_PROFILES, profile_defaults
 from scvae.errors import ScvaeError
 
 COMMANDS = ("analyse", "train", "evaluate", "info", "data")
@@ -37,9 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def apply_defaults_profile(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """With ``--defaults PROFILE`` in ``argv``, make that profile's values the defaults.
+
+    Options given on the command line still win: the profile only replaces the defaults
+    of the sub-commands that have the ``--defaults`` option.
+    """
+    tokens = list(argv)
+    profile = None
+    for index, token in enumerate(tokens):
+        if token == "--defaults" and index + 1 < len(tokens):
+            profile = tokens[index + 1]
+        elif token.startswith("--defaults="):
+            profile = token.split("=", 1)[1]
+    if profile not in DEFAULTS_PROFILES or profile == "current":
+        return
+    values = {**profile_defaults("model", profile), **profile_defaults("training", profile)}
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for command in action.choices.values():
+            dests = {option.dest for option in command._actions}
+            if "defaults" in dests:
+                command.set_defaults(**{k: v for k, v in values.items() if k in dests})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
+    apply_defaults_profile(parser, sys.argv[1:] if argv is None else argv)
     try:
         namespace, extras = parser.parse_known_args(argv)
         if extras:

@@ -50,6 +50,7 @@ __all__ = [
     "check_combination",
     "construct",
     "head_specs",
+    "scale_head",
 ]
 
 INF = math.inf
@@ -123,6 +124,10 @@ class Likelihood:
         Whether the piecewise-categorical (k_max) wrapper may be applied.
     aliases
         Other accepted names.
+    scale_head
+        For count likelihoods whose mean scales with ``exp`` of one raw head (the NB's
+        ``p_logits`` at a fixed ``r``, the Poisson's ``log_rate``), that head's name:
+        adding ``log s`` to it multiplies the mean by ``s`` (a cell's library size).
     unclipped
         Optionally, ``unclipped(raw_outputs, specs)`` builds the distribution from the
         raw (identity-activated) outputs and clips them itself, where it can do so more
@@ -135,6 +140,7 @@ class Likelihood:
     counts: bool = False
     piecewise: bool = True
     aliases: tuple[str, ...] = ()
+    scale_head: str | None = None
     unclipped: Callable[[Mapping[str, Tensor], Mapping[str, HeadSpec]], Distribution] | None = None
 
 
@@ -170,13 +176,20 @@ def _constrained(p: Mapping[str, Tensor], library_size: Tensor | None) -> Constr
 
 
 _TABLE: tuple[Likelihood, ...] = (
-    Likelihood("poisson", (_LOG_RATE,), lambda p, n: Poisson(p["log_rate"]), counts=True),
+    Likelihood(
+        "poisson",
+        (_LOG_RATE,),
+        lambda p, n: Poisson(p["log_rate"]),
+        counts=True,
+        scale_head="log_rate",
+    ),
     Likelihood(
         "negative_binomial",
         (_P, _LOG_R),
         lambda p, n: _nb(p),
         counts=True,
         aliases=("nb",),
+        scale_head="p_logits",
         unclipped=_unclipped_nb,
     ),
     Likelihood(
@@ -185,6 +198,8 @@ _TABLE: tuple[Likelihood, ...] = (
         lambda p, n: ZeroInflated(Poisson(p["log_rate"]), p["pi_logits"]),
         counts=True,
         piecewise=False,
+        aliases=("zip",),
+        scale_head="log_rate",
     ),
     Likelihood(
         "zero_inflated_negative_binomial",
@@ -193,6 +208,7 @@ _TABLE: tuple[Likelihood, ...] = (
         counts=True,
         piecewise=False,
         aliases=("zinb",),
+        scale_head="p_logits",
     ),
     Likelihood(
         "constrained_poisson",
@@ -274,6 +290,11 @@ def canonical_name(name: str) -> str:
         known = ", ".join(LIKELIHOODS + tuple(_ALIASES))
         raise LikelihoodError(f"Unknown likelihood {name!r}; choose one of: {known}.")
     return key
+
+
+def scale_head(name: str) -> str | None:
+    """The raw head whose shift by ``log s`` scales the likelihood's mean by ``s``, if any."""
+    return _BY_NAME[canonical_name(name)].scale_head
 
 
 def check_combination(name: str, k_max: int) -> None:

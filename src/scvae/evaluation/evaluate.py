@@ -23,6 +23,9 @@ from scvae.errors import ScvaeError
 #: Seed of the Monte-Carlo draws of an evaluation pass (see :func:`evaluate_module`).
 EVALUATION_SEED = 20_011
 
+#: Reconstruction means this many times the largest observed count are reported.
+RECONSTRUCTION_WARNING_FACTOR = 100.0
+
 
 @dataclass
 class Evaluation:
@@ -43,6 +46,7 @@ class Evaluation:
     profile_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     total_sd: np.ndarray | None = None
     explained_sd: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def cluster_ids(self) -> np.ndarray | None:
@@ -64,6 +68,8 @@ class _Accumulator:
         self.reconstruction: dict[int, np.ndarray] = {}
         self.total: dict[int, np.ndarray] = {}
         self.explained: dict[int, np.ndarray] = {}
+        self.largest_count = 0.0
+        self.largest_mean = 0.0
 
     def add_terms(self, output) -> None:
         terms = {
@@ -103,8 +109,21 @@ class _Accumulator:
             kl_neurons=sum(self.kl_neurons) / max(self.n, 1) if self.kl_neurons else None,
             reconstruction_rows=self.keep,
             profile_rows=self.profile,
+            warnings=reconstruction_warnings(self.largest_mean, self.largest_count),
             **arrays,
         )
+
+
+def reconstruction_warnings(largest_mean: float, largest_count: float) -> list[str]:
+    """A warning when reconstruction means exceed the largest observed count by far."""
+    if not largest_mean > RECONSTRUCTION_WARNING_FACTOR * max(largest_count, 1.0):
+        return []
+    return [
+        f"reconstruction means reach {largest_mean:.3g}, {largest_mean / max(largest_count, 1.0):.0f} "
+        f"times the largest observed count ({largest_count:.0f}); the model extrapolates for "
+        "some cells. Try --library-size observed, -p log (log-transformed network input), "
+        "a lower --learning-rate or more epochs"
+    ]
 
 
 @torch.no_grad()
@@ -176,6 +195,9 @@ def _keep_moments(module, inputs, rows, wanted, samples, accumulator: _Accumulat
     subset = inputs.select(torch.as_tensor(positions, device=inputs.x.device))
     mean, total, explained = module.reconstruction_moments(subset, samples)
     mean, total, explained = (t.double().cpu().numpy() for t in (mean, total, explained))
+    if mean.size:
+        accumulator.largest_mean = max(accumulator.largest_mean, float(np.nanmax(mean)))
+        accumulator.largest_count = max(accumulator.largest_count, float(subset.target.max()))
     chosen = np.asarray(rows)[positions]
     for index in np.flatnonzero(np.isin(chosen, accumulator.keep)):
         accumulator.reconstruction[int(chosen[index])] = mean[index].astype(np.float32)

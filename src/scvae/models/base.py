@@ -13,6 +13,7 @@ layers (so batch normalisation sees every sample, as in scVAE) and restores them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ __all__ = [
     "Decoder",
     "Encoder",
     "LikelihoodHeads",
+    "LibraryPrior",
     "LossOutput",
     "ModelConfigError",
     "ModelInputs",
@@ -61,8 +63,10 @@ class LossOutput:
     reconstruction_error
         Per-cell mean ``log p(x|z)`` (a log-likelihood, so negative), ``(B,)``.
     kl
-        Per-cell KL terms by name, each ``(B,)``: ``kl_divergence`` (VAE), or
-        ``kl_divergence_z`` and ``kl_divergence_y`` (GMVAE).
+        Per-cell terms of the bound besides the reconstruction, by name, each ``(B,)``:
+        ``kl_divergence`` (VAE), or ``kl_divergence_z`` and ``kl_divergence_y`` (GMVAE),
+        and ``log_p_library`` (added, not subtracted) when the likelihood's mean is
+        scaled by the observed total count.
     kl_neurons
         Batch-mean KL per latent dimension ``(L,)`` (VAE only).
     y_probabilities
@@ -299,14 +303,23 @@ class LikelihoodHeads(nn.Module):
         hidden: Tensor,
         leading_shape: Sequence[int] | None = None,
         library_size: Tensor | None = None,
+        log_scale: Tensor | None = None,
     ) -> Distribution:
-        """The likelihood for hidden outputs ``(N, H)``, reshaped to ``(*leading_shape, F)``."""
+        """The likelihood for hidden outputs ``(N, H)``, reshaped to ``(*leading_shape, F)``.
+
+        ``log_scale`` (broadcastable to ``(*leading_shape, F)``) is added to the raw
+        output of the likelihood's scale head, which multiplies its mean by
+        ``exp(log_scale)``.
+        """
         leading = tuple(leading_shape) if leading_shape is not None else hidden.shape[:1]
         raw = {}
         for name, value in self.heads(hidden).items():
             size = self.head_sizes[name]
             tail = (self.feature_size,) if size == 1 else (self.feature_size, size)
             raw[name] = value.reshape(leading + tail)
+        if log_scale is not None:
+            name = registry.scale_head(self.likelihood)
+            raw[name] = raw[name] + log_scale.to(raw[name].dtype)
         return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
 
 
@@ -342,6 +355,9 @@ class Decoder(nn.Module):
         self.batch_size = number_of_batches if config.batch_correction else 0
         self.count_sum = bool(config.count_sum)
         self.likelihood = registry.canonical_name(config.reconstruction_distribution)
+        self.library_offset = uses_library_offset(config)
+        self.log_features = math.log(feature_size)
+        self.library = LibraryPrior() if self.library_offset else None
         hidden_sizes = () if linear else tuple(reversed(config.hidden_sizes))
         in_size = latent_size + self.batch_size + int(self.count_sum)
         self.mlp = MLP(
@@ -376,7 +392,76 @@ class Decoder(nn.Module):
         decoder_input = torch.cat(pieces, dim=-1) if len(pieces) > 1 else z
         hidden = self.mlp(decoder_input.reshape(-1, self.in_size))
         library_size = inputs.library_size if inputs is not None else None
-        return self.heads(hidden, leading, library_size)
+        log_scale = None
+        if self.library_offset and library_size is not None:
+            # the mean of each count is (total count / F) times what the network gives
+            log_scale = torch.log(library_size.clamp_min(1.0)) - self.log_features
+        return self.heads(hidden, leading, library_size, log_scale)
+
+    def library_terms(self, inputs: ModelInputs) -> dict[str, Tensor]:
+        """``{"log_p_library": log P(N)}`` per cell when the mean is scaled by the total N.
+
+        Added to the bound, it turns the bound on ``log p(x | N)`` into one on ``log p(x)``.
+        """
+        if self.library is None:
+            return {}
+        return {"log_p_library": self.library.log_prob(inputs.library_size)}
+
+
+class LibraryPrior(nn.Module):
+    """p(N) of a cell's total count N: a log-normal discretised onto the integers.
+
+    ``P(N = n) = Phi((log(n + 1) - loc) / scale) - Phi((log n - loc) / scale)`` (with
+    ``log 0 = -inf``), a proper distribution over n >= 0. Its ``loc`` and ``scale`` are
+    buffers set from the training cells' totals (:meth:`fit`), not trained. With the mean
+    scaled by the observed total, ``log p(x | N) + log P(N)`` is a lower bound on
+    ``log p(x)`` under the model in which N is drawn from ``P`` and x given N: the
+    posterior over the discrete N is the point mass at the observed total.
+    """
+
+    MINIMUM_SCALE = 0.05
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(()))
+        self.register_buffer("scale", torch.ones(()))
+
+    @torch.no_grad()
+    def fit(self, totals: Tensor) -> None:
+        """Set ``loc`` and ``scale`` to the mean and SD of ``log(max(N, 1))``."""
+        logs = torch.log(totals.double().clamp_min(1.0)).flatten()
+        self.loc.fill_(float(logs.mean()))
+        spread = float(logs.std()) if logs.numel() > 1 else 1.0
+        self.scale.fill_(max(spread, self.MINIMUM_SCALE))
+
+    def log_prob(self, totals: Tensor) -> Tensor:
+        """``log P(N = n)`` for ``totals`` ``(B, 1)`` or ``(B,)``, shape ``(B,)``."""
+        n = totals.double().reshape(-1).clamp_min(0.0)
+        loc, scale = self.loc.double(), self.scale.double()
+        upper = (torch.log(n + 1.0) - loc) / scale
+        lower = torch.where(n > 0, (torch.log(n.clamp_min(1.0)) - loc) / scale, -math.inf)
+        # log(Phi(b) - Phi(a)), taken on the side of the median where it does not cancel
+        left = upper <= 0
+        high = torch.where(left, upper, -lower)
+        low = torch.where(left, lower, -upper)
+        log_high = torch.special.log_ndtr(high)
+        log_low = torch.special.log_ndtr(low)
+        difference = log_high + torch.log1p(-torch.exp(log_low - log_high).clamp_max(1.0 - 1e-16))
+        return difference.to(totals.dtype)
+
+
+def plus_terms(bound: Tensor, terms: Mapping[str, Tensor]) -> Tensor:
+    """``bound`` plus every term of ``terms`` (e.g. the library term)."""
+    for value in terms.values():
+        bound = bound + value
+    return bound
+
+
+def uses_library_offset(config: ModelConfig) -> bool:
+    """Whether the likelihood's mean is scaled by each cell's observed total count."""
+    if getattr(config, "library_size", "none") != "observed":
+        return False
+    return registry.scale_head(config.reconstruction_distribution) is not None
 
 
 def _extra(inputs: ModelInputs | None, name: str, z: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from scvae.models.base import (
     keep_probabilities,
     log_density,
     parameter_like,
+    plus_terms,
     sample_bounds,
     weighted_moments,
 )
@@ -153,6 +154,7 @@ class GMVAEModule(nn.Module):
         self.feature_size = feature_size
         self.full_covariance = latent == "full_covariance_gaussian_mixture"
         self.free_nats_proportion = float(config.proportion_of_free_nats_for_y_kl_divergence)
+        self.mixture_initialisation_epoch = int(getattr(config, "mixture_initialisation_epoch", 0))
         heads = {"loc": size, "scale": size * (size + 1) // 2 if self.full_covariance else size}
         keep_hidden, keep_x, _, keep_y = keep_probabilities(config)
         shared = {
@@ -217,13 +219,16 @@ class GMVAEModule(nn.Module):
         bounds, weighted = sample_bounds(log_likelihood, kl_z, kl_scale)
         kl_y = kl_categorical(y_logits, self.y_prior.logits())
         objective = (weights * weighted).sum(0).mean() - kl_scale * self._y_penalty(kl_y)
+        library = self.decoder.library_terms(inputs)
+        bound = (weights * bounds).sum(0) - kl_y
         return LossOutput(
             loss=-objective,
-            lower_bound=(weights * bounds).sum(0) - kl_y,
+            lower_bound=plus_terms(bound, library),
             reconstruction_error=(weights * log_likelihood.mean((0, 1))).sum(0),
             kl={
                 "kl_divergence_z": (weights * kl_z.mean((0, 1))).sum(0),
                 "kl_divergence_y": kl_y,
+                **library,
             },
             y_probabilities=weights.transpose(0, 1),
         )
@@ -257,6 +262,29 @@ class GMVAEModule(nn.Module):
         return weighted_moments(likelihood.mean, likelihood.variance, weights)
 
     @torch.no_grad()
+    def place_components(self, means: Tensor, variances: Tensor) -> None:
+        """Set p(z|y=k) to mean ``means[k]`` and diagonal ``variances[k]`` (``(K, L)`` each).
+
+        The prior's parameters are a linear map of the one-hot class, so each component's
+        column of the weight is set to its value and the bias to zero. A full-covariance
+        mixture gets a diagonal covariance.
+        """
+        block = self.z_prior.block
+        size = self.latent_size
+        loc = means.to(block.linear.weight)
+        variances = variances.to(loc).clamp_min(TINY)
+        if self.full_covariance:
+            scale = loc.new_zeros(loc.shape[0], size * (size + 1) // 2)
+            rows, columns = torch.tril_indices(size, size, device=loc.device)
+            diagonal = (rows == columns).nonzero().squeeze(1)
+            scale[:, diagonal] = _inverse_softplus(variances.sqrt())
+        else:
+            scale = _inverse_softplus(variances)
+        block.linear.weight.copy_(torch.cat([loc, scale], dim=1).T)
+        if block.linear.bias is not None:
+            block.linear.bias.zero_()
+
+    @torch.no_grad()
     def prior_centroids(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(weights (K,), means (K, L), covariances (K, L, L))`` of p(y) and p(z|y)."""
         prior = self.prior_z()
@@ -288,3 +316,8 @@ class GMVAEModule(nn.Module):
         z = self._latent({name: value[classes] for name, value in parameters.items()}).rsample()
         one_hot = functional.one_hot(classes, self.number_of_latent_clusters).to(z.dtype)
         return self.decoder(z).mean, z, one_hot
+
+
+def _inverse_softplus(values: Tensor) -> Tensor:
+    """``x`` with ``softplus(x) = values`` (values > 0)."""
+    return values + torch.log(-torch.expm1(-values))

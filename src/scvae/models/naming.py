@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scvae.config import ModelConfig
+from scvae.distributions import registry
 
 VAE_LATENT_DISTRIBUTIONS = ("gaussian", "unit_variance_gaussian")
 GMVAE_LATENT_DISTRIBUTIONS = (
@@ -45,11 +46,17 @@ def model_name(config: ModelConfig, number_of_classes: int = 1) -> str:
 
 
 def _likelihood_part(config: ModelConfig, latent: str) -> str:
-    parts = [normalise(config.reconstruction_distribution)]
+    name = normalise(config.reconstruction_distribution)
+    # the short aliases name the same model as the full names (one folder for both)
+    parts = [registry.canonical_name(name) if name in ("nb", "zinb", "zip") else name]
     if config.number_of_reconstruction_classes > 0:
         parts.append(f"k_{config.number_of_reconstruction_classes}")
     if config.count_sum:
         parts.append("sum")
+    if config.library_size == "observed" and registry.scale_head(
+        config.reconstruction_distribution
+    ):
+        parts.append("lib")
     parts += [
         f"l_{config.latent_size}",
         "h_" + "_".join(str(size) for size in config.hidden_sizes),
@@ -70,4 +77,6 @@ def _likelihood_part(config: ModelConfig, latent: str) -> str:
         parts.append(f"wu_{config.number_of_warm_up_epochs}")
     if config.model_type == "GMVAE" and config.proportion_of_free_nats_for_y_kl_divergence > 0:
         parts.append(f"fn_{config.proportion_of_free_nats_for_y_kl_divergence}")
+    if config.model_type == "GMVAE" and config.mixture_initialisation_epoch > 0:
+        parts.append(f"mi_{config.mixture_initialisation_epoch}")
     return "-".join(parts)

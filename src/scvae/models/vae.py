@@ -21,6 +21,7 @@ from scvae.models.base import (
     ModelInputs,
     keep_probabilities,
     parameter_like,
+    plus_terms,
     sample_bounds,
     weighted_moments,
 )
@@ -109,11 +110,12 @@ class VAEModule(nn.Module):
             sample_kl = log_ratios.sum(-1)
         kl = kl_per_dimension.sum(-1)
         bound, weighted = sample_bounds(log_likelihood, sample_kl, kl_scale)
+        library = self.decoder.library_terms(inputs)
         return LossOutput(
             loss=-weighted.mean(),
-            lower_bound=bound,
+            lower_bound=plus_terms(bound, library),
             reconstruction_error=log_likelihood.mean((0, 1)),
-            kl={"kl_divergence": kl},
+            kl={"kl_divergence": kl, **library},
             kl_neurons=kl_per_dimension.mean(0),
         )
 

@@ -34,6 +34,7 @@ from scvae.training.parallel import (
     training_batches,
     wrap_module,
 )
+from scvae.training.priors import fit_library_prior, place_mixture
 
 EARLY_STOPPING_PATIENCE = 10
 
@@ -82,7 +83,7 @@ class FitOptions:
 
     number_of_epochs: int
     minibatch_size: int = 100
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     warm_up_epochs: int = 0
     kl_weight: float = 1.0
     training_samples: tuple[int, int] = (1, 1)
@@ -123,12 +124,16 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     module.to(device)
     optimiser = _adam(module, options.learning_rate)
     start, stopping, rows = _resume(module, optimiser, run_directory, device)
+    if start == 0:
+        fit_library_prior(module, training.source, 500, device, options.processes)
     trainer = wrap_module(module, options.processes, device)
     for epoch in range(start, options.number_of_epochs):
         if options.early_stopping and stopping.stopped:
             break
         seconds = _train_epoch(trainer, optimiser, training.source, epoch, options, device)
         share_buffers(module, options.processes)
+        if epoch + 1 == getattr(module, "mixture_initialisation_epoch", 0):
+            place_mixture(module, training.source, options.seed, 500, device, options.processes)
         _seed_evaluation(options.seed, epoch)
         for kind, data in (("training", training), ("validation", validation)):
             if data is None:
