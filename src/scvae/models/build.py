@@ -186,9 +186,7 @@ def build_module_from(config: ModelConfig, facts: ModelFacts) -> nn.Module:
 
 def samples_for(config: ModelConfig) -> tuple[tuple[int, int], tuple[int, int]]:
     """((R, M) for training, (R, M) for evaluation) from the 1-or-2-value options."""
-    r = tuple(config.number_of_importance_samples) * 2
-    m = tuple(config.number_of_monte_carlo_samples) * 2
-    return (r[0], m[0]), (r[1], m[1])
+    return resolve_samples(config)
 
 
 def effective_batch_size(config: ModelConfig, batch_size: int, samples: tuple[int, int]) -> int:
