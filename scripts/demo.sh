@@ -17,12 +17,12 @@ REAL=../shared/data/scdcc_cite_cbmc_top2000/CITE_CBMC_counts_top2000.h5
 TENX=../shared/data/mouse_brain_1M_subset_10k_1000genes
 if [ -f "$REAL" ]; then
     DATA=$REAL
-    MODEL=(-m GMVAE -r negative_binomial -l 25 -H 256 128 -p log)
+    MODEL=(-m GMVAE)  # the defaults: negative binomial, observed library size, latent 10
     echo "== scvae analyse $TENX (real 10x v3 folder, 10,000 cells) =="
     "$SCVAE" analyse "$TENX" "${COMMON[@]}" -A "$OUT/analyses" --included-analyses simple
 else
     DATA=development
-    MODEL=(-m GMVAE -r negative_binomial)
+    MODEL=(-m GMVAE)
 fi
 echo "== scvae train $DATA: a GMVAE with negative-binomial likelihood, $EPOCHS epochs =="
 "$SCVAE" train "$DATA" "${COMMON[@]}" "${MODEL[@]}" -e "$EPOCHS" --seed 1 -M "$OUT/models" \
