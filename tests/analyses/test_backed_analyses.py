@@ -14,14 +14,20 @@ from scvae import api
 from scvae.analyses import data as data_analyses
 from scvae.cli import main
 from scvae.config import DataConfig
-from scvae.data import backed
-from scvae.data.backed import BackedMatrix
+from scvae.data.matrix import CountMatrix
+from scvae.data.storage import chunks
+from scvae.data.storage.store import HdfStore
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CITE_PBMC = "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5"
 INCLUDED = ("metrics", "distributions", "decompositions")
 #: scatter plots are also coloured by the values of this feature
 FEATURES = ("--highlight-feature-indices", "3")
+
+
+def stored_on_disk(values) -> bool:
+    """Whether ``values`` is a count matrix whose store is an HDF5 file."""
+    return isinstance(values, CountMatrix) and isinstance(values.store, HdfStore)
 
 
 def _analyse(source: Path, data: Path, analyses: Path, *options: str) -> dict[Path, Path]:
@@ -113,12 +119,12 @@ def test_backed_metrics_equal_in_memory_ones_and_numpy(runs):
             assert found["count_sum"] == pytest.approx(count_sum, rel=1e-9)
 
 
-@pytest.mark.parametrize("chunk_values", [backed.CHUNK_VALUES, 997])
+@pytest.mark.parametrize("chunk_values", [chunks.CHUNK_VALUES, 997])
 def test_count_histograms_in_chunks_equal_numpy(runs, monkeypatch, chunk_values):
-    monkeypatch.setattr(backed, "CHUNK_VALUES", chunk_values)
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", chunk_values)
     config = DataConfig(data_directory=str(runs["data"]), split_data_set=True, backed=True)
     for kind, part in _split(config, runs["source"]).items():
-        assert isinstance(part.values, BackedMatrix), kind
+        assert stored_on_disk(part.values), kind
         memory = part.values.read(np.arange(part.number_of_examples))
         dense = memory.toarray().astype(np.float64).ravel()
         # what the in-memory figure draws from the stored values, too
@@ -128,7 +134,7 @@ def test_count_histograms_in_chunks_equal_numpy(runs, monkeypatch, chunk_values)
 
 
 def test_tiny_chunks_give_the_same_analyses(runs, tmp_path, monkeypatch):
-    monkeypatch.setattr(backed, "CHUNK_VALUES", 2_000)
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", 2_000)
     files = _analyse(runs["source"], runs["data"], tmp_path / "a", "--backed")
     assert set(files) == set(runs["backed"])
     expected, found = _metrics(runs["backed"]), _metrics(files)
@@ -144,10 +150,10 @@ def test_backed_analyses_read_a_chunk_or_the_decomposition_subset_at_a_time(
     runs, tmp_path, monkeypatch
 ):
     chunk, limit = 3_000, 150
-    monkeypatch.setattr(backed, "CHUNK_VALUES", chunk)
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", chunk)
     monkeypatch.setattr(data_analyses, "DECOMPOSITION_LIMIT", limit)
     reads: list[tuple[int, int]] = []  # (examples, stored values) of every read
-    iter_chunks, read = BackedMatrix.iter_chunks, BackedMatrix.read
+    iter_chunks, read = CountMatrix.iter_chunks, CountMatrix.read
 
     def recorded_chunks(matrix, *args, **kwargs):
         for positions, values in iter_chunks(matrix, *args, **kwargs):
@@ -159,8 +165,8 @@ def test_backed_analyses_read_a_chunk_or_the_decomposition_subset_at_a_time(
         reads.append((values.shape[0], values.nnz))
         return values
 
-    monkeypatch.setattr(BackedMatrix, "iter_chunks", recorded_chunks)
-    monkeypatch.setattr(BackedMatrix, "read", recorded_read)
+    monkeypatch.setattr(CountMatrix, "iter_chunks", recorded_chunks)
+    monkeypatch.setattr(CountMatrix, "read", recorded_read)
     values = api.load_data_set(runs["config"], str(runs["source"])).values
     stored, longest = values.nnz, int(np.diff(values.indptr).max())
     files = _analyse(runs["source"], runs["data"], tmp_path / "a", "--backed")

@@ -70,10 +70,10 @@ def test_count_histograms_in_chunks_match_the_whole_matrix(monkeypatch):
     from histogram_checks import check_count_histograms
     from matplotlib.patches import StepPatch
 
-    from scvae.data import backed
+    from scvae.data.storage import chunks
     from scvae.plotting.distributions import plot_binned_histogram
 
-    monkeypatch.setattr(backed, "CHUNK_VALUES", 37)  # many chunks
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", 37)  # many chunks
     rng = np.random.default_rng(3)
     for values in (
         sp.random(120, 40, density=0.2, random_state=4, data_rvs=lambda k: rng.poisson(3, k) + 1),

@@ -19,14 +19,19 @@ import torch
 from scvae import api
 from scvae.config import DataConfig
 from scvae.data import DataSet
-from scvae.data.backed import BackedMatrix, has_zeros
-from scvae.data.backed_loading import use_backed
-from scvae.data.backed_source import BackedSource, chunk_shuffled_order
-from scvae.data.chunked import feature_moments, iter_row_chunks, row_sums, summary_statistics
-from scvae.data.loader import MatrixSource
+from scvae.data.batches import RowSource, chunk_shuffled_order
+from scvae.data.loading import use_backed
+from scvae.data.matrix import CountMatrix, open_hdf
+from scvae.data.statistics import feature_moments, row_sums, summary_statistics
+from scvae.data.storage.store import HdfStore
 from scvae.errors import DataError, NotCountsError, NotSupportedYet
 
 CITE_PBMC = "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5"
+
+
+def stored_on_disk(values) -> bool:
+    """Whether ``values`` is a count matrix whose store is an HDF5 file."""
+    return isinstance(values, CountMatrix) and isinstance(values.store, HdfStore)
 
 
 def _counts(n: int = 300, f: int = 40, seed: int = 0) -> sp.csr_matrix:
@@ -50,10 +55,10 @@ def _sources(path: Path, **options):
     memory.load()
     config = DataConfig(backed=True, data_directory=str(path.parent / "d"))
     backed = api.load_data_set(config, str(path), reconstruction_distribution="poisson")
-    assert isinstance(backed.values, BackedMatrix)
+    assert stored_on_disk(backed.values)
     return (
-        MatrixSource.from_data_set(memory, **options),
-        BackedSource.from_data_set(backed, **options),
+        RowSource.from_data_set(memory, **options),
+        RowSource.from_data_set(backed, **options),
         memory,
         backed,
     )
@@ -90,10 +95,10 @@ def test_backed_subsets_match_memory_subsets_for_a_random_split(tmp_path):
     _, _, memory, backed = _sources(path)
     splits = zip(memory.split("random", 0.8), backed.split("random", 0.8), strict=True)
     for part_memory, part_backed in splits:
-        assert isinstance(part_backed.values, BackedMatrix)
+        assert stored_on_disk(part_backed.values)
         assert list(part_memory.labels) == list(part_backed.labels)
-        source_memory = MatrixSource.from_data_set(part_memory)
-        source_backed = BackedSource.from_data_set(part_backed)
+        source_memory = RowSource.from_data_set(part_memory)
+        source_backed = RowSource.from_data_set(part_backed)
         rows = np.arange(part_memory.number_of_examples)
         _same_inputs(source_memory.inputs_for(rows), source_backed.inputs_for(rows))
         # the backed reading order is the file order, a permutation of the positions
@@ -118,7 +123,7 @@ def test_project_cache_serves_backed_values(shared_data, tmp_path):
     memory = DataSet(path, directory=tmp_path / "m").load()
     config = DataConfig(backed=True, data_directory=str(tmp_path / "b"))
     backed = api.load_data_set(config, str(path))
-    assert isinstance(backed.values, BackedMatrix) and backed.values.group == "values"
+    assert stored_on_disk(backed.values) and backed.values.group == "values"
     assert backed.values.path.parent.name == "cache"
     assert list(backed.labels) == list(memory.labels)
     rows = np.arange(0, memory.number_of_examples, 7)
@@ -130,15 +135,15 @@ def test_statistics_in_chunks_equal_dense_numpy(tmp_path):
     values = _counts(257, 33).astype(np.float64)
     values.data = values.data * 1.5  # not integers: nothing is rounded
     path = _h5ad(tmp_path / "x.h5ad", values)
-    backed = BackedMatrix(path, "X")
+    backed = open_hdf(path, "X")
     dense = values.toarray()
-    for matrix in (backed, backed[np.arange(257)[::-1]], values):
+    for matrix in (backed, backed[np.arange(257)[::-1]], CountMatrix.from_csr(values)):
         # tiny chunks so that many are used
-        chunks = list(iter_row_chunks(matrix, max_values=50))
+        chunks = list(matrix.iter_chunks(max_values=50))
         assert len(chunks) > 10
         assert sorted(np.concatenate([p for p, _ in chunks])) == list(range(257))
         assert all(c.nnz <= 50 or c.shape[0] == 1 for _, c in chunks)
-    import scvae.data.backed as module
+    import scvae.data.storage.chunks as module
 
     module.CHUNK_VALUES, saved = 97, module.CHUNK_VALUES
     try:
@@ -161,10 +166,10 @@ def test_statistics_in_chunks_equal_dense_numpy(tmp_path):
 
 def test_has_zeros_and_empty_views(tmp_path):
     dense = np.arange(1, 13, dtype=np.float32).reshape(3, 4)
-    full = BackedMatrix(_h5ad(tmp_path / "full.h5ad", sp.csr_matrix(dense)), "X")
-    assert not has_zeros(full)
-    sparse = BackedMatrix(_h5ad(tmp_path / "sparse.h5ad", _counts()), "X")
-    assert has_zeros(sparse)
+    full = open_hdf(_h5ad(tmp_path / "full.h5ad", sp.csr_matrix(dense)), "X")
+    assert not full.has_zeros()
+    sparse = open_hdf(_h5ad(tmp_path / "sparse.h5ad", _counts()), "X")
+    assert sparse.has_zeros()
     empty = sparse[np.zeros(0, dtype=np.int64)]
     assert empty.shape == (0, 40) and list(empty.iter_chunks()) == []
 
@@ -189,7 +194,7 @@ def test_checks_report_like_in_memory(tmp_path, value, likelihood, error):
 
 
 def test_densifying_backed_values_is_refused(tmp_path):
-    backed = BackedMatrix(_h5ad(tmp_path / "x.h5ad", _counts()), "X")
+    backed = open_hdf(_h5ad(tmp_path / "x.h5ad", _counts()), "X")
     with pytest.raises(NotSupportedYet, match="dense"):
         np.asarray(backed)
     with pytest.raises(NotSupportedYet):
@@ -215,9 +220,9 @@ def test_an_epoch_reads_each_block_once(tmp_path, monkeypatch):
     path = _h5ad(tmp_path / "x.h5ad", values)
     config = DataConfig(backed=True, data_directory=str(tmp_path / "d"))
     data = api.load_data_set(config, str(path), reconstruction_distribution="poisson")
-    source = BackedSource.from_data_set(data)
+    source = RowSource.from_data_set(data)
     source.block_rows, source.buffer_blocks = 100, 4
-    from scvae.data.backed_store import CsrStore
+    from scvae.data.storage.store import HdfStore as CsrStore
 
     reads = []
     original = CsrStore.raw_range
@@ -245,7 +250,7 @@ def test_backed_automatically_above_the_threshold(tmp_path):
     assert not use_backed(large, str(path))
     assert not use_backed(DataConfig(backed_above=float("inf")), str(path))
     loaded = api.load_data_set(tiny, str(path))
-    assert isinstance(loaded.values, BackedMatrix)
+    assert stored_on_disk(loaded.values)
 
 
 def test_processing_options_work_with_backed_data(tmp_path):
@@ -264,8 +269,8 @@ def test_processing_options_work_with_backed_data(tmp_path):
         config = DataConfig(backed=backed, data_directory=str(tmp_path / str(backed)), **options)
         loaded.append(api.load_data_set(config, str(path), reconstruction_distribution="poisson"))
     memory, on_disk = loaded
-    assert isinstance(on_disk.values, BackedMatrix) and on_disk.values.shape == (225, 39)
-    assert isinstance(on_disk.preprocessed_values, BackedMatrix)
+    assert stored_on_disk(on_disk.values) and on_disk.values.shape == (225, 39)
+    assert stored_on_disk(on_disk.preprocessed_values)
     assert list(on_disk.labels) == list(memory.labels)
     assert list(on_disk.feature_names) == list(memory.feature_names)
     rows = np.arange(memory.number_of_examples)
@@ -277,7 +282,7 @@ def test_processing_options_work_with_backed_data(tmp_path):
     expected = dense[kept][:, np.delete(np.arange(40), 4)]
     assert np.array_equal(on_disk.values.read(rows).toarray(), expected)
     np.testing.assert_allclose(network.toarray(), np.log1p(expected), rtol=1e-6)
-    source = BackedSource.from_data_set(on_disk)
+    source = RowSource.from_data_set(on_disk)
     batch = source.inputs_for(rows[:50])
     np.testing.assert_allclose(batch.x.numpy(), np.log1p(expected[:50]), rtol=1e-6)
     assert np.array_equal(batch.target.numpy(), expected[:50])

@@ -20,15 +20,21 @@ import torch
 
 from scvae import api
 from scvae.config import DataConfig
-from scvae.data import backed, backed_store, chunked, pipeline, preprocessing, processing
-from scvae.data.backed import BackedMatrix, has_zeros
-from scvae.data.backed_source import BackedSource
-from scvae.data.loader import MatrixSource
+from scvae.data import pipeline, preprocessing, processing, statistics
+from scvae.data.batches import RowSource
+from scvae.data.matrix import CountMatrix, as_matrix, open_hdf
 from scvae.data.raw import RawData
+from scvae.data.storage import chunks, store
+from scvae.data.storage.store import HdfStore
 from scvae.errors import ConfigError
 
 CITE_PBMC = "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5"
 CLASSES = np.array(["T cell", "B cell", "No class", "NK"])
+
+
+def stored_on_disk(values) -> bool:
+    """Whether ``values`` is a count matrix whose store is an HDF5 file."""
+    return isinstance(values, CountMatrix) and isinstance(values.store, HdfStore)
 
 
 def _counts(n: int = 400, f: int = 60, seed: int = 0, dtype=np.float32) -> sp.csr_matrix:
@@ -61,8 +67,8 @@ def _both(data, directory: Path, likelihood: str = "poisson", **options):
     for mode in (False, True):
         config = DataConfig(backed=mode, data_directory=str(directory / f"b{mode}"), **options)
         sets.append(api.load_data_set(config, str(data), reconstruction_distribution=likelihood))
-    assert not isinstance(sets[0].values, BackedMatrix)
-    assert isinstance(sets[1].values, BackedMatrix)
+    assert not stored_on_disk(sets[0].values)
+    assert stored_on_disk(sets[1].values)
     return sets
 
 
@@ -79,8 +85,8 @@ def _same_data_sets(memory, on_disk) -> None:
 
 def _same_minibatches(memory, on_disk, **options) -> None:
     sources = (
-        MatrixSource.from_data_set(memory, **options),
-        BackedSource.from_data_set(on_disk, **options),
+        RowSource.from_data_set(memory, **options),
+        RowSource.from_data_set(on_disk, **options),
     )
     order = np.random.default_rng(5).permutation(memory.number_of_examples)
     for start in range(0, len(order), 64):
@@ -180,15 +186,15 @@ def test_splits_of_processed_backed_data_match_memory(synthetic, tmp_path):
     for part_memory, part_disk in zip(
         memory.split("random", 0.8), on_disk.split("random", 0.8), strict=True
     ):
-        assert isinstance(part_disk.values, BackedMatrix)
-        assert isinstance(part_disk.preprocessed_values, BackedMatrix)
+        assert stored_on_disk(part_disk.values)
+        assert stored_on_disk(part_disk.preprocessed_values)
         _same(part_memory, part_disk)
 
 
 def test_views_answer_like_the_processed_matrix(synthetic, tmp_path):
     memory, on_disk = _both(synthetic, tmp_path, **OPTIONS["combined"])
     values, view = memory.values, on_disk.values
-    assert has_zeros(view) == has_zeros(values)
+    assert as_matrix(view).has_zeros() == as_matrix(values).has_zeros()
     assert view.nnz == values.nnz and np.array_equal(view.indptr, values.indptr)
     assert np.array_equal(view.row_sums(), np.asarray(values.sum(axis=1), np.float32).ravel())
     assert np.allclose(view.sum(axis=0), values.sum(axis=0))
@@ -210,17 +216,17 @@ def test_tiny_chunks_choose_the_same(synthetic, tmp_path, monkeypatch):
     """Chunked passes with 37 stored values a chunk give the default chunks' answer."""
     options = OPTIONS["combined"] | {"preprocessing_methods": ("normalise", "bernoulli_sample")}
     memory, _ = _both(synthetic, tmp_path / "default", **options)
-    monkeypatch.setattr(backed, "CHUNK_VALUES", 37)
-    monkeypatch.setattr(backed_store, "MERGE_GAP", 0)  # no slice may span rows not asked for
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", 37)
+    monkeypatch.setattr(store, "MERGE_GAP", 0)  # no slice may span rows not asked for
     reads = []
-    original = backed_store.CsrStore.raw_range
+    original = store.HdfStore.raw_range
 
     def recorded(store, start, stop):
         result = original(store, start, stop)
         reads.append(len(result[0]))
         return result
 
-    monkeypatch.setattr(backed_store.CsrStore, "raw_range", recorded)
+    monkeypatch.setattr(store.HdfStore, "raw_range", recorded)
     config = DataConfig(backed=True, data_directory=str(tmp_path / "tiny"), **options)
     on_disk = api.load_data_set(config, str(synthetic), reconstruction_distribution="poisson")
     # no read while loading held more than a chunk (a row here has < 37 values)
@@ -232,9 +238,9 @@ def test_chunked_statistics_equal_numpy_and_one_whole_pass():
     values = _counts(257, 33, seed=2).astype(np.float64)
     values.data *= 1.7  # not integers
     dense = values.toarray()
-    whole = chunked.feature_statistics(values, max_values=10**9)
+    whole = statistics.feature_statistics(as_matrix(values), max_values=10**9)
     for limit in (1, 23, 500):
-        small = chunked.feature_statistics(values, max_values=limit)
+        small = statistics.feature_statistics(as_matrix(values), max_values=limit)
         # sums are added in the same order whatever the chunks: equal bit for bit
         assert np.array_equal(small.sums, whole.sums)
         assert np.array_equal(small.variances, whole.variances)
@@ -243,7 +249,9 @@ def test_chunked_statistics_equal_numpy_and_one_whole_pass():
     assert np.array_equal(whole.stored, (dense != 0).sum(axis=0))
     chosen = processing.choose_features(whole, "keep_highest_variances", ["10"])
     assert list(chosen) == sorted(np.argsort(-dense.var(axis=0), kind="stable")[:10])
-    on_disk = np.asarray(chunked.per_row(values, processing._count_sums, max_values=20))
+    on_disk = np.asarray(
+        statistics.per_row(as_matrix(values), processing._count_sums, max_values=20)
+    )
     assert np.allclose(on_disk, dense.sum(axis=1))
 
 
@@ -257,7 +265,7 @@ def test_rowwise_preprocessing_of_any_rows_equals_whole_matrix():
         for start in range(0, 120, 17):
             yield np.arange(start, min(start + 17, 120)), values[start : start + 17]
 
-    plan = chunked.fit_preprocessing(chunks, methods, 120, 20)
+    plan = preprocessing.fit_preprocessing(chunks, methods, 120, 20)
     rows = np.array([3, 4, 5, 40, 90, 91, 119])
     assert (plan(values[rows], rows) != whole[rows]).nnz == 0
 
@@ -278,7 +286,7 @@ def test_predefined_split_and_metadata_are_remapped_like_memory(tmp_path):
         preprocessing_methods=("log",),
     )
     memory, network = pipeline.process(RawData(values=values, **extras), options)
-    raw = RawData(values=BackedMatrix(path, "X"), **extras)
+    raw = RawData(values=open_hdf(path, "X"), **extras)
     on_disk, on_disk_network = pipeline.process(raw, options)
     for name in ("labels", "example_names", "batch_indices"):
         assert list(getattr(memory, name)) == list(getattr(on_disk, name))
@@ -286,14 +294,14 @@ def test_predefined_split_and_metadata_are_remapped_like_memory(tmp_path):
     for kind, indices in memory.split_indices.items():
         assert np.array_equal(indices, on_disk.split_indices[kind])
     rows = np.arange(90)
-    assert (on_disk.values.read(rows) != memory.values.astype(np.float32)).nnz == 0
-    assert (on_disk_network.read(rows) != network.astype(np.float32)).nnz == 0
+    assert (on_disk.values.read(rows) != memory.values.to_csr()).nnz == 0
+    assert (on_disk_network.read(rows) != network.to_csr()).nnz == 0
 
 
 def test_choices_are_remembered_between_runs(synthetic, tmp_path, monkeypatch):
     options = OPTIONS["combined"]
     _, first = _both(synthetic, tmp_path, **options)
-    remembered = list((tmp_path / "bTrue").rglob("backed-*.npz"))
+    remembered = list((tmp_path / "bTrue").rglob("decisions-*.npz"))
     assert len(remembered) == 1
 
     def refused(*_, **__):

@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from scvae.data.development import generate_development
+from scvae.data.matrix import CountMatrix
 from scvae.data.raw import RawData
-from scvae.data.validation import is_count_matrix
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_shape_and_values(development: RawData) -> None:
     values = development.values
     assert development.shape == (10_000, 25)
     assert sp.isspmatrix_csr(values) and values.dtype == np.float32
-    assert is_count_matrix(values) and values.data.min() > 0
+    assert CountMatrix.from_csr(values).is_counts() and values.data.min() > 0
     assert np.array_equal(values.data, np.rint(values.data))
     assert 0 < values.nnz < 10_000 * 25  # dropout leaves zeros
 

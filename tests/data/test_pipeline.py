@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scvae.data import DataSet, pipeline
-from scvae.data.loader import MatrixSource, minibatches
+from scvae.data import DataSet, pipeline, processing
+from scvae.data.batches import RowSource, minibatches
 from scvae.data.raw import RawData
 from scvae.errors import ConfigError
 
@@ -142,37 +142,38 @@ def _load(path, directory, **options) -> DataSet:
     return DataSet(path, directory=directory, **options).load()
 
 
-def test_processed_sets_are_cached_by_options(tiny_file, tmp_path, monkeypatch):
+def test_choices_are_remembered_by_options(tiny_file, tmp_path, monkeypatch):
     folder = tmp_path / "data"
     selection = ["keep_highest_variances", "2"]
     first = _load(tiny_file, folder, feature_selection=selection)
     caches = folder / "tiny" / "cache"
-    processed = sorted(caches.glob("processed-*.h5"))
-    assert len(processed) == 1 and "keep_highest_variances_2" in processed[0].name
-    stamp = processed[0].stat().st_mtime_ns
+    remembered = sorted(caches.glob("decisions-*.npz"))
+    assert len(remembered) == 1 and "keep_highest_variances_2" in remembered[0].name
+    assert np.load(remembered[0])["columns"].tolist() == [1, 3]
+    stamp = remembered[0].stat().st_mtime_ns
 
     def fail(*_args, **_kwargs):
-        raise AssertionError("processed again instead of read from the cache")
+        raise AssertionError("chosen again instead of remembered")
 
-    monkeypatch.setattr(pipeline, "process", fail)
+    monkeypatch.setattr(processing, "select_features", fail)
     second = _load(tiny_file, folder, feature_selection=selection)
-    assert processed[0].stat().st_mtime_ns == stamp
+    assert remembered[0].stat().st_mtime_ns == stamp
     assert np.array_equal(second.values.toarray(), X[:, [1, 3]])
     assert second.labels.tolist() == first.labels.tolist() == LABELS
+    logged = _load(tiny_file, folder, feature_selection=selection, preprocessing_methods=["log"])
+    assert np.allclose(logged.preprocessed_values.toarray(), np.log1p(X[:, [1, 3]]))
+    assert len(list(caches.glob("decisions-*.npz"))) == 1  # -p does not change the choices
     monkeypatch.undo()
 
     _load(tiny_file, folder, feature_selection=["keep_highest_variances", "3"])
-    assert len(list(caches.glob("processed-*.h5"))) == 2  # other options, other cache
-    logged = _load(tiny_file, folder, feature_selection=selection, preprocessing_methods=["log"])
-    assert len(list(caches.glob("processed-*.h5"))) == 2  # -p reuses the processed counts
-    assert len(list(caches.glob("preprocessed-*.h5"))) == 1
-    assert np.allclose(logged.preprocessed_values.toarray(), np.log1p(X[:, [1, 3]]))
+    assert len(list(caches.glob("decisions-*.npz"))) == 2  # other options, other choices
+    assert not list(caches.glob("processed-*")) and not list(caches.glob("preprocessed-*"))
 
 
-def test_unprocessed_load_writes_no_processed_cache(tiny_file, tmp_path):
+def test_unprocessed_load_writes_no_decisions(tiny_file, tmp_path):
     data = _load(tiny_file, tmp_path / "data")
     assert data.preprocessed_values is None
-    assert not list((tmp_path / "data").rglob("processed-*"))
+    assert not list((tmp_path / "data").rglob("decisions-*"))
 
 
 def test_map_features_on_development(tmp_path):
@@ -187,12 +188,12 @@ def test_map_features_on_development(tmp_path):
 # ------------------------------------------------------------------ minibatches
 def test_network_gets_preprocessed_values_likelihood_gets_counts():
     data = _in_memory(preprocessing_methods=["log"])
-    batches = list(minibatches(MatrixSource.from_data_set(data), 4))
+    batches = list(minibatches(RowSource.from_data_set(data), 4))
     x = np.vstack([inputs.x.numpy() for inputs, _ in batches])
     target = np.vstack([inputs.target.numpy() for inputs, _ in batches])
     assert np.array_equal(target, X)
     assert np.allclose(x, np.log1p(X))
-    binary = MatrixSource.from_data_set(data, binarise=True)
+    binary = RowSource.from_data_set(data, binarise=True)
     inputs, _ = next(minibatches(binary, 6))
     assert np.array_equal(inputs.target.numpy(), (X > 0.5).astype(np.float32))
     assert np.allclose(inputs.x.numpy(), np.log1p(X))
@@ -200,7 +201,7 @@ def test_network_gets_preprocessed_values_likelihood_gets_counts():
 
 def test_noisy_minibatches_are_fresh_binary_and_shared():
     data = _in_memory(noisy_preprocessing_methods=["normalise", "binarise"])
-    source = MatrixSource.from_data_set(data)
+    source = RowSource.from_data_set(data)
     rng = np.random.default_rng(0)
     draws = []
     for _ in range(20):

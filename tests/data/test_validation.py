@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scvae.data import validation
+from scvae.data.matrix import CountMatrix
+from scvae.data.storage import chunks
 from scvae.data.validation import (
     COUNT_LIKELIHOODS,
     NON_COUNT_LIKELIHOODS,
+    check,
     check_values,
-    is_count_matrix,
+    needs_counts,
 )
+from scvae.distributions import registry
 from scvae.errors import DataError, NotCountsError
 
 
@@ -121,7 +124,7 @@ def test_all_zero_matrix_is_fine() -> None:
 
 
 def test_chunks_report_the_right_position(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validation, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(chunks, "CHUNK_VALUES", 3)
     rows = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11.5, 12]]
     with pytest.raises(NotCountsError, match=r"11\.5 at row 2, column 2"):
         check_values(_csr(rows), None, count_likelihood=True)
@@ -131,19 +134,47 @@ def test_chunks_report_the_right_position(monkeypatch: pytest.MonkeyPatch) -> No
     assert np.array_equal(
         check_values(_csr(rows), None, count_likelihood=True).toarray()[2], [9, 10, 11, 12]
     )
-    assert is_count_matrix(_csr(rows))
+    assert CountMatrix.from_csr(_csr(rows)).is_counts()
 
 
-def test_is_count_matrix() -> None:
-    assert is_count_matrix(_csr([[1, 0], [2 + 1e-9, 3]]))
-    assert is_count_matrix(_csr([[1, 0]], np.int64))
-    assert is_count_matrix(sp.csr_matrix((2, 2)))
-    assert not is_count_matrix(_csr([[1, 0.5]]))
-    assert not is_count_matrix(_csr([[1, -1]]))
-    assert not is_count_matrix(_csr([[1, -1]], np.int64))
-    assert not is_count_matrix(_csr([[1, np.nan]]))
-    assert is_count_matrix(_csr([[1, 0.5]]), tolerance=0.6)
+def test_is_counts() -> None:
+    def counts(matrix) -> bool:
+        return CountMatrix.from_csr(matrix).is_counts()
+
+    assert counts(_csr([[1, 0], [2 + 1e-9, 3]]))
+    assert counts(_csr([[1, 0]], np.int64))
+    assert counts(sp.csr_matrix((2, 2)))
+    assert not counts(_csr([[1, 0.5]]))
+    assert not counts(_csr([[1, -1]]))
+    assert not counts(_csr([[1, -1]], np.int64))
+    assert not counts(_csr([[1, np.nan]]))
 
 
-def test_likelihood_lists_do_not_overlap() -> None:
+def test_likelihood_lists_split_the_registry() -> None:
     assert not set(COUNT_LIKELIHOODS) & set(NON_COUNT_LIKELIHOODS)
+    assert set(COUNT_LIKELIHOODS) == set(registry.COUNT_LIKELIHOODS)
+    assert set(COUNT_LIKELIHOODS) | set(NON_COUNT_LIKELIHOODS) == set(registry.LIKELIHOODS)
+    assert needs_counts("Negative Binomial") and needs_counts("poisson")
+    assert not needs_counts("gaussian") and not needs_counts(None)
+
+
+@pytest.mark.parametrize(
+    ("rows", "likelihood", "error", "where"),
+    [
+        ([[1, 2], [3, np.nan]], "gaussian", DataError, "row 1, column 1"),
+        ([[1, 2], [-3, 4]], "poisson", NotCountsError, "row 1, column 0"),
+        ([[1, 2.5], [3, 4]], "negative_binomial", NotCountsError, "row 0, column 1"),
+        ([[1, 2], [-3, 4]], None, NotCountsError, "negative values"),
+    ],
+)
+def test_check_reports_like_check_values(rows, likelihood, error, where) -> None:
+    with pytest.raises(error, match=where):
+        check(CountMatrix.from_csr(_csr(rows)), "x.tsv", likelihood=likelihood)
+
+
+def test_check_allows_what_the_likelihood_allows() -> None:
+    matrix = CountMatrix.from_csr(_csr([[1, -2.5], [0, 4]]))
+    assert check(matrix, None, likelihood="gaussian") is matrix
+    assert check(matrix, None, structure_only=True) is matrix
+    with pytest.raises(DataError, match="no values"):
+        check(CountMatrix.from_csr(sp.csr_matrix((0, 3))), None)

@@ -17,7 +17,7 @@ from scvae import progress
 from scvae.analyses.decompositions import Decomposition, decompose
 from scvae.analyses.exports import write_table
 from scvae.analyses.metrics import count_sums
-from scvae.data.chunked import iter_row_chunks
+from scvae.data.matrix import as_matrix
 from scvae.plotting import plot_scatter, save_figure
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def feature_values(values, indices: Sequence[int]) -> np.ndarray:
     """The values of the features at ``indices`` for every example, ``(N, k)``, in chunks."""
     result = np.zeros((values.shape[0], len(indices)))
     if len(indices):
-        for positions, chunk in iter_row_chunks(values):
+        for positions, chunk in as_matrix(values).iter_chunks():
             result[positions] = chunk[:, list(indices)].toarray()
     return result
 

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from scvae.analyses import common
 from scvae.analyses.metrics import count_sums, write_data_set_metrics
 from scvae.analyses.selection import included_analyses
-from scvae.data.backed import is_backed, read_rows
-from scvae.data.chunked import iter_row_chunks
+from scvae.data.matrix import as_matrix, read_rows
 from scvae.plotting.distributions import (
     Binning,
     histogram_counts_in_chunks,
@@ -83,14 +81,14 @@ def count_histograms(values, binnings: Sequence[Binning]) -> list[tuple[np.ndarr
     :func:`~scvae.plotting.distributions.histogram_counts` of the stored values.
     """
     return histogram_counts_in_chunks(
-        lambda: (chunk.data for _, chunk in iter_row_chunks(values)), binnings
+        lambda: (chunk.data for _, chunk in as_matrix(values).iter_chunks()), binnings
     )
 
 
 def implicit_zeros(values) -> int:
     """How many of the N x F values a sparse (backed or in-memory) matrix does not store."""
-    stored = values.nnz if is_backed(values) else sp.csr_matrix(values).nnz
-    return values.shape[0] * values.shape[1] - int(stored)
+    matrix = as_matrix(values)
+    return matrix.shape[0] * matrix.shape[1] - matrix.nnz
 
 
 def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:

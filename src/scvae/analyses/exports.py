@@ -75,6 +75,8 @@ def write_anndata(
     """
     import anndata
 
+    from scvae.data.matrix import as_matrix
+
     obs = pd.DataFrame(index=pd.Index([str(name) for name in data_set.example_names]))
     if data_set.labels is not None:
         obs["label"] = pd.Categorical(np.asarray(data_set.labels).astype(str))
@@ -86,10 +88,9 @@ def write_anndata(
         if prediction.labels is not None:
             obs[f"scvae_{spec}_label"] = pd.Categorical(np.asarray(prediction.labels).astype(str))
     var = pd.DataFrame(index=pd.Index(_unique([str(name) for name in data_set.feature_names])))
-    from scvae.data.backed import is_backed
-
-    # backed (larger-than-memory) values stay where they are: obs, var and obsm only
-    values = None if is_backed(data_set.values) else data_set.values.astype(np.float32)
+    # values left on disk stay where they are: obs, var and obsm only
+    held = as_matrix(data_set.values).held()
+    values = None if held is None else held.astype(np.float32)
     adata = anndata.AnnData(X=values, obs=obs, var=var)
     adata.obsm["X_scvae"] = np.asarray(z, dtype=np.float32)
     if y is not None:

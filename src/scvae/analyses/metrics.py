@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from scvae.data import chunked
-from scvae.data.backed import is_backed
+from scvae.data import statistics
+from scvae.data.matrix import as_matrix
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
@@ -27,14 +26,12 @@ def summary_statistics(values: Any) -> dict[str, float]:
     Over all N x F values (implicit zeros included), in chunks: ``values`` may be
     in memory (sparse or dense) or backed (left on disk).
     """
-    return chunked.summary_statistics(values)
+    return statistics.summary_statistics(as_matrix(values))
 
 
 def count_sums(values: Any) -> np.ndarray:
     """The count sum of every example (``float64``), backed or in-memory values alike."""
-    if is_backed(values):
-        return np.asarray(values.row_sums(), dtype=np.float64)
-    return np.asarray(sp.csr_matrix(values).sum(axis=1), dtype=np.float64).reshape(-1)
+    return np.asarray(as_matrix(values).row_sums(), dtype=np.float64)
 
 
 def count_sum_statistics(values: Any) -> dict[str, float]:

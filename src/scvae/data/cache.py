@@ -30,6 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data.raw import RawData
+from scvae.data.storage import chunks
+from scvae.data.storage.store import HdfStore
 from scvae.io import atomic_path
 
 #: Bumped whenever the layout changes; older files are then rebuilt.
@@ -101,50 +103,42 @@ def read_raw(path: str | os.PathLike[str]) -> RawData:
         On any problem: unreadable or truncated file, missing ``complete`` mark,
         another format version, checksum mismatch or inconsistent arrays.
     """
-    try:
-        with h5py.File(path, "r") as file:
-            if file.attrs.get("complete") != 1:
-                raise CacheCorrupt(f"{path}: incomplete cache (no 'complete' mark)")
-            if file.attrs.get("format_version") != FORMAT_VERSION:
-                raise CacheCorrupt(f"{path}: cache written by another format version")
-            arrays = _read_datasets(file)
-            metadata = str(file.attrs["metadata"])
-            checksum = str(file.attrs["checksum"])
-        if _checksum(arrays, metadata) != checksum:
-            raise CacheCorrupt(f"{path}: checksum mismatch")
-        return _from_arrays(arrays, json.loads(metadata))
-    except CacheCorrupt:
-        raise
-    except Exception as error:  # h5py and numpy raise many kinds on damaged files
-        raise CacheCorrupt(f"{path}: unreadable cache ({type(error).__name__}: {error})") from error
+    return _read(path, on_disk=False)
 
 
 def read_backed(path: str | os.PathLike[str]) -> RawData:
-    """Read a cache but leave its values on disk (a :class:`~scvae.data.backed.BackedMatrix`).
+    """:func:`read_raw`, but the values stay on disk (an :class:`~scvae.data.storage.HdfStore`).
 
-    The ``complete`` mark and format version are checked; the checksum is not (it
-    would mean reading every value).
-
-    Raises
-    ------
-    CacheCorrupt
-        A missing, unreadable or incomplete file, or another format version.
+    Everything is checked as by :func:`read_raw`: the values are streamed through
+    the checksum in chunks (never all in memory at once).
     """
-    from scvae.data.backed import BackedMatrix
+    return _read(path, on_disk=True)
 
+
+def _read(path: str | os.PathLike[str], *, on_disk: bool) -> RawData:
     try:
         with h5py.File(path, "r") as file:
-            if file.attrs.get("complete") != 1:
-                raise CacheCorrupt(f"{path}: incomplete cache (no 'complete' mark)")
-            if file.attrs.get("format_version") != FORMAT_VERSION:
-                raise CacheCorrupt(f"{path}: cache written by another format version")
-            arrays = _read_datasets(file, skip="values/")
-            metadata = json.loads(str(file.attrs["metadata"]))
-        return _from_arrays(arrays, metadata, values=BackedMatrix(path, "values"))
+            _check_marks(file, path)
+            arrays = _read_datasets(file, skip="values/" if on_disk else None)
+            metadata = str(file.attrs["metadata"])
+            summed = dict(arrays)
+            if on_disk:
+                summed.update({f"values/{part}": file[f"values/{part}"] for part in _CSR_PARTS})
+            if _checksum(summed, metadata) != str(file.attrs["checksum"]):
+                raise CacheCorrupt(f"{path}: checksum mismatch")
+        values = HdfStore(path, "values") if on_disk else None
+        return _from_arrays(arrays, json.loads(metadata), values=values)
     except CacheCorrupt:
         raise
     except Exception as error:  # h5py and numpy raise many kinds on damaged files
         raise CacheCorrupt(f"{path}: unreadable cache ({type(error).__name__}: {error})") from error
+
+
+def _check_marks(file: h5py.File, path: object) -> None:
+    if file.attrs.get("complete") != 1:
+        raise CacheCorrupt(f"{path}: incomplete cache (no 'complete' mark)")
+    if file.attrs.get("format_version") != FORMAT_VERSION:
+        raise CacheCorrupt(f"{path}: cache written by another format version")
 
 
 def load_or_build(path: str | os.PathLike[str], build: Callable[[], RawData]) -> RawData:
@@ -253,8 +247,11 @@ def _read_datasets(file: h5py.File, skip: str | None = None) -> dict[str, np.nda
     return arrays
 
 
-def _checksum(arrays: Mapping[str, np.ndarray], metadata: str) -> str:
-    """sha256 over each array's name, type, shape and content, then the metadata."""
+def _checksum(arrays: Mapping[str, Any], metadata: str) -> str:
+    """sha256 over each array's name, type, shape and content, then the metadata.
+
+    An array may be an h5py dataset of numbers: it is then read in chunks.
+    """
     digest = hashlib.sha256()
     for name in sorted(arrays):
         array = arrays[name]
@@ -263,8 +260,14 @@ def _checksum(arrays: Mapping[str, np.ndarray], metadata: str) -> str:
             texts = [item.encode("utf-8", "surrogatepass") for item in array.ravel()]
             digest.update(np.asarray([len(text) for text in texts], dtype=np.int64).tobytes())
             digest.update(b"".join(texts))
+        elif isinstance(array, h5py.Dataset) and array.ndim == 1:
+            step = chunks.CHUNK_VALUES
+            for start in range(0, array.shape[0], step):
+                digest.update(np.ascontiguousarray(array[start : start + step]).data)
         else:
-            digest.update(np.ascontiguousarray(array).data)
+            digest.update(
+                np.ascontiguousarray(array[()] if isinstance(array, h5py.Dataset) else array).data
+            )
     digest.update(metadata.encode())
     return digest.hexdigest()
 

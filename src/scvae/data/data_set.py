@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,33 +9,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from scvae.data.raw import RawData, ReadOptions
-from scvae.errors import DataError, NotCountsError
+from scvae.data.matrix import CountMatrix, as_matrix
+from scvae.data.raw import (
+    COUNT_TERMS,
+    DEFAULT_TERMS,
+    RawData,
+    ReadOptions,
+    normalise_name,
+    path_name,
+)
+from scvae.data.validation import check
+from scvae.errors import DataError
 
-DEFAULT_TERMS = {
-    "example": "example",
-    "feature": "feature",
-    "mapped feature": "feature",
-    "class": "class",
-    "type": "value",
-    "item": "item",
-}
-COUNT_TERMS = {
-    "example": "cell",
-    "feature": "gene",
-    "mapped feature": "gene",
-    "class": "cell type",
-    "type": "count",
-    "item": "transcript",
-}
+__all__ = ["COUNT_TERMS", "DEFAULT_TERMS", "DataSet", "normalise_name"]
+
 GENERIC_CLASS_NAMES = ("Others", "Unknown", "No class", "Remaining")
-KINDS = ("full", "training", "validation", "test", "sample")
-
-
-def normalise_name(name: str) -> str:
-    """Lower case; spaces, '-' and '/' become '_'; unsafe characters removed."""
-    name = re.sub(r"[ /\-]", "_", name.lower())
-    return re.sub(r'[(),$<>:"\\|?*]', "", name)
 
 
 class DataSet:
@@ -108,6 +95,7 @@ class DataSet:
         self.split_indices: dict[str, np.ndarray] | None = kwargs.pop("split_indices", None)
         self.preprocessed_values: sp.csr_matrix | None = kwargs.pop("preprocessed_values", None)
         self._processed = False
+        self._matrix: tuple[Any, CountMatrix] | None = None
         if kwargs:
             raise TypeError(f"unexpected DataSet arguments: {', '.join(sorted(kwargs))}")
         self.values: sp.csr_matrix | None = None
@@ -115,7 +103,7 @@ class DataSet:
         if values is not None:
             self._set(
                 RawData(
-                    values=_to_csr(values),
+                    values=_matrix_or_csr(values),
                     example_names=_array(example_names),
                     feature_names=_array(feature_names),
                     labels=_array(labels),
@@ -125,41 +113,14 @@ class DataSet:
 
     # ----------------------------------------------------------------- loading
     def load(self) -> DataSet:
-        """Read (or take from the cache), validate and process the values; returns self.
+        """Read (or take from the cache), process and check the values; returns self.
 
-        Processing (feature mapping, selection, example filter, preprocessing) runs
-        once; results of read data sets are cached on disk by their options.
+        Forwards to :func:`scvae.data.loading.load` (see
+        :func:`scvae.data.loading.open_data_set` for the options of a configuration).
         """
-        if self.values is None:
-            from scvae.data.loading import load_raw
+        from scvae.data.loading import load  # the container does not depend on loading
 
-            raw = load_raw(self.input, self.data_format, self.directory, self.read_options)
-            raw, network = self._process(raw, cache=True)
-            self._set(raw)
-            self.preprocessed_values = network
-        elif not self._processed:
-            raw, network = self._process(self._as_raw(), cache=False)
-            if raw is not None:
-                self._set(raw)
-                self.preprocessed_values = network
-        self._processed = True
-        return self
-
-    def _process(self, raw: RawData, *, cache: bool) -> tuple[RawData | None, Any]:
-        """Apply the processing options to ``raw`` (``(None, None)``: nothing to do)."""
-        from scvae.data import pipeline
-
-        options, rules = pipeline.resolve(self, raw)
-        if not options.active:
-            return (raw if cache else None), None
-        if cache:
-            folder = self.directory / self.name / "cache"
-            raw, network = pipeline.load_processed(raw, options, rules, folder)
-        else:
-            raw, network = pipeline.process(raw, options, rules)
-        if self.feature_selection == ["keep_highest_variances"]:  # record the default
-            self.feature_selection.append(str(raw.values.shape[1]))
-        return raw, network
+        return load(self)
 
     def _as_raw(self) -> RawData:
         return RawData(
@@ -173,25 +134,19 @@ class DataSet:
             split_indices=self.split_indices,
         )
 
-    def _set(self, raw: RawData) -> None:
-        from scvae.data.backed import check_backed_values, is_backed, minimum_stored_value
-        from scvae.data.validation import check_values
+    def _set(self, raw: RawData, values: Any = None) -> None:
+        """Take ``raw``'s arrays; ``values``: its checked values (else checked here).
 
+        Values given as a :class:`~scvae.data.matrix.CountMatrix` are kept as they
+        are (a view); others are materialised as a ``float32`` CSR matrix.
+        """
         n, f = raw.values.shape
-        is_count = _is_count_likelihood(self.reconstruction_distribution)
-        check = check_backed_values if is_backed(raw.values) else check_values
-        self.values = check(
-            raw.values,
-            self.input,
-            count_likelihood=is_count,
-            likelihood_name=self.reconstruction_distribution,
-        )
-        if self.reconstruction_distribution is None and minimum_stored_value(self.values) < 0:
-            raise NotCountsError(
-                self.input,
-                "has negative values; scvae models counts (give a likelihood for real "
-                "values, e.g. gaussian, to use them)",
-            )
+        if values is None:
+            likelihood = self.reconstruction_distribution
+            values = check(as_matrix(raw.values), self.input, likelihood=likelihood)
+            if not isinstance(raw.values, CountMatrix):
+                values = values.to_csr()
+        self.values = values
         self.example_names = _names(raw.example_names, n, "example", self.input)
         self.feature_names = _names(raw.feature_names, f, "feature", self.input)
         self.labels = _checked(raw.labels, n, "labels", self.input)
@@ -219,9 +174,7 @@ class DataSet:
     def name(self) -> str:
         """Short name used in file and folder names."""
         path = Path(self.input)
-        if path.exists():
-            return path.name.split(".")[0] or path.resolve().name.split(".")[0]
-        return normalise_name(self.input)
+        return path_name(path) if path.exists() else normalise_name(self.input)
 
     @property
     def title(self) -> str:
@@ -235,18 +188,17 @@ class DataSet:
 
     @property
     def is_counts(self) -> bool:
-        """Whether every value is a non-negative integer."""
-        from scvae.data.backed import is_backed
-        from scvae.data.validation import is_count_matrix
-
-        if is_backed(self.values):  # one chunked pass over the file, remembered
-            facts = self.values.facts()
-            return facts.all_finite and facts.near_integer and facts.minimum_when_rounded >= 0
-        return self.values is not None and is_count_matrix(self.values)
+        """Whether every value is a non-negative integer (one chunked pass, remembered)."""
+        return self.matrix is not None and self.matrix.is_counts()
 
     @property
-    def discreteness(self) -> bool:
-        return self.example_type == "counts"
+    def matrix(self) -> CountMatrix | None:
+        """The values as a :class:`~scvae.data.matrix.CountMatrix` (remembered per values)."""
+        if self.values is None:
+            return None
+        if self._matrix is None or self._matrix[0] is not self.values:
+            self._matrix = (self.values, as_matrix(self.values))
+        return self._matrix[1]
 
     @property
     def terms(self) -> dict[str, str]:
@@ -461,21 +413,10 @@ class DataSet:
         return f"DataSet({self.title!r}, kind={self.kind!r}, {shape})"
 
 
-def _is_count_likelihood(name: str | None) -> bool:
-    if name is None:
-        return False
-    from scvae.data.validation import COUNT_LIKELIHOODS
-
-    return name.lower().replace("-", "_").replace(" ", "_") in COUNT_LIKELIHOODS
-
-
-def _to_csr(values: Any) -> sp.csr_matrix:
-    from scvae.data.backed import is_backed
-
-    if is_backed(values):  # values left on disk stay there
+def _matrix_or_csr(values: Any) -> Any:
+    """A count matrix as it is; anything else as a CSR matrix."""
+    if isinstance(values, CountMatrix) or sp.issparse(values):
         return values
-    if sp.issparse(values):
-        return sp.csr_matrix(values)
     array = np.asarray(values)
     if array.ndim != 2:
         raise DataError(None, f"values must be a 2-D matrix, not {array.ndim}-D")

@@ -98,7 +98,7 @@ def _feature_mapping(feature_names: list[str]) -> dict[str, list[str]]:
 
 def development_metadata() -> dict[str, Any]:
     """Title, kind, terms, palette and class supersets of the ``development`` set."""
-    from scvae.data.data_set import COUNT_TERMS
+    from scvae.data.raw import COUNT_TERMS
 
     return {
         "title": "Development",

@@ -1,4 +1,4 @@
-"""The processing pipeline of ``DataSet.load()`` (reference §2.6), cached by its options.
+"""The processing pipeline: options -> a view of the raw values, with one decisions cache.
 
 Order: map features; preprocess a copy (the network input); select features (the
 statistics come from the count values, the selection applies to both); filter
@@ -6,22 +6,19 @@ examples (values, network input, labels, names, batches and predefined splits).
 The likelihood always scores the count values; only the network sees the
 preprocessed ones.
 
-Two cache files sit beside the raw cache, keyed by a fingerprint of the raw data and
-the options that shape them: ``processed-...`` (the selected and filtered counts with
-their labels and names; it does not depend on ``-p``) and ``preprocessed-...`` (the
-network input). Another ``-p`` therefore reuses the first file.
-
-Backed values (:class:`~scvae.data.backed.BackedMatrix`) go through the same
-:func:`process`: the statistics are computed in chunks, and each step gives a view
+:func:`process` works on :class:`~scvae.data.matrix.CountMatrix` views wherever the
+values are stored: statistics are computed in chunks, and each step gives a view
 that maps, preprocesses and selects the rows it reads. Nothing is written but the
-chosen features and examples (``backed-...npz``, keyed by the file's identity and the
-options), so another run skips the passes that chose them.
+chosen features and examples (``decisions-...npz`` beside the raw cache, keyed by
+the raw data's identity and the options), so another run skips the passes that
+chose them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from scvae.data import preprocessing, processing
-from scvae.data.backed import is_backed
+from scvae.data.cache import cache_key
+from scvae.data.matrix import CountMatrix, as_matrix
 from scvae.data.raw import RawData
 from scvae.io import atomic_path
 
@@ -86,14 +83,13 @@ def process(
     options: ProcessingOptions,
     rules: LabelRules = LabelRules(),
     decisions: Decisions | None = None,
-) -> tuple[RawData, Any]:
-    """Run the pipeline; returns the processed data and the network input.
+) -> tuple[RawData, CountMatrix | None]:
+    """Run the pipeline; returns the processed data (values: a view) and the network input.
 
     ``raw`` is not changed. The network input is ``None`` without ``-p`` methods.
-    Backed values give backed views (see the module notes); ``decisions`` remembers
-    the chosen features and examples.
+    ``decisions`` remembers the chosen features and examples.
     """
-    values = raw.values if is_backed(raw.values) else sp.csr_matrix(raw.values)
+    values = as_matrix(raw.values)
     names, feature_ids = raw.feature_names, raw.feature_ids
     mapping = raw.feature_mapping
     if options.map_features and mapping:
@@ -103,7 +99,7 @@ def process(
         feature_ids, mapping = None, None
     network = None
     if options.preprocessing_methods:
-        network = preprocessing.preprocess(values, options.preprocessing_methods)
+        network = preprocessing.preprocessed_view(values, options.preprocessing_methods)
     result = replace(raw, values=values, feature_names=names, feature_ids=feature_ids)
     result.feature_mapping = mapping
     if options.feature_selection:
@@ -130,52 +126,33 @@ def process(
     return result, network
 
 
-def load_processed(
+def process_remembered(
     raw: RawData,
     options: ProcessingOptions,
     rules: LabelRules,
-    folder: str | Path,
-) -> tuple[RawData, sp.csr_matrix | None]:
-    """:func:`process` through two on-disk caches in ``folder`` (see the module notes)."""
-    from scvae.data.cache import cache_key, load_or_build
+    folder: str | os.PathLike[str] | None,
+    source: str | os.PathLike[str] | None,
+) -> tuple[RawData, CountMatrix | None]:
+    """:func:`process`, remembering its choices in ``folder`` for the raw data of ``source``.
 
-    folder = Path(folder)
-    if is_backed(raw.values):
-        return _process_backed(raw, options, rules, folder)
-    built: dict[str, Any] = {}
-
-    def build() -> RawData:
-        built["processed"], built["network"] = process(raw, options, rules)
-        return built["processed"]
-
-    shape_options = {**_shape_options(options, rules), "raw": fingerprint(raw)}
-    shape_key = cache_key([], shape_options)
-    processed = raw
-    if options.reshapes:
-        name = _readable(["processed", *_shape_parts(options)], shape_key)
-        processed = load_or_build(folder / name, build)
-    if not options.preprocessing_methods:
-        return processed, None
-
-    def build_network() -> RawData:
-        if "network" not in built:
-            build()
-        return RawData(values=built["network"])
-
-    methods = list(options.preprocessing_methods)
-    key = cache_key([], {"processed": shape_key, "methods": methods})
-    name = _readable(["preprocessed", *_shape_parts(options), *methods], key)
-    return processed, load_or_build(folder / name, build_network).values
-
-
-def fingerprint(raw: RawData) -> str:
-    """A sha256 digest of everything in ``raw`` that processing reads."""
-    digest = hashlib.sha256()
-    values = sp.csr_matrix(raw.values)
-    digest.update(f"{values.shape}\0{values.dtype.str}\0".encode())
-    for array in (values.indptr, values.indices, values.data):
-        digest.update(np.ascontiguousarray(array).data)
-    return _with_metadata(digest, raw)
+    ``source`` is the file the raw values were read from (the raw cache or an
+    ``.h5ad`` file): its identity (path, size, time) keys the decisions file. Without
+    ``folder`` or ``source``, or when nothing is chosen, nothing is remembered.
+    """
+    path = None
+    if folder is not None and source is not None and options.reshapes:
+        identity = {
+            **_shape_options(options, rules),
+            "shape": list(raw.values.shape),
+            "metadata": _with_metadata(hashlib.sha256(), raw),
+        }
+        key = cache_key([source], identity)
+        name = _readable(["decisions", *_shape_parts(options)], key).removesuffix(".h5")
+        path = Path(folder) / f"{name}.npz"
+    decisions = Decisions(path)
+    result = process(raw, options, rules, decisions)
+    decisions.save()
+    return result
 
 
 def _with_metadata(digest: Any, raw: RawData) -> str:
@@ -191,9 +168,9 @@ def _with_metadata(digest: Any, raw: RawData) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------------------ backed data
+# ------------------------------------------------------------------ decisions
 class Decisions:
-    """The chosen ``columns`` and ``rows`` of a backed run, remembered in a small file.
+    """The chosen ``columns`` and ``rows`` of a run, remembered in a small file.
 
     A missing or unreadable file means nothing is known yet; :meth:`save` writes what
     was decided (atomically: a temporary file renamed into place).
@@ -239,27 +216,6 @@ def _decided(
     return decide() if decisions is None else decisions.get(name, decide, limit)
 
 
-def _process_backed(
-    raw: RawData, options: ProcessingOptions, rules: LabelRules, folder: Path
-) -> tuple[RawData, Any]:
-    """:func:`process` of backed values, remembering its choices in ``folder``."""
-    from scvae.data.cache import cache_key
-
-    values = raw.values
-    identity = {
-        **_shape_options(options, rules),
-        "group": values.group,
-        "shape": list(values.shape),
-        "metadata": _with_metadata(hashlib.sha256(), raw),
-    }
-    key = cache_key([values.path], identity)
-    name = _readable(["backed", *_shape_parts(options)], key).removesuffix(".h5") + ".npz"
-    decisions = Decisions(folder / name if options.reshapes else None)
-    result = process(raw, options, rules, decisions)
-    decisions.save()
-    return result
-
-
 # -------------------------------------------------------------------- helpers
 def _take_features(result: RawData, network, columns: np.ndarray):
     def pick(array):
@@ -289,9 +245,9 @@ def _take_examples(result: RawData, network, rows: np.ndarray):
     return taken, None if network is None else _examples(network, rows)
 
 
-def _examples(values: Any, rows: np.ndarray) -> Any:
-    """The examples ``rows`` of a matrix; backed ones become a data set of their own."""
-    return values.restricted(rows) if is_backed(values) else values[rows]
+def _examples(values: CountMatrix, rows: np.ndarray) -> CountMatrix:
+    """The examples ``rows`` of a matrix, as a data set of their own."""
+    return values.restricted(rows)
 
 
 def _remap_split(split: Mapping[str, np.ndarray] | None, rows: np.ndarray, n: int):

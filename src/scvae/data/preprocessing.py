@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from scvae.data import chunked
-from scvae.data.backed import is_backed
+from scvae.data.matrix import CountMatrix, as_matrix
 from scvae.data.processing import DEFAULTS
+from scvae.data.statistics import Chunks, add_by_column
 from scvae.errors import ConfigError
 
 PREPROCESSING_METHODS = ("log", "exp", "normalise", "binarise", "bernoulli_sample")
@@ -39,26 +39,19 @@ def check_preprocessing_methods(methods: Sequence[str], option: str = "--preproc
 
 def preprocess(
     values: Any, methods: Sequence[str], *, rng: np.random.Generator | None = None
-) -> Any:
-    """Apply preprocessing methods in order; returns a new CSR matrix.
+) -> sp.csr_matrix:
+    """Apply preprocessing methods in order to a whole in-memory matrix; returns a new CSR.
 
     ``log`` is log(1 + x) and ``exp`` is exp(x) - 1 (both keep zeros and sparsity);
     ``normalise`` divides each feature column by its L2 norm (all-zero columns stay
     zero); ``binarise`` is 1 where x > 0.5, else 0; ``bernoulli_sample`` draws 1 with
     probability x (x must lie in [0, 1]) using ``rng`` (default: seeded with
-    ``DEFAULTS.sampling_seed``, so cached results are reproducible).
+    ``DEFAULTS.sampling_seed``, so results are reproducible).
 
-    Backed values give a backed view that preprocesses the rows it reads (the whole-
-    matrix statistics fitted first, in chunks; see :class:`RowwisePreprocessing`);
-    they draw from ``DEFAULTS.sampling_seed`` whatever ``rng`` is.
+    The pipeline uses :func:`preprocessed_view`, which gives the same rows for the
+    default ``rng`` without holding the result.
     """
     check_preprocessing_methods(methods)
-    if is_backed(values):
-        n, f = values.shape
-        plan = chunked.fit_preprocessing(
-            lambda: chunked.iter_row_chunks(values, raw=True), methods, n, f
-        )
-        return values.preprocessed(plan)
     if rng is None:
         rng = np.random.default_rng(DEFAULTS.sampling_seed)
     result = _float_copy(values)
@@ -68,11 +61,23 @@ def preprocess(
     return result
 
 
+def preprocessed_view(values: CountMatrix, methods: Sequence[str]) -> CountMatrix:
+    """A view of ``values`` that preprocesses the rows it reads, as :func:`preprocess` does.
+
+    The whole-matrix statistics are fitted first, in chunks (see
+    :class:`RowwisePreprocessing`); draws come from ``DEFAULTS.sampling_seed``.
+    """
+    check_preprocessing_methods(methods)
+    n, f = values.shape
+    plan = fit_preprocessing(lambda: values.iter_chunks(raw=True), methods, n, f)
+    return values.preprocessed(plan)
+
+
 @dataclass(frozen=True, eq=False)
 class RowwisePreprocessing:
     """Preprocessing methods applied to any rows, as :func:`preprocess` does to all rows.
 
-    The whole-matrix statistics come fitted (:func:`scvae.data.chunked.fit_preprocessing`):
+    The whole-matrix statistics come fitted (:func:`fit_preprocessing`):
     the column norms of every ``normalise`` step and, for every ``bernoulli_sample``
     step, where each row's draws start in the stream of ``default_rng(seed)`` (the whole
     matrix draws one number per stored value, row after row, step after step). Row ``r`` of
@@ -137,18 +142,25 @@ class NoisyPreprocessing:
     @classmethod
     def fit(cls, values: Any, methods: Sequence[str]) -> NoisyPreprocessing:
         """Prepare ``methods`` (already noisy, see :func:`noisy_methods`) for ``values``."""
-        n, f = values.shape
-        return cls.fit_chunks(lambda: chunked.iter_row_chunks(values), methods, n, f)
+        matrix = as_matrix(values)
+        n, f = matrix.shape
+
+        def chunks():  # served values without stored zeros, as checked values hold them
+            for positions, chunk in matrix.iter_chunks():
+                chunk.eliminate_zeros()
+                yield positions, chunk
+
+        return cls.fit_chunks(chunks, methods, n, f)
 
     @classmethod
     def fit_chunks(
-        cls, chunks: chunked.Chunks, methods: Sequence[str], n: int, f: int
+        cls, chunks: Chunks, methods: Sequence[str], n: int, f: int
     ) -> NoisyPreprocessing:
         """:meth:`fit` to an n x f matrix given in chunks ``(rows, csr)``."""
         methods = tuple(methods)
         check_preprocessing_methods(methods, "--noisy-preprocessing-methods")
         last = max((k + 1 for k, method in enumerate(methods) if method == "normalise"), default=0)
-        return cls(methods, chunked.fit_preprocessing(chunks, methods, n, f, until=last).norms)
+        return cls(methods, fit_preprocessing(chunks, methods, n, f, until=last).norms)
 
     def __call__(self, values: sp.spmatrix, rng: np.random.Generator) -> sp.csr_matrix:
         """A new CSR matrix: ``values`` (some rows of the fitted set) made noisy."""
@@ -156,6 +168,49 @@ class NoisyPreprocessing:
         for method, norms in zip(self.methods, self.column_norms, strict=True):
             result = _step(result, method, _sequential(rng), norms)
         return result
+
+
+def fit_preprocessing(
+    chunks: Chunks,
+    methods: Sequence[str],
+    n: int,
+    f: int,
+    *,
+    until: int | None = None,
+    seed: int | None = None,
+) -> RowwisePreprocessing:
+    """Fit the whole-matrix statistics of ``methods`` to an n x f matrix given in chunks.
+
+    ``chunks()`` yields ``(rows, csr)`` afresh; each ``normalise`` step takes one pass
+    (column norms of its input, summed in row order as
+    :func:`preprocess` sums them)
+    and so does each ``bernoulli_sample`` step (the stored values of its input per row,
+    which place each row's draws). Only the first ``until`` steps are fitted.
+    """
+    seed = DEFAULTS.sampling_seed if seed is None else seed
+    methods = tuple(methods)
+    norms: list[np.ndarray | None] = [None] * len(methods)
+    starts: list[np.ndarray | None] = [None] * len(methods)
+    drawn = 0
+    for k, method in enumerate(methods[: len(methods) if until is None else until]):
+        if method not in ("normalise", "bernoulli_sample"):
+            continue
+        before = RowwisePreprocessing(methods[:k], tuple(norms[:k]), tuple(starts[:k]), seed)
+        squares, counts = np.zeros(f), np.zeros(n, dtype=np.int64)
+        for rows, chunk in chunks():
+            current = before(chunk, rows)
+            if method == "normalise":
+                weights = current.data.astype(np.float64) ** 2
+                squares = add_by_column(squares, current.indices, weights)
+            else:
+                check_probabilities(current.data)
+                counts[rows] = np.diff(current.indptr)
+        if method == "normalise":
+            norms[k] = np.sqrt(squares)
+        else:
+            starts[k] = drawn + np.cumsum(counts) - counts
+            drawn += int(counts.sum())
+    return RowwisePreprocessing(methods, tuple(norms), tuple(starts), seed)
 
 
 _Draw = Callable[[sp.csr_matrix], np.ndarray]

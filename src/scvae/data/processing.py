@@ -26,13 +26,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from scvae.data import chunked
-from scvae.data.backed import is_backed
+from scvae.data import statistics
+from scvae.data.matrix import CountMatrix, as_matrix, sum_columns
 from scvae.data.splitting import MACOSKO_MINIMUM_NONZERO
 from scvae.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from scvae.data.chunked import FeatureStatistics
+    from scvae.data.statistics import FeatureStatistics
+
+__all__ = [
+    "DEFAULTS",
+    "choose_features",
+    "filter_examples",
+    "map_features",
+    "select_features",
+    "sum_columns",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +92,19 @@ def feature_variances(values: Any) -> np.ndarray:
 
     Uses ``(sum over stored (x - mean)^2 + (N - stored) * mean^2) / N``, which avoids
     the cancellation of ``E[x^2] - E[x]^2`` for large counts (computed in chunks by
-    :func:`scvae.data.chunked.feature_statistics`, for backed values too).
+    :func:`scvae.data.statistics.feature_statistics`).
     """
-    return chunked.feature_statistics(values).variances
+    return statistics.feature_statistics(as_matrix(values)).variances
 
 
 def count_sums(values: Any) -> np.ndarray:
-    """Row sums as a 1-D ``float64`` array (backed values in chunks)."""
-    return chunked.per_row(values, _count_sums).astype(np.float64, copy=False)
+    """Row sums as a 1-D ``float64`` array (computed in chunks)."""
+    return statistics.per_row(as_matrix(values), _count_sums).astype(np.float64, copy=False)
 
 
 def nonzero_counts(values: Any) -> np.ndarray:
     """Number of non-zero entries of each row (stored zeros are not counted)."""
-    return chunked.per_row(values, _nonzero_counts)
+    return statistics.per_row(as_matrix(values), _nonzero_counts)
 
 
 def _count_sums(values: sp.csr_matrix) -> np.ndarray:
@@ -110,13 +119,13 @@ def _nonzero_counts(values: sp.csr_matrix) -> np.ndarray:
 # ------------------------------------------------------------ feature mapping
 def map_features(
     values: Any, feature_names: Sequence[str], mapping: Mapping[str, Sequence[str]]
-) -> tuple[Any, np.ndarray]:
+) -> tuple[CountMatrix, np.ndarray]:
     """Sum the columns whose feature ids map to the same feature name.
 
     Parameters
     ----------
     values
-        Examples x feature ids (backed values give a backed view that sums as it reads).
+        Examples x feature ids.
     feature_names
         The id of each column.
     mapping
@@ -126,15 +135,13 @@ def map_features(
     Returns
     -------
     (values, names)
-        CSR of examples x mapped features, in order of first appearance among the
+        A view of examples x mapped features (it sums as it reads), in order of first appearance among the
         columns, and the mapped feature names.
     """
     if len(feature_names) != values.shape[1]:
         raise DataError(None, f"{len(feature_names)} feature names for {values.shape[1]} features")
     columns, names = mapped_columns(feature_names, mapping)
-    if is_backed(values):
-        return values.mapped(columns, len(names)), names
-    return sum_columns(sp.csr_matrix(values), columns, len(names)), names
+    return as_matrix(values).mapped(columns, len(names)), names
 
 
 def mapped_columns(
@@ -157,32 +164,17 @@ def mapped_columns(
     return columns, np.array(list(position), dtype=object)
 
 
-def sum_columns(values: sp.csr_matrix, columns: np.ndarray, width: int) -> sp.csr_matrix:
-    """Add column ``j`` of ``values`` into column ``columns[j]`` of a ``width``-column CSR.
-
-    Row by row, so a chunk of rows gives those rows of the whole result.
-    """
-    summing = sp.csr_matrix(
-        (np.ones(len(columns), dtype=values.dtype), (np.arange(len(columns)), columns)),
-        shape=(len(columns), width),
-    )
-    mapped = sp.csr_matrix(values @ summing)
-    mapped.sort_indices()
-    return mapped
-
-
 # ---------------------------------------------------------- feature selection
 def select_features(
     values: Any, method: str, parameters: Sequence[str | float | int] = ()
 ) -> np.ndarray:
     """Indices (sorted) of the features that ``method`` keeps.
 
-    The statistics are computed chunk by chunk (so backed values work too, with the
-    same result) and :func:`choose_features` decides. See there for the methods.
+    The statistics are computed chunk by chunk and :func:`choose_features` decides. See there for the methods.
     """
     method = _method(method, FEATURE_SELECTION_METHODS, "--feature-selection")
-    statistics = chunked.feature_statistics(values, variances=method != "remove_zeros")
-    return choose_features(statistics, method, parameters)
+    found = statistics.feature_statistics(as_matrix(values), variances=method != "remove_zeros")
+    return choose_features(found, method, parameters)
 
 
 def choose_features(
@@ -194,7 +186,7 @@ def choose_features(
     ----------
     statistics
         Column sums and population variances (``ddof=0``) of the original (count)
-        values (see :func:`scvae.data.chunked.feature_statistics`).
+        values (see :func:`scvae.data.statistics.feature_statistics`).
     method
         ``remove_zeros``; ``keep_variances_above`` with an optional threshold
         (default 0.5; keeps variance > threshold); ``keep_highest_variances`` with an
@@ -246,8 +238,8 @@ def filter_examples(
     Parameters
     ----------
     values
-        The original (count) values, examples x features (backed values work too:
-        their row statistics are computed in chunks).
+        The original (count) values, examples x features (row statistics are
+        computed in chunks).
     method, parameters
         See the module docstring; class names are compared after
         :func:`normalise_label` (case, spaces, ``-`` and ``/`` do not matter).

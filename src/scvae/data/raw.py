@@ -1,12 +1,56 @@
-"""The one structure every reader returns."""
+"""The one structure every reader returns, and the words and names of a data set."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+DEFAULT_TERMS = {
+    "example": "example",
+    "feature": "feature",
+    "mapped feature": "feature",
+    "class": "class",
+    "type": "value",
+    "item": "item",
+}
+COUNT_TERMS = {
+    "example": "cell",
+    "feature": "gene",
+    "mapped feature": "gene",
+    "class": "cell type",
+    "type": "count",
+    "item": "transcript",
+}
+
+#: The name of a data set whose file or folder name gives nothing usable.
+FALLBACK_NAME = "data"
+
+
+def normalise_name(name: str) -> str:
+    """Lower case; spaces, '-' and '/' become '_'; unsafe characters removed.
+
+    Never empty: a name that leaves nothing becomes :data:`FALLBACK_NAME`.
+    """
+    name = re.sub(r"[ /\-]", "_", str(name).lower())
+    return re.sub(r'[(),$<>:"\\|?*]', "", name) or FALLBACK_NAME
+
+
+def path_name(path: str | Path) -> str:
+    """The data-set name of a file or folder: its name up to the first dot.
+
+    Leading dots are skipped (``.hidden.tsv`` gives ``hidden``); a name that leaves
+    nothing gives :data:`FALLBACK_NAME`. Never a path: no separators, never ``..``.
+    """
+    for candidate in (Path(path).name, Path(path).resolve().name):
+        stem = candidate.lstrip(".").split(".")[0]
+        if stem:
+            return stem
+    return FALLBACK_NAME
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Checks on a value matrix before it is used: finite, and counts where counts are needed.
 
-The checks walk the stored values of a CSR matrix (``.data``) in fixed-size chunks, so
-they stay fast and light on matrices with 10^8 non-zeros; the matrix is never made
-dense. Positions in messages count from 0, in the examples x features orientation.
+:func:`check` decides from the facts of one chunked pass over a
+:class:`~scvae.data.matrix.CountMatrix` (wherever it is stored); a problem is
+reported by :func:`check_values` on the offending row, which builds the message.
+Positions in messages count from 0, in the examples x features orientation.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import NoReturn
 import numpy as np
 import scipy.sparse as sp
 
+from scvae.data.matrix import CountMatrix
+from scvae.data.storage import chunks
+from scvae.distributions import registry
 from scvae.errors import DataError, NotCountsError
 
-#: Likelihoods that need non-negative integer counts.
+#: Likelihoods that need non-negative integer counts (as in the likelihood registry).
 COUNT_LIKELIHOODS = (
     "poisson",
     "negative_binomial",
@@ -24,7 +28,7 @@ COUNT_LIKELIHOODS = (
     "constrained_poisson",
 )
 
-#: Likelihoods that accept values that are not counts.
+#: Likelihoods that accept values that are not counts (the rest of the registry).
 NON_COUNT_LIKELIHOODS = (
     "gaussian",
     "log_normal",
@@ -34,9 +38,6 @@ NON_COUNT_LIKELIHOODS = (
     "exponentially_modified_gaussian",
     "bernoulli",
 )
-
-#: Number of stored values examined at a time.
-CHUNK_SIZE = 1 << 22
 
 _Fail = Callable[[str, int], NoReturn]
 
@@ -93,18 +94,51 @@ def check_values(
     return checked
 
 
-def is_count_matrix(values: sp.spmatrix | np.ndarray, tolerance: float = 1e-6) -> bool:
-    """Whether every stored value is finite, non-negative and within ``tolerance`` of an integer."""
-    data = _as_csr(values).data
-    if np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_:
-        return not (data.size and data.min() < 0)
-    for start in range(0, data.size, CHUNK_SIZE):
-        chunk = data[start : start + CHUNK_SIZE]
-        if not np.isfinite(chunk).all() or (chunk < 0).any():
-            return False
-        if not (np.abs(chunk - np.rint(chunk)) <= tolerance).all():
-            return False
-    return True
+def needs_counts(likelihood: str | None) -> bool:
+    """Whether the likelihood ``likelihood`` needs non-negative integer counts."""
+    if likelihood is None:
+        return False
+    try:
+        return registry.canonical_name(likelihood) in registry.COUNT_LIKELIHOODS
+    except ValueError:  # an unknown name is refused where the model is configured
+        return False
+
+
+def check(
+    matrix: CountMatrix,
+    path: object,
+    *,
+    likelihood: str | None = None,
+    structure_only: bool = False,
+) -> CountMatrix:
+    """Check ``matrix`` in one chunked pass (the facts are remembered); returns it.
+
+    Refuses an empty matrix and NaN or infinite values; with a count likelihood,
+    negative and non-integer values; without a likelihood (scvae models counts),
+    negative values. With ``structure_only`` only emptiness and finiteness are
+    checked (what is refused before anything is cached). Afterwards the matrix
+    serves rounded values when every value is near a whole number.
+    """
+    rows, columns = matrix.shape
+    if rows == 0 or columns == 0:
+        raise DataError(path, f"has no values ({rows} examples x {columns} features)")
+    facts = matrix.facts()
+    counts = needs_counts(likelihood) and not structure_only
+    bad = facts.first_nonfinite_row
+    if bad is None and counts:
+        negative, fractional = facts.first_negative_row, facts.first_fractional_row
+        bad = negative if negative is not None else fractional
+    if bad is not None:
+        row = matrix.padded_row(bad)
+        check_values(row, path, count_likelihood=counts, likelihood_name=likelihood)
+        raise DataError(path, f"row {bad} holds values that cannot be used")  # not reached
+    if likelihood is None and not structure_only and matrix.minimum() < 0:
+        raise NotCountsError(
+            path,
+            "has negative values; scvae models counts (give a likelihood for real "
+            "values, e.g. gaussian, to use them)",
+        )
+    return matrix
 
 
 def _as_csr(values: object) -> sp.csr_matrix:
@@ -121,8 +155,9 @@ def _checked_floats(
     """Chunk-wise checks; rounded ``float32`` values if all are near-integers."""
     new_data = np.empty(data.shape, dtype=np.float32)
     integral = True
-    for start in range(0, data.size, CHUNK_SIZE):
-        chunk = data[start : start + CHUNK_SIZE]
+    step = chunks.CHUNK_VALUES
+    for start in range(0, data.size, step):
+        chunk = data[start : start + step]
         finite = np.isfinite(chunk)
         if not finite.all():
             fail("non-finite", start + int(np.argmin(finite)))

@@ -18,7 +18,7 @@ def count_metadata(title: str, **extra: Any) -> dict[str, Any]:
 
     ``terms`` in ``extra`` update the single-cell count terms instead of replacing them.
     """
-    from scvae.data.data_set import COUNT_TERMS
+    from scvae.data.raw import COUNT_TERMS
 
     terms = {**COUNT_TERMS, **extra.pop("terms", {})}
     return {"title": title, "example type": "counts", "terms": terms, **extra}

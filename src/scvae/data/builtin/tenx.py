@@ -36,7 +36,7 @@ def read_populations(files: Mapping[str, Path], title: str) -> RawData:
         with ``_<normalised population>`` appended, since barcodes repeat across
         populations. All populations must share the genome and the gene list.
     """
-    from scvae.data.data_set import normalise_name
+    from scvae.data.raw import normalise_name
 
     if not files:
         raise DataError(None, f"{title} has no populations to combine")

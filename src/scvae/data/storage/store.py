@@ -1,28 +1,87 @@
-"""The file behind backed values: a CSR matrix in an HDF5 group, read by row ranges.
+"""Stores of count values: a CSR matrix in memory or in an HDF5 group, read by rows.
 
-:class:`CsrStore` holds the group's ``indptr`` in memory and slices ``data`` and
-``indices`` with h5py; :mod:`scvae.data.backed` builds its views on top of it.
+Every store answers the same questions: ``shape``, ``dtype``, ``indptr`` (row
+pointers, held in memory: 8 bytes a row) and :meth:`raw_rows` (the stored values of
+some rows, as CSR in the stored dtype). :class:`HdfStore` slices the ``data`` and
+``indices`` of an HDF5 CSR group (scvae's cache files, ``.h5ad``) with h5py;
+:class:`MemoryStore` gathers them from a SciPy CSR matrix.
+
+Two store properties tell the layers above how to use a store without asking
+where it is: ``sequential`` (reads are cheap only in file order, so minibatches are
+drawn chunk-shuffled) and :meth:`held` (the matrix itself when it is in memory).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
 from scvae.errors import DataError
 
-__all__ = ["MERGE_GAP", "CsrStore"]
+__all__ = ["MERGE_GAP", "HdfStore", "MemoryStore", "Store"]
 
 #: Rows whose stored values lie at most this many values apart are read in one slice.
 MERGE_GAP = 1 << 16
 
 
-class CsrStore:
-    """The file behind every view: path, group, ``indptr``; reads stored rows."""
+class Store(Protocol):
+    """What :class:`~scvae.data.matrix.CountMatrix` asks of a store."""
+
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    dtype: np.dtype
+    sequential: bool
+
+    def raw_rows(self, rows: np.ndarray) -> sp.csr_matrix: ...
+
+    def held(self) -> sp.csr_matrix | None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A SciPy CSR matrix as a store (sorted column indices, no duplicates)."""
+
+    sequential = False
+    path = None
+    group = None
+
+    def __init__(self, matrix: Any) -> None:
+        matrix = matrix if isinstance(matrix, sp.csr_matrix) else sp.csr_matrix(matrix)
+        if not matrix.has_canonical_format:
+            matrix = matrix.copy()
+            matrix.sum_duplicates()
+        self.matrix = matrix
+        self.shape = matrix.shape
+        self.dtype = matrix.dtype
+        self.indptr = matrix.indptr.astype(np.int64, copy=False)
+
+    def raw_rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The rows ``rows`` (any order, repeats allowed), gathered from the CSR arrays."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        taken = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        parts = (self.matrix.data[taken], self.matrix.indices[taken], indptr)
+        return sp.csr_matrix(parts, shape=(rows.size, self.shape[1]))
+
+    def held(self) -> sp.csr_matrix:
+        return self.matrix
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class HdfStore:
+    """A CSR group of an HDF5 file: path, group, ``indptr``; reads stored rows."""
+
+    sequential = True
 
     def __init__(self, path: str | os.PathLike[str], group: str) -> None:
         import h5py
@@ -45,6 +104,10 @@ class CsrStore:
         state = dict(self.__dict__)
         state["_file"], state["_pid"] = None, -1
         return state
+
+    def held(self) -> None:
+        """Values on disk are not held in memory."""
+        return None
 
     def file(self) -> Any:
         """The open file (re-opened in a new process, e.g. after a fork)."""

@@ -1,51 +1,27 @@
-"""Statistics over a whole matrix, computed chunk by chunk (backed or in-memory values).
+"""Statistics over a whole matrix, computed chunk by chunk.
 
-Every function takes a :class:`~scvae.data.backed.BackedMatrix` or anything SciPy turns
-into CSR, and holds at most :data:`~scvae.data.backed.CHUNK_VALUES` stored values (plus
-per-row or per-feature results) at a time.
+Every function reads a :class:`~scvae.data.matrix.CountMatrix` (anything with a
+``shape`` and ``iter_chunks(max_values, raw=...)``) and holds at most
+:data:`~scvae.data.storage.chunks.CHUNK_VALUES` stored values (plus per-row or
+per-feature results) at a time.
 
 Sums over examples are *sequential*: each chunk's values are added to the running
 totals in row order (:func:`add_by_column`), exactly as one ``np.bincount`` over the
 whole matrix adds them. So the statistics that processing decides on (feature sums
-and variances, column norms) are bit for bit those of the whole in-memory matrix,
-whatever the chunk size, and backed and in-memory data make the same choices.
+and variances, column norms) are bit for bit those of the whole matrix, whatever the
+chunk size and wherever the values are stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from scvae.data import backed
-from scvae.data.backed import is_backed
-
-if TYPE_CHECKING:
-    from scvae.data.preprocessing import RowwisePreprocessing
-
 Chunks = Callable[[], Iterable[tuple[np.ndarray, sp.csr_matrix]]]
-
-
-def iter_row_chunks(
-    values: Any, max_values: int | None = None, *, raw: bool = False
-) -> Iterator[tuple[np.ndarray, Any]]:
-    """``(positions, csr chunk)`` pairs covering every row of a backed or in-memory matrix.
-
-    In-memory matrices are cut in row order; backed ones are read in file order.
-    Consumers place results by ``positions``. With ``raw``, backed values come as
-    stored (not rounded, in the stored dtype), as the processing pipeline sees them.
-    """
-    limit = backed.CHUNK_VALUES if max_values is None else max_values
-    if is_backed(values):
-        yield from values.iter_chunks(limit, raw=raw)
-        return
-    matrix = sp.csr_matrix(values)
-    bounds = backed.chunk_bounds(matrix.indptr.astype(np.int64), limit)
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        yield np.arange(start, stop), matrix[start:stop]
 
 
 def add_by_column(totals: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -102,13 +78,13 @@ def feature_statistics(
 ) -> FeatureStatistics:
     """:class:`FeatureStatistics` of the values as stored (what ``-F`` decides on)."""
     n, f = values.shape
-    return column_statistics(lambda: iter_row_chunks(values, max_values, raw=True), n, f, variances)
+    return column_statistics(lambda: values.iter_chunks(max_values, raw=True), n, f, variances)
 
 
 def feature_moments(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and population variance (``ddof=0``) of the served values."""
     n, f = values.shape
-    statistics = column_statistics(lambda: iter_row_chunks(values), n, f)
+    statistics = column_statistics(lambda: values.iter_chunks(), n, f)
     return statistics.means, statistics.variances
 
 
@@ -117,7 +93,7 @@ def per_row(
 ) -> np.ndarray:
     """``function`` (one number per row of a CSR chunk) over all rows of the stored values."""
     result = None
-    for positions, chunk in iter_row_chunks(values, max_values, raw=True):
+    for positions, chunk in values.iter_chunks(max_values, raw=True):
         found = np.asarray(function(chunk))
         if result is None:
             result = np.zeros(values.shape[0], dtype=found.dtype)
@@ -128,7 +104,7 @@ def per_row(
 def row_sums(values: Any) -> np.ndarray:
     """Row sums (``float64``) of a backed or in-memory matrix, in chunks."""
     result = np.zeros(values.shape[0])
-    for positions, chunk in iter_row_chunks(values):
+    for positions, chunk in values.iter_chunks():
         result[positions] = np.asarray(chunk.sum(axis=1), dtype=np.float64).reshape(-1)
     return result
 
@@ -143,7 +119,7 @@ def summary_statistics(values: Any) -> dict[str, float]:
     total = n * f
     stored, value_sum, below_half = 0, 0.0, 0
     minimum, maximum = np.inf, -np.inf
-    for _, chunk in iter_row_chunks(values):
+    for _, chunk in values.iter_chunks():
         data = chunk.data.astype(np.float64)
         stored += data.size
         value_sum += data.sum()
@@ -155,7 +131,7 @@ def summary_statistics(values: Any) -> dict[str, float]:
     implicit = total - stored
     mean = value_sum / total if total else float("nan")
     squares = implicit * mean**2
-    for _, chunk in iter_row_chunks(values):
+    for _, chunk in values.iter_chunks():
         squares += np.square(chunk.data.astype(np.float64) - mean).sum()
     variance = squares / (total - 1) if total > 1 else float("nan")
     if implicit:
@@ -168,53 +144,6 @@ def summary_statistics(values: Any) -> dict[str, float]:
         "maximum": float(maximum),
         "sparsity": float((implicit + below_half) / total) if total else float("nan"),
     }
-
-
-# ------------------------------------------------------------- preprocessing
-def fit_preprocessing(
-    chunks: Chunks,
-    methods: Sequence[str],
-    n: int,
-    f: int,
-    *,
-    until: int | None = None,
-    seed: int | None = None,
-) -> RowwisePreprocessing:
-    """Fit the whole-matrix statistics of ``methods`` to an n x f matrix given in chunks.
-
-    ``chunks()`` yields ``(rows, csr)`` afresh; each ``normalise`` step takes one pass
-    (column norms of its input, summed in row order as
-    :func:`~scvae.data.preprocessing.preprocess` sums them)
-    and so does each ``bernoulli_sample`` step (the stored values of its input per row,
-    which place each row's draws). Only the first ``until`` steps are fitted.
-    """
-    from scvae.data.preprocessing import RowwisePreprocessing, check_probabilities
-    from scvae.data.processing import DEFAULTS
-
-    seed = DEFAULTS.sampling_seed if seed is None else seed
-    methods = tuple(methods)
-    norms: list[np.ndarray | None] = [None] * len(methods)
-    starts: list[np.ndarray | None] = [None] * len(methods)
-    drawn = 0
-    for k, method in enumerate(methods[: len(methods) if until is None else until]):
-        if method not in ("normalise", "bernoulli_sample"):
-            continue
-        before = RowwisePreprocessing(methods[:k], tuple(norms[:k]), tuple(starts[:k]), seed)
-        squares, counts = np.zeros(f), np.zeros(n, dtype=np.int64)
-        for rows, chunk in chunks():
-            current = before(chunk, rows)
-            if method == "normalise":
-                weights = current.data.astype(np.float64) ** 2
-                squares = add_by_column(squares, current.indices, weights)
-            else:
-                check_probabilities(current.data)
-                counts[rows] = np.diff(current.indptr)
-        if method == "normalise":
-            norms[k] = np.sqrt(squares)
-        else:
-            starts[k] = drawn + np.cumsum(counts) - counts
-            drawn += int(counts.sum())
-    return RowwisePreprocessing(methods, tuple(norms), tuple(starts), seed)
 
 
 # ------------------------------------------------------------- value checks
