@@ -82,20 +82,24 @@ CONFIGURATIONS = {
         Configuration(
             "paper_gmvae",
             "paper's PBMC GMVAE",
-            "-m GMVAE -r negative_binomial -l 100 -H 100 100 -w 200 --split-data-set",
-            ModelConfig(
+            "-m GMVAE -r negative_binomial -l 100 -H 100 100 -w 200 --split-data-set "
+            "--defaults 2.1.4",
+            ModelConfig.with_defaults(
+                "2.1.4",
                 model_type="GMVAE",
                 reconstruction_distribution="negative_binomial",
                 latent_size=100,
                 hidden_sizes=(100, 100),
                 number_of_warm_up_epochs=200,
             ),
+            learning_rate=1e-4,
             full_epochs=6,
         ),
         Configuration(
             "scvi_equivalent",
             "scVI-equivalent VAE",
-            "-r negative_binomial -l 10 -H 128 -B 100 --learning-rate 0.001 --split-data-set",
+            "-r negative_binomial -l 10 -H 128 -B 100 --learning-rate 0.001 --split-data-set "
+            "(observed library size, as scVI)",
             ModelConfig(
                 reconstruction_distribution="negative_binomial", latent_size=10, hidden_sizes=(128,)
             ),
