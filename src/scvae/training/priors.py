@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from scvae.training.distributed import evaluation_batches
+from scvae.training.parallel import evaluation_batches
 
 VARIANCE_FLOOR = 1e-2
 """Smallest variance given to a component (a cluster of near-identical latent means)."""
