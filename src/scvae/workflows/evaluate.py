@@ -254,6 +254,8 @@ def evaluate_version(
         samples=samples,
     )
     log(text)
+    for warning in evaluation.warnings:
+        log(f"Warning: {warning}.")
     return folder
 
 
