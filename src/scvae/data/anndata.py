@@ -1,19 +1,40 @@
-"""Conversion between DataSet and AnnData."""
+"""Conversion between DataSet and AnnData: :func:`from_anndata` and :func:`to_anndata`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from scvae.data.data_set import DataSet
+from scvae.data.data_set import DataSet
+from scvae.data.matrix import as_matrix
+
+
+def from_anndata(
+    adata: Any,
+    layer: str | None = None,
+    label_key: str | None = None,
+    batch_key: str | None = None,
+    name: str = "anndata",
+    **kwargs: Any,
+) -> DataSet:
+    """A checked DataSet of an in-memory AnnData (``X``, a layer, or ``"raw"``).
+
+    ``kwargs`` go to :class:`DataSet` (e.g. ``reconstruction_distribution``).
+    """
+    raw = raw_from_anndata(adata, layer=layer, label_key=label_key, batch_key=batch_key)
+    data_set = DataSet(name, **kwargs)
+    data_set._set(raw)
+    return data_set
 
 
 def to_anndata(data_set: DataSet) -> Any:
     """AnnData with counts in ``X`` (CSR), ``obs['label']``/``obs['batch']`` when present."""
     import anndata
+
+    if data_set.values is None:
+        raise ValueError("the data set is not loaded; call load() first")
 
     obs = pd.DataFrame(index=pd.Index(data_set.example_names.astype(str), name=None))
     if data_set.labels is not None:
@@ -26,7 +47,7 @@ def to_anndata(data_set: DataSet) -> Any:
     var = pd.DataFrame(index=pd.Index(data_set.feature_names.astype(str), name=None))
     if data_set.feature_ids is not None:
         var["gene_ids"] = np.asarray(data_set.feature_ids).astype(str)
-    adata = anndata.AnnData(X=data_set.values.copy(), obs=obs, var=var)
+    adata = anndata.AnnData(X=as_matrix(data_set.values).to_csr(), obs=obs, var=var)
     adata.uns["scvae"] = {"title": data_set.title, "kind": data_set.kind}
     return adata
 

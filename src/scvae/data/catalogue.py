@@ -24,7 +24,7 @@ from pathlib import Path
 from scvae.data.builtin.macosko import read_macosko
 from scvae.data.builtin.tcga import read_tcga
 from scvae.data.builtin.tenx import read_annotated, read_populations
-from scvae.data.raw import RawData
+from scvae.data.raw import RawData, normalise_name
 
 #: environment variable naming a mirror root that replaces every base URL
 MIRROR_VARIABLE = "SCVAE_DATA_URL_BASE"
@@ -98,8 +98,6 @@ class Source:
 
     def file_name(self, title: str) -> str:
         """``<title>-<role>-<kind><extension>``, all normalised (the original's naming)."""
-        from scvae.data.data_set import normalise_name
-
         stem = "-".join(normalise_name(part) for part in (title, self.role, self.kind))
         return stem + file_extension(self.path)
 

@@ -384,28 +384,16 @@ class DataSet:
 
     # ---------------------------------------------------------------- AnnData
     @classmethod
-    def from_anndata(
-        cls,
-        adata: Any,
-        layer: str | None = None,
-        label_key: str | None = None,
-        batch_key: str | None = None,
-        name: str = "anndata",
-        **kwargs: Any,
-    ) -> DataSet:
-        """Build a DataSet from an in-memory AnnData (``X``, or a layer, or ``"raw"``)."""
-        from scvae.data.anndata import raw_from_anndata
+    def from_anndata(cls, adata: Any, **options: Any) -> DataSet:
+        """Forwards to :func:`scvae.data.anndata.from_anndata` (kept for one release)."""
+        from scvae.data.anndata import from_anndata  # conversions sit above the container
 
-        raw = raw_from_anndata(adata, layer=layer, label_key=label_key, batch_key=batch_key)
-        data_set = cls(name, **kwargs)
-        data_set._set(raw)
-        return data_set
+        return from_anndata(adata, **options)
 
     def to_anndata(self) -> Any:
-        """An AnnData with counts in ``X``, labels in ``obs['label']``, batches in ``obs['batch']``."""
-        from scvae.data.anndata import to_anndata
+        """Forwards to :func:`scvae.data.anndata.to_anndata` (kept for one release)."""
+        from scvae.data.anndata import to_anndata  # conversions sit above the container
 
-        self._require_loaded()
         return to_anndata(self)
 
     def __repr__(self) -> str:
