@@ -89,6 +89,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--importance-samples", type=int, default=100)
     parser.add_argument("--work", default=str(HERE / "_work" / "quality"))
     parser.add_argument("--output", default=str(HERE / "QUALITY.md"))
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: write the report from the runs already finished in --work",
+    )
     return parser.parse_args(argv)
 
 
@@ -315,11 +320,11 @@ def render(results: dict, prepared: dict, args) -> str:
         "log p(x | N) given each cell's observed total count N (scVI's kind), and scvae's "
         "bound on log p(x), which adds its library-size term log P(N).",
         "",
-        "| data | tool | test ELBO log p(x\\|N) | test IW log p(x\\|N) | test ELBO log p(x) | "
+        "| data | tool | runs | test ELBO log p(x\\|N) | test IW log p(x\\|N) | test ELBO log p(x) | "
         "ARI k-means test | NMI k-means test | ARI model test | NMI model test | "
         "ARI k-means all | ARI model all | components used | test cluster sizes "
         "(first seed) | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in args.data_sets:
         for tool in ("scvae", "scVI"):
@@ -336,7 +341,7 @@ def render(results: dict, prepared: dict, args) -> str:
             used = pick("components_used")
             sizes = runs[0].get("test_cluster_sizes")
             lines.append(
-                f"| {title} | {tool} | {median_range(pick('test_elbo'), 1)} | "
+                f"| {title} | {tool} | {len(runs)} | {median_range(pick('test_elbo'), 1)} | "
                 f"{median_range(pick('test_iw'), 1)} | {median_range(pick('test_elbo_full'), 1)} | "
                 f"{median_range(pick('kmeans_test', 0))} | "
                 f"{median_range(pick('kmeans_test', 1))} | {median_range(pick('model_test', 0))} | "
@@ -374,8 +379,14 @@ def main(argv: list[str] | None = None) -> int:
         (work / key / f"{tool}_s{seed}.json").write_text(json.dumps(figures, indent=2))
         log(f"{tool} {key} seed {seed}: {json.dumps(figures)}")
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(one, tasks))
+    if args.collect:
+        for key, seed, tool in tasks:
+            path = work / key / f"{tool}_s{seed}.json"
+            if path.exists():
+                results.setdefault((key, tool), []).append(json.loads(path.read_text()))
+    else:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(one, tasks))
     report = render(results, prepared, args)
     print(report)
     Path(args.output).write_text(report)
