@@ -415,3 +415,45 @@ def load_configs(path: str | Path) -> dict[str, Any]:
     """Read configurations written by :func:`save_configs`."""
     payload = json.loads(Path(path).read_text())
     return {name: CONFIG_CLASSES[name].from_dict(values) for name, values in payload.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_tuple_of(check: Any) -> Any:
+    return lambda value: isinstance(value, tuple) and all(check(item) for item in value)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+_SAVED_TYPE_CHECKS: dict[str, Any] = {
+    "bool": lambda value: isinstance(value, bool),
+    "int": _is_int,
+    "float": _is_number,
+    "str": lambda value: isinstance(value, str),
+    "int | None": lambda value: value is None or _is_int(value),
+    "str | None": lambda value: value is None or isinstance(value, str),
+    "tuple[int, ...]": _is_tuple_of(_is_int),
+    "tuple[float, ...]": _is_tuple_of(_is_number),
+    "tuple[str, ...]": _is_tuple_of(lambda value: isinstance(value, str)),
+}
+
+
+def check_loaded_config(config: Any) -> None:
+    """Check that every value of a loaded configuration has its field's type.
+
+    Raises
+    ------
+    ValueError
+        Naming the first field whose saved value has another type.
+    """
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        check = _SAVED_TYPE_CHECKS.get(str(item.type))
+        if check is not None and not check(value):
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise ValueError(f"{item.name} has the value {shown}, which is not a {item.type}")

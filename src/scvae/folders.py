@@ -18,6 +18,7 @@ and intermediate plots to ``<analyses>/<path below the models folder>/intermedia
 from __future__ import annotations
 
 import datetime
+import hashlib
 import random
 import re
 import shutil
@@ -38,6 +39,11 @@ RECORDS_NAME = "epoch_records.npz"
 BEST_DIRECTORY = "best"
 EARLY_STOPPING_DIRECTORY = "early_stopping"
 INTERMEDIATE_DIRECTORY = "intermediate"
+#: the lock file of a run being trained, and the folder an epoch's files are staged in
+LOCK_NAME = ".lock"
+STAGING_DIRECTORY = ".epoch-pending"
+#: the longest file or folder name most file systems accept, in bytes
+MAXIMUM_NAME_BYTES = 255
 
 #: model version -> sub-folder of the run folder holding its checkpoint
 VERSION_FOLDERS = {
@@ -95,8 +101,23 @@ def data_path(
 
 # ------------------------------------------------------- model and run folders
 def model_directory(data_path: str, config: ModelConfig, training: TrainingConfig, k: int) -> Path:
-    """``<models>/<data path>/<model name>``."""
-    return Path(training.models_directory) / data_path / model_name(config, k)
+    """``<models>/<data path>/<model name>`` (over-long names shortened)."""
+    return Path(training.models_directory) / shorten_path(f"{data_path}/{model_name(config, k)}")
+
+
+def shorten_name(name: str) -> str:
+    """``name``, or its start and a SHA-256 digest when it is over 255 bytes long."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= MAXIMUM_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:16]
+    start = encoded[: MAXIMUM_NAME_BYTES - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{start}-{digest}"
+
+
+def shorten_path(path: str) -> str:
+    """A ``/``-separated relative path with each over-long part shortened."""
+    return "/".join(shorten_name(part) for part in path.split("/"))
 
 
 def check_run_id(run_id: str) -> str:
@@ -141,7 +162,7 @@ def reset_directory(directory: str | Path) -> None:
     if not directory.exists():
         return
     for entry in directory.iterdir():
-        if entry.is_dir() and entry.name.startswith("run_"):
+        if (entry.is_dir() and entry.name.startswith("run_")) or entry.name == LOCK_NAME:
             continue
         if entry.is_dir():
             shutil.rmtree(entry)
@@ -219,7 +240,7 @@ def intermediate_folder(training: TrainingConfig, run: Path) -> Path | None:
 def analyses_folder(analyses_directory: str | Path, data_path: str, name: str, run: Path) -> Path:
     """``<analyses>/<data path>/<model name>[/run_<ID>]``: where a model's results go."""
     run_part = [run.name] if run.name.startswith("run_") else []
-    return Path(analyses_directory, data_path, name, *run_part)
+    return Path(analyses_directory, shorten_path(f"{data_path}/{name}"), *run_part)
 
 
 def version_folder_name(epoch: int, version: str, monte_carlo: int, importance: int) -> str:

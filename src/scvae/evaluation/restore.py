@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import pairwise
 from pathlib import Path
 
 import torch
 
-from scvae.config import DataConfig, ModelConfig, TrainingConfig, load_configs
+from scvae.config import (
+    DataConfig,
+    ModelConfig,
+    TrainingConfig,
+    check_loaded_config,
+    load_configs,
+)
 from scvae.errors import ConfigError, ScvaeError
-from scvae.folders import CONFIG_NAME, VERSION_FOLDERS, version_checkpoint
+from scvae.folders import CONFIG_NAME, MODEL_FACTS, VERSION_FOLDERS, version_checkpoint
+from scvae.models.build import ModelFacts
+from scvae.training.commit import RunFileError
+
+#: saved JSON files larger than this are refused (real ones hold a few kilobytes)
+MAXIMUM_JSON_BYTES = 64 << 20
+#: a saved model larger than this many numbers (4 GiB of float32) is refused
+MAXIMUM_PARAMETERS = 1 << 30
+EVALUATION_ADVICE = (
+    "evaluate another version with --model-versions, or train again with --reset-training"
+)
 
 VERSION_ALIASES = {
     "end_of_training": ("end_of_training", "eot", "end", "finish", "finished"),
@@ -58,11 +77,109 @@ def read_run_configs(run: str | Path) -> RunConfigs:
             f'no trained model in "{run}" (it has no {CONFIG_NAME}); give the run folder '
             "that `scvae train` printed"
         )
+    _check_file_size(path)
     try:
         configs = load_configs(path)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ModelNotFound(f'"{path}" is not a valid model configuration ({error})') from error
-    return RunConfigs(configs["data"], configs["model"], configs["training"])
+        sections = [configs["data"], configs["model"], configs["training"]]
+        for config in sections:
+            check_loaded_config(config)
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as error:
+        raise RunFileError(path, f"is not a valid model configuration ({error})") from error
+    return RunConfigs(*sections)
+
+
+def _check_file_size(path: Path) -> None:
+    if path.stat().st_size > MAXIMUM_JSON_BYTES:
+        raise RunFileError(path, f"is larger than {MAXIMUM_JSON_BYTES:,} bytes")
+
+
+def read_model_facts(run: str | Path) -> ModelFacts:
+    """The shape facts saved in ``run/model.json``, checked."""
+    path = Path(run) / MODEL_FACTS
+    if not path.is_file():
+        raise ModelNotFound(f'no trained model in "{run}" (it has no {MODEL_FACTS})')
+    _check_file_size(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        problem = _facts_problem(values)
+        facts = None if problem else ModelFacts.from_dict(values)
+    except (ValueError, TypeError, UnicodeDecodeError) as error:
+        problem = str(error)
+    if problem or facts is None:
+        raise RunFileError(path, f"is not a valid model description ({problem})")
+    return facts
+
+
+def _facts_problem(values: object) -> str | None:
+    """What is wrong with the values of a ``model.json`` (``None`` if nothing)."""
+    if not isinstance(values, dict):
+        return "not a JSON object"
+    known = {item.name for item in fields(ModelFacts)}
+    unknown = set(values) - known
+    if unknown:
+        return f"unknown keys: {', '.join(sorted(map(str, unknown)))[:200]}"
+    checks = {
+        "feature_size": lambda v: type(v) is int and v >= 1,
+        "number_of_classes": lambda v: type(v) is int and v >= 1,
+        "number_of_batches": lambda v: type(v) is int and v >= 0,
+        "seed": lambda v: type(v) is int,
+        "data_set": lambda v: isinstance(v, str),
+        "prior_probabilities": lambda v: v is None or _probabilities(v),
+        "feature_names_sample": lambda v: (
+            isinstance(v, list) and all(isinstance(item, str) for item in v)
+        ),
+    }
+    for name, check in checks.items():
+        if name not in values and name != "feature_names_sample":
+            return f"{name} is missing"
+        if name in values and not check(values[name]):
+            return f"{name} has an invalid value"
+    return None
+
+
+def _probabilities(values: object) -> bool:
+    return (
+        isinstance(values, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        and all(math.isfinite(v) and v >= 0 for v in values)
+    )
+
+
+def parameter_estimate(config: ModelConfig, facts: ModelFacts) -> int:
+    """About how many numbers the model of ``config`` and ``facts`` holds (from its sizes).
+
+    Counts the weights between consecutive layers of the encoder and decoder and the
+    GMVAE's per-component parameters; Python integers, so absurd sizes cannot overflow.
+    """
+    hidden = [int(size) for size in config.hidden_sizes]
+    latent = int(config.latent_size)
+    k, batches, features = facts.number_of_classes, facts.number_of_batches, facts.feature_size
+    heads = 3 + max(int(config.number_of_reconstruction_classes), 0)
+    encoder = [features + batches + k, *hidden, 2 * latent]
+    decoder = [latent + batches + k, *reversed(hidden), features * heads]
+    total = sum(a * b + b for chain in (encoder, decoder) for a, b in pairwise(chain))
+    return total + k * (2 * latent + 1)
+
+
+def check_model_size(config: ModelConfig, facts: ModelFacts, run: str | Path) -> None:
+    """Refuse a saved model too large to build before anything is allocated."""
+    estimate = parameter_estimate(config, facts)
+    if estimate > MAXIMUM_PARAMETERS:
+        raise RunFileError(
+            Path(run) / MODEL_FACTS,
+            f"describes a model of about {estimate:.3g} parameters (more than "
+            f"{MAXIMUM_PARAMETERS:.3g}); its saved sizes are implausible",
+        )
+
+
+def check_data_fits(facts: ModelFacts, number_of_features: int, run: str | Path) -> None:
+    """Refuse data whose number of features differs from the model's."""
+    if number_of_features != facts.feature_size:
+        raise ConfigError(
+            f'the model in "{run}" was trained on {facts.feature_size} features, but these data '
+            f"have {number_of_features}; evaluate it on the data (and feature selection) it "
+            "was trained with"
+        )
 
 
 @dataclass
@@ -77,13 +194,20 @@ class TrainedModel:
 def load_version(
     run: str | Path, version: str, module: torch.nn.Module, device: torch.device
 ) -> TrainedModel | None:
-    """Load the ``version`` checkpoint of ``run`` into ``module``; ``None`` if it is missing."""
-    from scvae.training.checkpoints import load_checkpoint
+    """Load the ``version`` checkpoint of ``run`` into ``module``; ``None`` if it is missing.
 
+    The checkpoint is verified against its digest first; an interrupted epoch commit is
+    finished when no training holds the run.
+    """
+    from scvae.training.checkpoints import load_checkpoint, load_weights
+    from scvae.training.lock import settle_run
+
+    settle_run(run)
     path = version_checkpoint(run, version)
     if not path.is_file():
         return None
-    state = load_checkpoint(path, map_location=device)
-    module.load_state_dict(state["model"])
+    advice = EVALUATION_ADVICE
+    state = load_checkpoint(path, map_location=device, advice=advice)
+    load_weights(module, state, path, advice)
     module.to(device).eval()
     return TrainedModel(module, version, int(state["epoch"]))

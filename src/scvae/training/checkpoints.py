@@ -1,35 +1,192 @@
-"""Checkpoints: written atomically, loaded without executing pickled code."""
+"""Checkpoints: verified by a SHA-256 digest, loaded without executing pickled code.
+
+Each ``checkpoint.pt`` has a small JSON file beside it (``checkpoint.pt.sha256``) with
+the size and SHA-256 digest of its bytes. Every load checks both before anything is
+unpickled, so a flipped bit, a truncated or empty file, or a checkpoint without its
+digest is refused with one line (a :class:`CheckpointError`) instead of being trained
+on or evaluated. The pair is written inside an epoch's commit (see
+:mod:`scvae.training.commit`), so the two always change together.
+"""
 
 from __future__ import annotations
 
-import shutil
+import hashlib
+import io
+import json
+import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from scvae.errors import ScvaeError
 from scvae.folders import CHECKPOINT_NAME
 from scvae.io import atomic_path
 
-__all__ = ["CHECKPOINT_NAME", "copy_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "copy_checkpoint",
+    "digest_path",
+    "load_checkpoint",
+    "load_weights",
+    "save_checkpoint",
+    "serialise_checkpoint",
+    "trained_epochs",
+    "write_checkpoint_bytes",
+]
+
+DIGEST_SUFFIX = ".sha256"
+#: a digest file is a few dozen bytes; anything much larger is not one
+MAXIMUM_DIGEST_BYTES = 4096
+ADVICE = "train again with --reset-training, or evaluate another version with --model-versions"
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically."""
+class CheckpointError(ScvaeError):
+    """A checkpoint that is missing its digest, damaged, or not a scvae checkpoint."""
+
+    def __init__(self, path: Path, problem: str, advice: str = ADVICE) -> None:
+        super().__init__(f'"{path}" {problem}; {advice}')
+
+
+def digest_path(path: str | Path) -> Path:
+    """The digest file beside a checkpoint: ``<name>.sha256``."""
     path = Path(path)
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def serialise_checkpoint(state: dict[str, Any]) -> bytes:
+    """The bytes :func:`torch.save` writes for ``state``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _digest_text(data: bytes) -> str:
+    record = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return json.dumps(record, sort_keys=True) + "\n"
+
+
+def _write_synced(path: Path, data: bytes) -> None:
     with atomic_path(path) as temporary:
-        torch.save(state, temporary)
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def write_checkpoint_bytes(path: str | Path, data: bytes) -> Path:
+    """Write checkpoint bytes and their digest file (each atomically)."""
+    path = Path(path)
+    _write_synced(path, data)
+    _write_synced(digest_path(path), _digest_text(data).encode())
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (no pickled code is run)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (tensors, numbers, strings, lists, dicts) and its digest to ``path``."""
+    return write_checkpoint_bytes(path, serialise_checkpoint(state))
+
+
+def _expected(path: Path, advice: str) -> tuple[str, int]:
+    """The digest and size recorded beside ``path``."""
+    sidecar = digest_path(path)
+    if not sidecar.is_file():
+        raise CheckpointError(
+            path, f"has no digest file ({sidecar.name}), so it cannot be verified", advice
+        )
+    if sidecar.stat().st_size > MAXIMUM_DIGEST_BYTES:
+        raise CheckpointError(path, f"has a malformed digest file ({sidecar.name})", advice)
+    try:
+        record = json.loads(sidecar.read_bytes())
+        digest, size = record["sha256"], record["size"]
+        valid = isinstance(digest, str) and len(digest) == 64 and type(size) is int and size >= 0
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        valid = False
+    if not valid:
+        raise CheckpointError(path, f"has a malformed digest file ({sidecar.name})", advice)
+    return digest, size
+
+
+def verified_bytes(path: str | Path, advice: str = ADVICE) -> bytes:
+    """The bytes of a checkpoint whose size and SHA-256 match its digest file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "is missing", advice)
+    digest, size = _expected(path, advice)
+    actual = path.stat().st_size
+    if actual != size:
+        what = "is empty" if actual == 0 else f"has {actual} bytes instead of {size} (truncated?)"
+        raise CheckpointError(path, f"is damaged: it {what}", advice)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(path, "is damaged: its SHA-256 digest does not match", advice)
+    return data
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", advice: str = ADVICE
+) -> dict[str, Any]:
+    """Read a verified checkpoint with ``weights_only=True`` (no pickled code is run).
+
+    Raises
+    ------
+    CheckpointError
+        When the digest does not match, or the content is not a scvae checkpoint.
+    """
+    path = Path(path)
+    data = verified_bytes(path, advice)
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            path, "holds objects other than tensors and numbers, which are never loaded", advice
+        ) from error
+    except (RuntimeError, ValueError, EOFError, OSError) as error:
+        raise CheckpointError(path, "is not a readable checkpoint", advice) from error
+    _check_state(path, state, advice)
+    return state
+
+
+def _check_state(path: Path, state: Any, advice: str) -> None:
+    valid = (
+        isinstance(state, dict)
+        and isinstance(state.get("model"), dict)
+        and all(isinstance(value, torch.Tensor) for value in state["model"].values())
+        and type(state.get("epoch")) is int
+        and state["epoch"] >= 0
+        and isinstance(state.get("optimiser", {}), dict)
+        and isinstance(state.get("early_stopping", {}), dict)
+    )
+    if not valid:
+        raise CheckpointError(path, "is not a scvae checkpoint (missing or invalid fields)", advice)
+
+
+def load_weights(
+    module: torch.nn.Module, state: dict[str, Any], path: str | Path, advice: str = ADVICE
+) -> None:
+    """Load a checkpoint's weights into ``module``; a mismatch is one line, not a traceback."""
+    try:
+        module.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        first = str(error).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else (first[0] if first else "")
+        raise CheckpointError(
+            Path(path),
+            f"does not fit this model (it was trained with other options or data: {detail})",
+            advice,
+        ) from error
+
+
+def trained_epochs(run: str | Path, advice: str = ADVICE) -> int:
+    """The epochs completed in ``run`` (0 without a checkpoint); the checkpoint is verified."""
+    path = Path(run) / CHECKPOINT_NAME
+    if not path.exists():
+        return 0
+    return int(load_checkpoint(path, advice=advice)["epoch"])
 
 
 def copy_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """Copy a checkpoint file atomically (used for the best and early-stopping versions)."""
-    target = Path(target)
-    with atomic_path(target) as temporary:
-        shutil.copyfile(source, temporary)
-    return target
+    """Copy a verified checkpoint and its digest (the best and early-stopping versions)."""
+    return write_checkpoint_bytes(target, verified_bytes(source))

@@ -1,4 +1,4 @@
-"""Learning curves: one CSV row per epoch and set, rewritten atomically."""
+"""Learning curves: one CSV row per epoch and set, rewritten with each epoch's commit."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from pathlib import Path
 
 from scvae.folders import CURVES_NAME
 from scvae.io import atomic_write_text
+from scvae.training.commit import RunFileError
 
 __all__ = ["CURVES_NAME", "curve_columns", "read_curves", "write_curves"]
 VAE_TERMS = ("lower_bound", "reconstruction_error", "kl_divergence")
 GMVAE_TERMS = ("lower_bound", "reconstruction_error", "kl_divergence_z", "kl_divergence_y")
+SETS = ("training", "validation")
+#: a curves file of a million epochs is a few hundred megabytes; larger ones are refused
+MAXIMUM_CURVES_BYTES = 256 << 20
 
 
 def curve_columns(terms: Sequence[str]) -> list[str]:
@@ -33,14 +37,31 @@ def write_curves(path: str | Path, rows: Sequence[dict], terms: Sequence[str]) -
 
 
 def read_curves(path: str | Path) -> list[dict]:
-    """Rows as dictionaries with ``epoch`` as int and numbers as float (empty -> None)."""
+    """Rows as dictionaries with ``epoch`` as int and numbers as float (empty -> None).
+
+    Raises
+    ------
+    RunFileError
+        When the file is larger than :data:`MAXIMUM_CURVES_BYTES` or is not a table of
+        learning curves (no ``epoch`` and ``set`` columns, values that are not numbers).
+    """
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            parsed: dict = {"epoch": int(row.pop("epoch")), "set": row.pop("set")}
-            parsed.update({key: float(value) if value else None for key, value in row.items()})
-            rows.append(parsed)
-    return rows
+    if path.stat().st_size > MAXIMUM_CURVES_BYTES:
+        raise RunFileError(path, f"is larger than {MAXIMUM_CURVES_BYTES:,} bytes")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [_parse_row(row) for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, KeyError, AttributeError, csv.Error) as error:
+        raise RunFileError(path, f"is not a table of learning curves ({error})") from error
+
+
+def _parse_row(row: dict) -> dict:
+    if None in row or None in row.values():
+        raise ValueError("a row has another number of fields than the header")
+    parsed: dict = {"epoch": int(row.pop("epoch")), "set": row.pop("set")}
+    if parsed["epoch"] < 1 or parsed["set"] not in SETS:
+        raise ValueError(f"invalid epoch {parsed['epoch']} or set {parsed['set']!r}")
+    parsed.update({key: float(value) if value else None for key, value in row.items()})
+    return parsed

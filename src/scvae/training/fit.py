@@ -10,7 +10,6 @@ an uninterrupted one.
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,13 @@ from scvae.clustering import accuracy, majority_labels
 from scvae.data.loader import MatrixSource
 from scvae.errors import ScvaeError
 from scvae.folders import BEST_DIRECTORY, CHECKPOINT_NAME, CURVES_NAME, EARLY_STOPPING_DIRECTORY
-from scvae.training.checkpoints import copy_checkpoint, load_checkpoint, save_checkpoint
+from scvae.training.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    serialise_checkpoint,
+)
+from scvae.training.commit import EpochCommit, recover
 from scvae.training.curves import read_curves, write_curves
 from scvae.training.parallel import (
     SINGLE,
@@ -37,6 +42,7 @@ from scvae.training.parallel import (
 from scvae.training.priors import fit_library_prior, place_mixture
 
 EARLY_STOPPING_PATIENCE = 10
+RESUME_ADVICE = "train again from the start with --reset-training"
 
 
 class TrainingDiverged(ScvaeError):
@@ -145,15 +151,22 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
 
 
 def _resume(module, optimiser, run_directory: Path, device) -> tuple[int, EarlyStopping, list]:
+    recover(run_directory)  # an epoch interrupted while it was committed
     path = run_directory / CHECKPOINT_NAME
     if not path.exists():
         return 0, EarlyStopping(), []
-    state = load_checkpoint(path, map_location=device)
-    module.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
+    state = load_checkpoint(path, map_location=device, advice=RESUME_ADVICE)
+    load_weights(module, state, path, RESUME_ADVICE)
+    try:
+        optimiser.load_state_dict(state["optimiser"])
+        stopping = EarlyStopping(**state["early_stopping"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise CheckpointError(
+            path, "has an invalid optimiser or early-stopping state", RESUME_ADVICE
+        ) from error
     epoch = int(state["epoch"])
     rows = [row for row in read_curves(run_directory / CURVES_NAME) if row["epoch"] <= epoch]
-    return epoch, EarlyStopping(**state["early_stopping"]), rows
+    return epoch, stopping, rows
 
 
 def _adam(module: torch.nn.Module, learning_rate: float) -> torch.optim.Optimizer:
@@ -255,33 +268,40 @@ def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) ->
 
 
 def _after_epoch(module, optimiser, run_directory: Path, epoch, rows, stopping, options) -> None:
-    """Early-stopping bookkeeping in every process; files and the callback in the main one."""
+    """Early-stopping bookkeeping in every process; files and the callback in the main one.
+
+    The main process stages the epoch's files, runs the callback (whose epoch records
+    are staged too) and commits them all in one step.
+    """
     validation = [row for row in rows if row["epoch"] == epoch + 1 and row["set"] == "validation"]
     action = stopping.update(validation[0]["lower_bound"]) if validation else None
     improved = bool(validation) and validation[0]["lower_bound"] > stopping.best
     if improved:
         stopping.best, stopping.best_epoch = validation[0]["lower_bound"], epoch + 1
     if options.processes.is_main:
-        _write_epoch(module, optimiser, run_directory, epoch, rows, stopping, options, action)
-        if improved:
-            copy_checkpoint(
-                run_directory / CHECKPOINT_NAME, run_directory / BEST_DIRECTORY / CHECKPOINT_NAME
-            )
+        commit = EpochCommit(run_directory).begin()
+        _write_epoch(module, optimiser, commit, epoch, rows, stopping, options, action, improved)
         if options.on_epoch_end is not None:
             options.on_epoch_end(epoch, rows)
+        commit.commit()
 
 
-def _write_epoch(module, optimiser, run_directory, epoch, rows, stopping, options, action) -> None:
-    checkpoint = run_directory / CHECKPOINT_NAME
-    if action == "snapshot" and checkpoint.exists():
-        copy_checkpoint(checkpoint, run_directory / EARLY_STOPPING_DIRECTORY / CHECKPOINT_NAME)
+def _write_epoch(
+    module, optimiser, commit: EpochCommit, epoch, rows, stopping, options, action, improved
+) -> None:
+    """Stage the checkpoint, ``best/``, ``early_stopping/`` and the curves of an epoch."""
+    if action == "snapshot" and (commit.run / CHECKPOINT_NAME).exists():
+        commit.copy_checkpoint(CHECKPOINT_NAME, f"{EARLY_STOPPING_DIRECTORY}/{CHECKPOINT_NAME}")
     elif action == "clear":
-        shutil.rmtree(run_directory / EARLY_STOPPING_DIRECTORY, ignore_errors=True)
-    write_curves(run_directory / CURVES_NAME, rows, options.terms)
+        commit.remove(EARLY_STOPPING_DIRECTORY)
+    write_curves(commit.path(CURVES_NAME), rows, options.terms)
     state = {
         "model": module.state_dict(),
         "optimiser": optimiser.state_dict(),
         "epoch": epoch + 1,
         "early_stopping": asdict(stopping),
     }
-    save_checkpoint(checkpoint, state)
+    data = serialise_checkpoint(state)
+    commit.checkpoint(CHECKPOINT_NAME, data)
+    if improved:
+        commit.checkpoint(f"{BEST_DIRECTORY}/{CHECKPOINT_NAME}", data)

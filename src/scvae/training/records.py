@@ -1,11 +1,12 @@
 """Per-epoch records for the ``all`` analyses: KL per latent dimension, GMVAE prior centroids.
 
-Kept in ``epoch_records.npz`` in the run folder (rewritten atomically each epoch; rows
-beyond the last completed epoch are dropped when a run resumes).
+Kept in ``epoch_records.npz`` in the run folder (rewritten each epoch as part of the
+epoch's commit; rows beyond the last completed epoch are dropped when a run resumes).
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,15 @@ import torch
 
 from scvae.folders import RECORDS_NAME
 from scvae.io import atomic_path
+from scvae.training.commit import RunFileError, pending_path
 
 #: the KL per dimension is estimated on at most this many examples, this many at a time
 KL_EXAMPLES = 1_000
 KL_BATCH = 100
+#: the record names a run folder's file may hold
+RECORD_NAMES = ("epoch", "kl_neurons", "prior_weights", "prior_means")
+#: a record file unpacking to more than this is refused (real ones hold kilobytes)
+MAXIMUM_RECORDS_BYTES = 1 << 30
 
 
 def _per_dimension(module) -> bool:
@@ -27,12 +33,56 @@ def _per_dimension(module) -> bool:
 
 
 def read_records(run: str | Path) -> dict[str, np.ndarray]:
-    """The saved records (``epoch``, ``kl_neurons``, ``prior_weights``, ``prior_means``)."""
+    """The saved records (``epoch``, ``kl_neurons``, ``prior_weights``, ``prior_means``).
+
+    Raises
+    ------
+    RunFileError
+        When the file is not a readable ``.npz`` of such records, or would unpack to more
+        than :data:`MAXIMUM_RECORDS_BYTES`.
+    """
     path = Path(run) / RECORDS_NAME
     if not path.is_file():
         return {}
-    with np.load(path, allow_pickle=False) as records:
-        return {name: records[name] for name in records.files}
+    try:
+        _check_unpacked_size(path)
+        with np.load(path, allow_pickle=False) as records:
+            loaded = {name: records[name] for name in records.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise RunFileError(path, f"is not a readable record file ({_first_line(error)})") from error
+    _check_records(path, loaded)
+    return loaded
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+def _check_unpacked_size(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        size = sum(member.file_size for member in archive.infolist())
+    if size > MAXIMUM_RECORDS_BYTES:
+        raise RunFileError(
+            path, f"would unpack to {size:,} bytes (more than {MAXIMUM_RECORDS_BYTES:,})"
+        )
+
+
+def _check_records(path: Path, records: dict[str, np.ndarray]) -> None:
+    """Known names, numeric arrays, one row per epoch in each."""
+    unknown = set(records) - set(RECORD_NAMES)
+    epochs = records.get("epoch")
+    problem = None
+    if unknown:
+        problem = f"has unknown records: {', '.join(sorted(unknown))}"
+    elif epochs is None or epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer):
+        problem = "has no one-dimensional integer epoch record"
+    elif any(not np.issubdtype(value.dtype, np.number) for value in records.values()):
+        problem = "has non-numeric records"
+    elif any(value.ndim < 1 or len(value) != len(epochs) for value in records.values()):
+        problem = "has records of different lengths"
+    if problem:
+        raise RunFileError(path, problem)
 
 
 class EpochRecorder:
@@ -67,7 +117,7 @@ class EpochRecorder:
             rows = previous[keep] if previous is not None and len(previous) == len(keep) else None
             value = np.asarray(value)[None]
             merged[name] = value if rows is None else np.concatenate([rows, value])
-        with atomic_path(self.run / RECORDS_NAME) as temporary:
+        with atomic_path(pending_path(self.run, RECORDS_NAME)) as temporary:
             with open(temporary, "wb") as file:
                 np.savez(file, **merged)
 

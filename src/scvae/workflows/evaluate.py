@@ -9,7 +9,6 @@ the clusters predicted, and the analyses write the files, figures and report.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,13 +26,15 @@ from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import (
     ModelNotFound,
     TrainedModel,
+    check_data_fits,
+    check_model_size,
     load_version,
+    read_model_facts,
     read_run_configs,
     resolve_versions,
 )
 from scvae.folders import (
     CONFIG_NAME,
-    MODEL_FACTS,
     analyses_folder,
     data_path,
     model_directory,
@@ -142,6 +143,8 @@ def _context(
                 f'The model directory resulting from the model specification is: "{run}"'
             )
     facts = _facts(run)
+    check_data_fits(facts, data_set.number_of_features, run)
+    check_model_size(model_config, facts, run)  # before anything is allocated
     name = model_name(model_config, facts.number_of_classes)
     folder = analyses_folder(analysis.analyses_directory, path, name, run)
     return EvaluationContext(
@@ -159,10 +162,7 @@ def _context(
 
 
 def _facts(run: Path) -> ModelFacts:
-    path = run / MODEL_FACTS
-    if not path.is_file():
-        raise ModelNotFound(f'no trained model in "{run}" (it has no {MODEL_FACTS})')
-    return ModelFacts.from_dict(json.loads(path.read_text()))
+    return read_model_facts(run)
 
 
 def _build(context: EvaluationContext) -> torch.nn.Module:

@@ -10,7 +10,6 @@ main one chooses the run folder and writes the files, the others follow it.
 from __future__ import annotations
 
 import datetime
-import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -22,8 +21,8 @@ from scvae.config import DataConfig, ModelConfig, TrainingConfig, save_configs
 from scvae.data.data_set import DataSet
 from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
+from scvae.evaluation.restore import read_model_facts
 from scvae.folders import (
-    CHECKPOINT_NAME,
     CONFIG_NAME,
     MODEL_FACTS,
     cache_run_directory,
@@ -33,12 +32,16 @@ from scvae.folders import (
     metadata_log_name,
     model_directory,
     move_run,
+    reset_directory,
 )
 from scvae.io import atomic_write_json, atomic_write_text
 from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
 from scvae.runtime import keep_freed_memory, resolve_device
+from scvae.training.checkpoints import trained_epochs
+from scvae.training.commit import recover
 from scvae.training.curves import GMVAE_TERMS, VAE_TERMS
 from scvae.training.fit import FitOptions, fit
+from scvae.training.lock import holds_run_locks, lock_run
 from scvae.training.parallel import current as current_processes
 from scvae.training.parallel import distributed_session
 from scvae.workflows.data_sets import labelled, load_data_set, mixture_components, split_data_set
@@ -84,6 +87,7 @@ def train(
         )
 
 
+@holds_run_locks
 def train_session(
     training_set: DataSet,
     validation_set: DataSet | None,
@@ -205,16 +209,24 @@ def prepare_run(
     ``run`` is where training writes; ``final`` differs from it with ``--caches-directory``.
     A resumed run keeps its saved seed (so the curves continue exactly).
     """
-    run = choose_run(directory, training_config)
+    # the run folder is locked before --reset-training empties it
+    run = choose_run(directory, training_config.replace(reset_training=False))
+    lock_run(run)
+    if training_config.reset_training:
+        reset_directory(run)
     final = run
     if training_config.caches_directory:
         run = cache_run_directory(
             training_config.caches_directory, training_config.models_directory, run
         )
+    recover(run)  # an epoch interrupted while it was committed
     facts = _reuse_saved_facts(run, facts)
     run.mkdir(parents=True, exist_ok=True)
-    save_configs(run / CONFIG_NAME, data=data_config, model=model_config, training=training_config)
-    atomic_write_json(run / MODEL_FACTS, facts.to_dict())
+    if trained_epochs(run) < training_config.number_of_epochs:  # else nothing is rewritten
+        save_configs(
+            run / CONFIG_NAME, data=data_config, model=model_config, training=training_config
+        )
+        atomic_write_json(run / MODEL_FACTS, facts.to_dict())
     return run, final, facts
 
 
@@ -224,9 +236,8 @@ def _silent(*_: Any) -> None:
 
 def _reuse_saved_facts(run: Path, facts: ModelFacts) -> ModelFacts:
     """``facts`` with the seed saved in ``run`` (if the run exists)."""
-    path = run / MODEL_FACTS
-    if path.exists():
-        saved = ModelFacts.from_dict(json.loads(path.read_text()))
+    if (run / MODEL_FACTS).exists():
+        saved = read_model_facts(run)
         return ModelFacts(**{**facts.__dict__, "seed": saved.seed})
     return facts
 
@@ -249,11 +260,8 @@ def fit_run(
     Logs each epoch, keeps the epoch records and, with ``intermediate``, draws plots
     there after each epoch; writes a metadata log of the session.
     """
-    from scvae.training.checkpoints import load_checkpoint
-
     processes = current_processes()
-    checkpoint = run / CHECKPOINT_NAME
-    done = int(load_checkpoint(checkpoint)["epoch"]) if checkpoint.exists() else 0
+    done = trained_epochs(run)
     epochs = training_config.number_of_epochs
     if done >= epochs:
         log(f"Model has already been trained for {done} epochs (asked for {epochs}).")
