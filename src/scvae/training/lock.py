@@ -29,6 +29,7 @@ _held: contextvars.ContextVar[list[RunLock] | None] = contextvars.ContextVar(
     "scvae_run_locks", default=None
 )
 _process_locks: list[RunLock] = []
+_owned: dict[str, RunLock] = {}
 
 
 class RunFolderBusy(ScvaeError):
@@ -73,6 +74,8 @@ class RunLock:
         if self.handle is not None:
             os.close(self.handle)  # closing the descriptor drops the flock
             self.handle = None
+        if _owned.get(os.path.realpath(self.run)) is self:
+            del _owned[os.path.realpath(self.run)]
 
 
 def _read_owner(handle: int) -> str:
@@ -84,8 +87,16 @@ def _read_owner(handle: int) -> str:
 
 
 def lock_run(run: str | Path) -> RunLock:
-    """Lock ``run`` until the enclosing :func:`holds_run_locks` call returns (or exit)."""
+    """Lock ``run`` until the enclosing :func:`holds_run_locks` call returns (or exit).
+
+    A run this process already holds is not locked twice (it is its own owner).
+    """
+    key = os.path.realpath(run)
+    owned = _owned.get(key)
+    if owned is not None and owned.handle is not None:
+        return owned
     lock = RunLock(run).acquire()
+    _owned[key] = lock
     held = _held.get()
     (held if held is not None else _process_locks).append(lock)
     return lock

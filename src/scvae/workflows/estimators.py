@@ -26,6 +26,7 @@ from scvae.evaluation.restore import load_version
 from scvae.folders import move_run, run_directory
 from scvae.models.build import ModelFacts, build_module, samples_for
 from scvae.models.naming import model_name
+from scvae.training.lock import holds_run_locks
 from scvae.workflows.data_sets import labelled
 from scvae.workflows.train import fit_run, prepare_run
 
@@ -117,6 +118,7 @@ class _Model:
         return sum(int(np.prod(shape)) for shape in self.parameters.values())
 
     # ---------------------------------------------------------------- train
+    @holds_run_locks  # the run folder is locked while it trains
     def train(
         self,
         training_set,
