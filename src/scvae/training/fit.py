@@ -3,8 +3,9 @@
 A run directory holds ``checkpoint.pt`` (the last completed epoch: weights, optimiser,
 early-stopping state), ``learning_curves.csv``, and the ``best/`` and
 ``early_stopping/`` versions. Each epoch's randomness is seeded from the run seed and
-the epoch number, so a run killed at any point and resumed gives the same curves as
-an uninterrupted one.
+the epoch number, and all of an epoch's files are committed in one step
+(:mod:`scvae.training.commit`), so a run killed at any point and resumed gives the
+same curves, records and model versions as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     device = torch.device(options.device)
     module.to(device)
     optimiser = _adam(module, options.learning_rate)
+    if options.processes.is_main:  # the others follow the main process's files
+        recover(run_directory)  # an epoch interrupted while it was committed
     start, stopping, rows = _resume(module, optimiser, run_directory, device)
     if start == 0:
         fit_library_prior(module, training.source, 500, device, options.processes)
@@ -151,7 +154,6 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
 
 
 def _resume(module, optimiser, run_directory: Path, device) -> tuple[int, EarlyStopping, list]:
-    recover(run_directory)  # an epoch interrupted while it was committed
     path = run_directory / CHECKPOINT_NAME
     if not path.exists():
         return 0, EarlyStopping(), []
