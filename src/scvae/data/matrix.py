@@ -121,6 +121,8 @@ class _Layer:
 
     def serve(self, raw: sp.csr_matrix) -> sp.csr_matrix:
         """Transformed values as served: ``float32``, rounded when the layer is integral."""
+        if raw.dtype == np.float32 and not self.rounded:
+            return raw
         values = _served(raw.data, self.rounded)
         return sp.csr_matrix((values, raw.indices, raw.indptr), shape=raw.shape)
 
@@ -134,8 +136,19 @@ class _Layer:
         return self._facts
 
     def row_sums(self) -> np.ndarray:
-        """``float32`` sums of the served rows, by store row (computed during the scan)."""
-        self.facts()
+        """``float32`` sums of the rows as served, by store row.
+
+        From the scan of :meth:`facts` once it is made (a checked matrix), else from
+        one pass summing the rows (values that were checked before, e.g. in memory).
+        """
+        if self._facts is None and False not in self._sums:
+            sums = np.zeros(self.store.shape[0], np.float32)
+            rows = self.all_rows()
+            for positions, chunk in _chunks(
+                self, rows, np.argsort(rows, kind="stable"), chunks.CHUNK_VALUES
+            ):
+                sums[rows[positions]] = np.asarray(self.serve(chunk).sum(axis=1)).reshape(-1)
+            self._sums[False] = sums
         return self._sums[self.rounded]
 
     def row_nonzeros(self) -> np.ndarray:
@@ -405,16 +418,18 @@ def read_pair(
     its preprocessed values are), the store is read once for both.
     """
     positions = np.asarray(positions, dtype=np.int64)
-    rows = values.file_rows[positions]
+    rows = positions if values._rows is None else values._rows[positions]
     views = [values] if other is None else [values, other]
     if other is not None and (
         other.store is not values.store or not np.array_equal(other.file_rows[positions], rows)
     ):
         return values.read(positions), other.read(positions)
-    unique, inverse = np.unique(rows, return_inverse=True)
+    # a sequential store reads rows in ascending order, once each
+    ordered = not values.sequential or len(rows) < 2 or bool(np.all(rows[1:] > rows[:-1]))
+    unique, inverse = (rows, None) if ordered else np.unique(rows, return_inverse=True)
     raw = values.store.raw_rows(unique)
     blocks = [view._layer.serve(view._layer.transform.apply(raw, unique)) for view in views]
-    if not (len(unique) == len(rows) and np.array_equal(unique, rows)):
+    if inverse is not None:
         blocks = [block[inverse.reshape(-1)] for block in blocks]
     return blocks[0], (blocks[1] if other is not None else None)
 

@@ -69,7 +69,9 @@ class MemoryStore:
         np.cumsum(lengths, out=indptr[1:])
         taken = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
         parts = (self.matrix.data[taken], self.matrix.indices[taken], indptr)
-        return sp.csr_matrix(parts, shape=(rows.size, self.shape[1]))
+        gathered = sp.csr_matrix(parts, shape=(rows.size, self.shape[1]))
+        gathered.has_canonical_format = True  # rows of a canonical matrix
+        return gathered
 
     def held(self) -> sp.csr_matrix:
         return self.matrix
