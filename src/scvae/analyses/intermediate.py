@@ -52,7 +52,7 @@ class IntermediatePlots:
 
     @torch.no_grad()
     def _latent_space(self, epoch: int) -> None:
-        from scvae.data.loader import minibatches
+        from scvae.data.batches import minibatches
         from scvae.plotting import plot_mixture_probabilities, plot_scatter, save_figure
 
         was_training = self.module.training

@@ -191,7 +191,7 @@ def evaluation_batches(
     source: Any, batch_size: int, device: torch.device, processes: Processes = SINGLE
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """``(inputs, rows)`` over this process's contiguous part of the examples."""
-    from scvae.data.loader import noise_generator
+    from scvae.data.batches import noise_generator
 
     order = np.array_split(source.reading_order(), processes.world_size)[processes.rank]
     noise = noise_generator(source, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from scvae.config import DataConfig, ModelConfig
-from scvae.data.backed_source import source_for
+from scvae.data.batches import RowSource
 from scvae.data.data_set import DataSet
+from scvae.data.loading import open_data_set
 from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
 from scvae.models.build import ModelFacts
@@ -17,12 +18,11 @@ SUBSET_KINDS = ("training", "validation", "test")
 
 
 def load_data_set(config: DataConfig, input_file_or_name: str, **kwargs: Any) -> DataSet:
-    """Build and load the DataSet described by ``config`` (values left on disk if backed)."""
-    from scvae.data.backed_loading import configured_data_set, open_backed, use_backed
+    """The loaded DataSet that ``config`` describes (values left on disk if backed).
 
-    if use_backed(config, input_file_or_name):
-        return open_backed(config, input_file_or_name, **kwargs)
-    return configured_data_set(config, input_file_or_name, **kwargs).load()
+    ``kwargs`` go to :class:`DataSet` (e.g. ``reconstruction_distribution``).
+    """
+    return open_data_set(config, input_file_or_name, **kwargs)
 
 
 def split_data_set(data_set: DataSet, config: DataConfig) -> list[DataSet]:
@@ -57,7 +57,7 @@ def labelled(
     """The minibatch source of ``data_set`` for the model, with its labels (``None`` if no set)."""
     if data_set is None:
         return None
-    source = source_for(
+    source = RowSource.from_data_set(
         data_set,
         count_sum=config.count_sum,
         batch_correction=facts.number_of_batches > 0,
