@@ -157,6 +157,9 @@ def test_stopping_at_every_write_point_resumes_exactly(
             WritePoints(patch, stop_at=stop_at)
             with pytest.raises(SimulatedKill):
                 _train(tiny_counts, models, data_directory)
+        for visible in models.rglob("checkpoint.pt"):  # a reader never sees a bad pair
+            assert ".epoch-pending" not in str(visible)
+            load_checkpoint(visible)
         run = _train(tiny_counts, models, data_directory)
         assert_same_run(run, reference)
 

@@ -63,12 +63,16 @@ def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _digest_text(data: bytes) -> str:
-    record = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+def digest_text(data: bytes, previous: dict[str, Any] | None = None) -> str:
+    """The digest file's JSON for ``data`` (with the replaced checkpoint's record)."""
+    record: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    if previous is not None:
+        record["previous"] = previous
     return json.dumps(record, sort_keys=True) + "\n"
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and flush it to disk."""
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as file:
             file.write(data)
@@ -76,11 +80,18 @@ def _write_synced(path: Path, data: bytes) -> None:
             os.fsync(file.fileno())
 
 
-def write_checkpoint_bytes(path: str | Path, data: bytes) -> Path:
-    """Write checkpoint bytes and their digest file (each atomically)."""
+def write_checkpoint_bytes(
+    path: str | Path, data: bytes, previous: dict[str, Any] | None = None
+) -> Path:
+    """Write checkpoint bytes and their digest file (each atomically).
+
+    ``previous`` (the digest record of the checkpoint this one replaces) is kept in the
+    digest file, so a reader between the two renames of a commit (the digest file is
+    moved first) still finds the older checkpoint valid.
+    """
     path = Path(path)
-    _write_synced(path, data)
-    _write_synced(digest_path(path), _digest_text(data).encode())
+    write_synced(path, data)
+    write_synced(digest_path(path), digest_text(data, previous).encode())
     return path
 
 
@@ -89,8 +100,27 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return write_checkpoint_bytes(path, serialise_checkpoint(state))
 
 
-def _expected(path: Path, advice: str) -> tuple[str, int]:
-    """The digest and size recorded beside ``path``."""
+def _valid_record(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("sha256"), str)
+        and len(record["sha256"]) == 64
+        and type(record.get("size")) is int
+        and record["size"] >= 0
+    )
+
+
+def current_digest(path: str | Path) -> dict[str, Any] | None:
+    """The digest record (``sha256``, ``size``) of the checkpoint at ``path``, if valid."""
+    try:
+        records = _expected(Path(path), ADVICE)
+    except CheckpointError:
+        return None
+    return records[0]
+
+
+def _expected(path: Path, advice: str) -> list[dict[str, Any]]:
+    """The digest records beside ``path``: the current one, then the one it replaced."""
     sidecar = digest_path(path)
     if not sidecar.is_file():
         raise CheckpointError(
@@ -100,13 +130,13 @@ def _expected(path: Path, advice: str) -> tuple[str, int]:
         raise CheckpointError(path, f"has a malformed digest file ({sidecar.name})", advice)
     try:
         record = json.loads(sidecar.read_bytes())
-        digest, size = record["sha256"], record["size"]
-        valid = isinstance(digest, str) and len(digest) == 64 and type(size) is int and size >= 0
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
-        valid = False
-    if not valid:
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not _valid_record(record):
         raise CheckpointError(path, f"has a malformed digest file ({sidecar.name})", advice)
-    return digest, size
+    previous = record.get("previous")
+    current = {"sha256": record["sha256"], "size": record["size"]}
+    return [current, previous] if _valid_record(previous) else [current]
 
 
 def verified_bytes(path: str | Path, advice: str = ADVICE) -> bytes:
@@ -114,13 +144,14 @@ def verified_bytes(path: str | Path, advice: str = ADVICE) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "is missing", advice)
-    digest, size = _expected(path, advice)
+    records = _expected(path, advice)
     actual = path.stat().st_size
-    if actual != size:
+    if all(actual != record["size"] for record in records):
+        size = records[0]["size"]
         what = "is empty" if actual == 0 else f"has {actual} bytes instead of {size} (truncated?)"
         raise CheckpointError(path, f"is damaged: it {what}", advice)
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != digest:
+    if hashlib.sha256(data).hexdigest() not in {record["sha256"] for record in records}:
         raise CheckpointError(path, "is damaged: its SHA-256 digest does not match", advice)
     return data
 

@@ -20,9 +20,18 @@ from pathlib import Path
 from scvae.errors import DataError, ScvaeError
 from scvae.folders import STAGING_DIRECTORY
 from scvae.io import atomic_write_text
-from scvae.training.checkpoints import verified_bytes, write_checkpoint_bytes
+from scvae.training.checkpoints import (
+    DIGEST_SUFFIX,
+    current_digest,
+    digest_path,
+    digest_text,
+    verified_bytes,
+    write_synced,
+)
 
 MANIFEST_NAME = "manifest.json"
+#: staged files carry this suffix (no staged file is mistaken for a run file)
+STAGED_SUFFIX = ".staged"
 #: a manifest lists a handful of names; anything much larger is not one
 MAXIMUM_MANIFEST_BYTES = 65_536
 
@@ -44,7 +53,7 @@ def pending_path(run: str | Path, name: str) -> Path:
     """Where an epoch file goes now: the staging folder during a commit, else ``run/name``."""
     staging = staging_folder(run)
     if staging.is_dir() and not (staging / MANIFEST_NAME).exists():
-        return staging / name
+        return staging / (name + STAGED_SUFFIX)
     return Path(run) / name
 
 
@@ -71,13 +80,15 @@ class EpochCommit:
 
     def path(self, name: str) -> Path:
         """The staged path of ``name`` (relative to the run folder); it will be moved."""
-        target = self.staging / name
+        target = self.staging / (name + STAGED_SUFFIX)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
     def checkpoint(self, name: str, data: bytes) -> None:
-        """Stage checkpoint bytes and their digest under ``name``."""
-        write_checkpoint_bytes(self.path(name), data)
+        """Stage checkpoint bytes and their digest file under ``name``."""
+        write_synced(self.path(name), data)
+        record = digest_text(data, current_digest(self.run / name))
+        write_synced(self.path(str(digest_path(name))), record.encode())
 
     def copy_checkpoint(self, source: str, name: str) -> None:
         """Stage a verified copy of the committed checkpoint ``source`` under ``name``."""
@@ -89,11 +100,15 @@ class EpochCommit:
 
     def commit(self) -> None:
         """Write the manifest (the commit point), then move the staged files into place."""
-        # every staged file moves (also those written through pending_path)
+        # every staged file moves (also those written through pending_path); digest files
+        # first, so a checkpoint is always covered by its digest file
         self.moves = sorted(
-            path.relative_to(self.staging).as_posix()
-            for path in self.staging.rglob("*")
-            if path.is_file() and not path.name.startswith(".")
+            (
+                path.relative_to(self.staging).as_posix()[: -len(STAGED_SUFFIX)]
+                for path in self.staging.rglob("*" + STAGED_SUFFIX)
+                if path.is_file() and not path.name.startswith(".")
+            ),
+            key=lambda name: (not name.endswith(DIGEST_SUFFIX), name),
         )
         manifest = {"moves": self.moves, "removals": self.removals}
         _sync_tree(self.staging)
@@ -160,7 +175,7 @@ def apply(run: str | Path) -> None:
         elif target.exists():
             target.unlink()
     for name in manifest["moves"]:
-        source = staging / name
+        source = staging / (name + STAGED_SUFFIX)
         if source.exists():
             (run / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, run / name)
