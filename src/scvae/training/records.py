@@ -124,7 +124,7 @@ class EpochRecorder:
 
 def _kl_per_dimension(module, source, device) -> np.ndarray:
     """Per-cell mean KL per latent dimension over the first :data:`KL_EXAMPLES` cells."""
-    from scvae.data.loader import minibatches
+    from scvae.data.batches import minibatches
 
     total, seen = 0.0, 0
     for inputs, _ in minibatches(source, KL_BATCH, device=device):

@@ -19,6 +19,7 @@ import torch
 
 from scvae.config import DataConfig, ModelConfig, TrainingConfig, save_configs
 from scvae.data.data_set import DataSet
+from scvae.data.matrix import as_matrix
 from scvae.distributions.registry import canonical_name
 from scvae.errors import ConfigError
 from scvae.evaluation.restore import read_model_facts
@@ -187,9 +188,7 @@ def zero_is_supported(likelihood: str) -> bool:
 
 def check_likelihood_fits(likelihood: str, data_set: DataSet) -> None:
     """Refuse likelihoods that cannot score the data (e.g. log-normal with zero counts)."""
-    from scvae.data.backed import has_zeros
-
-    if has_zeros(data_set.values) and not zero_is_supported(likelihood):
+    if as_matrix(data_set.values).has_zeros() and not zero_is_supported(likelihood):
         raise ConfigError(
             f"the {likelihood} likelihood gives zero values a log-density of -inf or +inf, and "
             "these data have zeros; use a count likelihood (poisson, negative_binomial, ...) "
