@@ -237,7 +237,7 @@ def test_config_is_not_rewritten_when_already_trained(copy, capsys):
     assert config.stat().st_mtime_ns == stamp and config.read_text() == text
 
 
-@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
 def test_unwritable_run_folder_is_one_line(copy, capsys, monkeypatch, code):
     import scvae.training.commit as commit
 
@@ -246,11 +246,18 @@ def test_unwritable_run_folder_is_one_line(copy, capsys, monkeypatch, code):
 
     monkeypatch.setattr(commit.EpochCommit, "commit", refuse)
     before = (copy["run"] / "checkpoint.pt").read_bytes()
-    _refused([*copy["train"], "-e", "3"], capsys, "cannot write", os.strerror(code))
+    _refused([*copy["train"], "-e", "3"], capsys, "cannot ", os.strerror(code), ".epoch-pending")
     assert (copy["run"] / "checkpoint.pt").read_bytes() == before
     monkeypatch.undo()
     assert main([*copy["train"], "-e", "3"]) == 0  # the staged epoch was discarded
     assert load_checkpoint(copy["run"] / "checkpoint.pt")["epoch"] == 3
+
+
+def test_models_folder_that_is_a_file_is_one_line(copy, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    argv = [*copy["train"][:-2], "-M", str(blocker), "-e", "1"]
+    _refused(argv, capsys, "cannot access", "Not a directory")
 
 
 def test_long_model_folder_names_are_shortened_with_a_digest(tmp_path):

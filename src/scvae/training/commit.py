@@ -196,7 +196,10 @@ def recover(run: str | Path) -> bool:
 
 
 #: errors of a folder that cannot be written, reported in one line
-WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+WRITE_ERRORS = {
+    *(errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG),
+    *(errno.ENOTDIR, errno.ENAMETOOLONG),
+}
 
 
 def write_problem(error: OSError, folder: str | Path) -> RunFolderError | None:
@@ -204,9 +207,13 @@ def write_problem(error: OSError, folder: str | Path) -> RunFolderError | None:
     if error.errno not in WRITE_ERRORS:
         return None
     where = error.filename or folder
-    advice = (
-        "free some space or choose another --models-directory"
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        else "choose a writable --models-directory"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return RunFolderError(
+            f'cannot write "{where}": {error.strerror}; free some space or choose another '
+            "--models-directory"
+        )
+    verb = "write" if error.errno == errno.EROFS else "access"
+    return RunFolderError(
+        f'cannot {verb} "{where}": {error.strerror}; check its permissions or choose a '
+        "writable --models-directory"
     )
-    return RunFolderError(f'cannot write "{where}": {error.strerror}; {advice}')
