@@ -278,9 +278,13 @@ def peer(spec: QualitySet, seed: int, prepared: dict, args) -> dict:
         "importance_samples": args.importance_samples,
         "output": str(folder),
     }
-    (folder / "job.json").write_text(json.dumps(job))
-    command = [args.peer, str(HERE / "peer_scvi_quality.py"), str(folder / "job.json")]
-    run([*command, str(folder / "result.json")], folder / "peer.log")
+    finished = folder / "result.json"
+    same = (folder / "job.json").exists() and _same_job(folder / "job.json", job)
+    if not (same and finished.exists() and (folder / "latent.npy").exists()):
+        (folder / "job.json").write_text(json.dumps(job))
+        finished.unlink(missing_ok=True)
+        command = [args.peer, str(HERE / "peer_scvi_quality.py"), str(folder / "job.json")]
+        run([*command, str(finished)], folder / "peer.log")
     result = json.loads((folder / "result.json").read_text())
     latent = np.load(folder / "latent.npy")
     figures = clustering(latent, prepared, None)
@@ -293,6 +297,13 @@ def peer(spec: QualitySet, seed: int, prepared: dict, args) -> dict:
         }
     )
     return figures
+
+
+def _same_job(path: Path, job: dict) -> bool:
+    """Whether a finished peer run had the same cells, seed and epochs (it is reused)."""
+    done = json.loads(path.read_text())
+    keys = ("cells", "training", "test", "seed", "epochs")
+    return all(done.get(key) == job[key] for key in keys)
 
 
 def median_range(values: list[float], digits: int = 2) -> str:
