@@ -227,6 +227,31 @@ def test_second_trainer_is_refused_with_the_owner_pid(copy, capsys):
     assert main([*copy["evaluate"], "--model-versions", "end_of_training"]) == 0
 
 
+HOLDER = """
+import sys, time
+from scvae.training.lock import RunLock
+RunLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_lock_held_by_another_process_until_it_is_killed(copy, capsys):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(copy["run"])], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        _refused([*copy["train"], "-e", "3"], capsys, f"(pid {holder.pid})")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main([*copy["train"], "-e", "3"]) == 0  # the kernel dropped the dead owner's lock
+
+
 def test_config_is_not_rewritten_when_already_trained(copy, capsys):
     config = copy["run"] / "config.json"
     stat, text = config.stat(), config.read_text()
