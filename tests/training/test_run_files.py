@@ -252,6 +252,15 @@ def test_lock_held_by_another_process_until_it_is_killed(copy, capsys):
     assert main([*copy["train"], "-e", "3"]) == 0  # the kernel dropped the dead owner's lock
 
 
+def test_evaluation_discards_an_uncommitted_epoch(copy):
+    staging = copy["run"] / ".epoch-pending"
+    staging.mkdir()
+    (staging / "checkpoint.pt.staged").write_bytes(b"half written")
+    assert main([*copy["evaluate"], "--model-versions", "end_of_training"]) == 0
+    assert not staging.exists()
+    assert load_checkpoint(copy["run"] / "checkpoint.pt")["epoch"] == 2
+
+
 def test_config_is_not_rewritten_when_already_trained(copy, capsys):
     config = copy["run"] / "config.json"
     stat, text = config.stat(), config.read_text()
