@@ -19,8 +19,6 @@ from scvae.training.commit import RunFileError, pending_path
 #: the KL per dimension is estimated on at most this many examples, this many at a time
 KL_EXAMPLES = 1_000
 KL_BATCH = 100
-#: the record names a run folder's file may hold
-RECORD_NAMES = ("epoch", "kl_neurons", "prior_weights", "prior_means")
 #: a record file unpacking to more than this is refused (real ones hold kilobytes)
 MAXIMUM_RECORDS_BYTES = 1 << 30
 
@@ -69,13 +67,10 @@ def _check_unpacked_size(path: Path) -> None:
 
 
 def _check_records(path: Path, records: dict[str, np.ndarray]) -> None:
-    """Known names, numeric arrays, one row per epoch in each."""
-    unknown = set(records) - set(RECORD_NAMES)
+    """Numeric arrays with one row per epoch in each."""
     epochs = records.get("epoch")
     problem = None
-    if unknown:
-        problem = f"has unknown records: {', '.join(sorted(unknown))}"
-    elif epochs is None or epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer):
+    if epochs is None or epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer):
         problem = "has no one-dimensional integer epoch record"
     elif any(not np.issubdtype(value.dtype, np.number) for value in records.values()):
         problem = "has non-numeric records"
