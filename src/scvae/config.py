@@ -227,8 +227,10 @@ class ModelConfig(_Config):
     prior_probabilities_method: str = option(
         "uniform",
         "--prior-probabilities-method",
-        help="GMVAE mixture weights: uniform, infer or learn",
-        choices=("uniform", "infer", "learn"),
+        help="GMVAE mixture weights: uniform, infer (the training labels' shares), learn, "
+        "or kmeans (the shares of the k-means clusters the components are placed on, "
+        "see --mixture-initialisation-epoch)",
+        choices=("uniform", "infer", "learn", "kmeans"),
     )
     number_of_warm_up_epochs: int = option(
         0, "--number-of-warm-up-epochs", "-w", type=int, help="epochs of linear KL warm-up"

@@ -124,9 +124,10 @@ def test_kmeans_components_follow_scikit_learn() -> None:
             for c, s in zip(centres, (0.5, 1.0, 2.0), strict=True)
         ]
     )
-    means, variances = kmeans_components(values, 3, seed=4)
+    means, variances, shares = kmeans_components(values, 3, seed=4)
     reference = KMeans(n_clusters=3, n_init=10, random_state=4).fit(values)
     np.testing.assert_allclose(means, reference.cluster_centers_)
+    np.testing.assert_allclose(shares, np.bincount(reference.labels_, minlength=3) / len(values))
     for index in range(3):
         members = values[reference.labels_ == index]
         np.testing.assert_allclose(
@@ -136,7 +137,7 @@ def test_kmeans_components_follow_scikit_learn() -> None:
 
 def test_a_single_member_component_gets_the_overall_variance() -> None:
     values = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [50.0, 50.0]])
-    means, variances = kmeans_components(values, 2, seed=0)
+    means, variances, _ = kmeans_components(values, 2, seed=0)
     lonely = int(np.argmax(means[:, 0]))
     np.testing.assert_allclose(variances[lonely], values.var(axis=0))
 
@@ -206,3 +207,24 @@ def test_original_defaults_are_one_switch_away() -> None:
     assert TrainingConfig.with_defaults("2.1.4").learning_rate == 1e-4
     assert ModelConfig.with_defaults("2.1.4", latent_size=5).latent_size == 5
     assert ModelConfig.with_defaults("current") == ModelConfig()
+
+
+def test_kmeans_prior_probabilities_take_the_clusters_shares() -> None:
+    config = ModelConfig(
+        model_type="GMVAE",
+        latent_size=L,
+        hidden_sizes=(8,),
+        prior_probabilities_method="kmeans",
+    )
+    module = build_module(config, F, number_of_classes=3)
+    # uniform until placed
+    assert torch.allclose(torch.softmax(module.y_prior.logits(), -1), torch.full((3,), 1 / 3))
+    shares = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+    module.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
+    weights, _, _ = module.prior_centroids()
+    torch.testing.assert_close(weights.double(), shares, rtol=1e-6, atol=1e-7)
+    # the shares are part of the model's state (saved with it)
+    assert "y_prior.fixed_logits" in module.state_dict()
+    uniform = _gmvae()
+    uniform.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
+    assert uniform.y_prior.logits() is None

@@ -37,7 +37,7 @@ from scvae.models.naming import GMVAE_LATENT_DISTRIBUTIONS, latent_distribution
 
 __all__ = ["CategoricalPrior", "GMVAEModule"]
 
-PRIOR_METHODS = ("uniform", "learn", "infer", "custom")
+PRIOR_METHODS = ("uniform", "learn", "infer", "custom", "kmeans")
 
 
 class CategoricalPrior(nn.Module):
@@ -75,6 +75,8 @@ class CategoricalPrior(nn.Module):
         fixed = None
         if self.method == "custom":
             fixed = torch.log(_frequencies(probabilities, number_of_classes))
+        elif self.method == "kmeans":  # uniform until the components are placed
+            fixed = torch.zeros(number_of_classes)
         self.register_buffer("fixed_logits", fixed)
 
     def logits(self) -> Tensor | None:
@@ -262,13 +264,19 @@ class GMVAEModule(nn.Module):
         return weighted_moments(likelihood.mean, likelihood.variance, weights)
 
     @torch.no_grad()
-    def place_components(self, means: Tensor, variances: Tensor) -> None:
+    def place_components(
+        self, means: Tensor, variances: Tensor, weights: Tensor | None = None
+    ) -> None:
         """Set p(z|y=k) to mean ``means[k]`` and diagonal ``variances[k]`` (``(K, L)`` each).
 
         The prior's parameters are a linear map of the one-hot class, so each component's
         column of the weight is set to its value and the bias to zero. A full-covariance
-        mixture gets a diagonal covariance.
+        mixture gets a diagonal covariance. With the ``kmeans`` prior probabilities
+        method, p(y) is set to ``weights`` (the clusters' shares) and kept from then on.
         """
+        if weights is not None and self.y_prior.method == "kmeans":
+            shares = weights.to(self.y_prior.fixed_logits).clamp_min(TINY)
+            self.y_prior.fixed_logits.copy_(torch.log(shares / shares.sum()))
         block = self.z_prior.block
         size = self.latent_size
         loc = means.to(block.linear.weight)

@@ -33,7 +33,9 @@ def model_name(config: ModelConfig, number_of_classes: int = 1) -> str:
     if gmvae or "mixture" in latent:
         latent_part.append(f"c_{number_of_classes}")
     if gmvae and config.prior_probabilities_method != "uniform":
-        method = "custom" if config.prior_probabilities_method == "infer" else "learn"
+        method = {"infer": "custom"}.get(
+            config.prior_probabilities_method, config.prior_probabilities_method
+        )
         latent_part.append(f"p_{method}")
     if not gmvae:
         if config.parameterise_latent_posterior:

@@ -41,10 +41,13 @@ def latent_means(module: Any, source: Any, batch_size: int, device, processes) -
     return gathered[np.argsort(rows, kind="stable")]
 
 
-def kmeans_components(values: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(means (K, L), variances (K, L))`` of a k-means fit of ``values``.
+def kmeans_components(
+    values: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(means (K, L), variances (K, L), shares (K,))`` of a k-means fit of ``values``.
 
-    A component with fewer than two members gets the overall variance.
+    A component with fewer than two members gets the overall variance; ``shares`` are
+    the clusters' fractions of the values.
     """
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed % 2**32).fit(values)
     overall = values.var(axis=0)
@@ -52,7 +55,8 @@ def kmeans_components(values: np.ndarray, k: int, seed: int) -> tuple[np.ndarray
     for index in range(k):
         members = values[kmeans.labels_ == index]
         variances[index] = members.var(axis=0) if len(members) > 1 else overall
-    return kmeans.cluster_centers_, np.maximum(variances, VARIANCE_FLOOR)
+    shares = np.bincount(kmeans.labels_, minlength=k) / len(values)
+    return kmeans.cluster_centers_, np.maximum(variances, VARIANCE_FLOOR), shares
 
 
 @torch.no_grad()
@@ -82,6 +86,6 @@ def place_mixture(module: Any, source: Any, seed: int, batch_size: int, device, 
     k = module.number_of_latent_clusters
     if len(values) < k:
         return False
-    means, variances = kmeans_components(values, k, seed)
-    module.place_components(torch.from_numpy(means), torch.from_numpy(variances))
+    means, variances, shares = kmeans_components(values, k, seed)
+    module.place_components(*(torch.from_numpy(a) for a in (means, variances, shares)))
     return True
