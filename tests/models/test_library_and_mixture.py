@@ -228,3 +228,13 @@ def test_kmeans_prior_probabilities_take_the_clusters_shares() -> None:
     uniform = _gmvae()
     uniform.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
     assert uniform.y_prior.logits() is None
+
+
+def test_kmeans_prior_probabilities_need_the_placement() -> None:
+    from scvae.models.base import ModelConfigError
+
+    config = ModelConfig(
+        model_type="GMVAE", prior_probabilities_method="kmeans", mixture_initialisation_epoch=0
+    )
+    with pytest.raises(ModelConfigError, match="--mixture-initialisation-epoch"):
+        build_module(config, F, number_of_classes=3)

@@ -157,6 +157,11 @@ class GMVAEModule(nn.Module):
         self.full_covariance = latent == "full_covariance_gaussian_mixture"
         self.free_nats_proportion = float(config.proportion_of_free_nats_for_y_kl_divergence)
         self.mixture_initialisation_epoch = int(getattr(config, "mixture_initialisation_epoch", 0))
+        if config.prior_probabilities_method == "kmeans" and self.mixture_initialisation_epoch < 1:
+            raise ModelConfigError(
+                "The kmeans prior probabilities come from placing the components: "
+                "give --mixture-initialisation-epoch 1 or more."
+            )
         heads = {"loc": size, "scale": size * (size + 1) // 2 if self.full_covariance else size}
         keep_hidden, keep_x, _, keep_y = keep_probabilities(config)
         shared = {
