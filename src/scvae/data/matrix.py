@@ -325,20 +325,35 @@ class CountMatrix:
             yield positions, chunk if raw else self._layer.serve(chunk)
 
     def to_memory(self) -> CountMatrix:
-        """The served values in a new memory store (identity transform, no stored zeros)."""
-        pieces, order = [], []
+        """The served values in a new memory store (identity transform, no stored zeros).
+
+        The result is allocated once, at its final size, and filled chunk by chunk.
+        """
+        indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)
+        np.cumsum(self._served_nonzeros(), out=indptr[1:])
+        total = int(indptr[-1])
+        wide = max(total, self.shape[1]) >= np.iinfo(np.int32).max
+        data = np.empty(total, dtype=np.float32)
+        indices = np.empty(total, dtype=np.int64 if wide else np.int32)
+        lengths = np.diff(indptr)
+        for positions, chunk in self.iter_chunks(chunks.CHUNK_VALUES // 4):
+            kept = chunk.data != 0  # the lengths count the non-zero served values
+            local = np.zeros(len(positions) + 1, dtype=np.int64)
+            np.cumsum(lengths[positions], out=local[1:])
+            at = np.repeat(indptr[positions] - local[:-1], lengths[positions])
+            at += np.arange(local[-1])
+            data[at], indices[at] = chunk.data[kept], chunk.indices[kept]
+        return CountMatrix.from_csr(sp.csr_matrix((data, indices, indptr), shape=self.shape))
+
+    def _served_nonzeros(self) -> np.ndarray:
+        """Non-zero served values per example: from the scan, else from one counting pass."""
+        if self._layer._facts is not None:
+            return self.row_nnz
+        counts = np.zeros(self.shape[0], dtype=np.int64)
         for positions, chunk in self.iter_chunks():
-            pieces.append(chunk)
-            order.append(positions)
-        if not pieces:
-            return CountMatrix.from_csr(sp.csr_matrix(self.shape, dtype=np.float32))
-        values = pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
-        positions = np.concatenate(order)
-        if not np.array_equal(positions, np.arange(len(positions))):
-            values = values[np.argsort(positions, kind="stable")]
-        if values.data.size and not values.data.all():
-            values.eliminate_zeros()
-        return CountMatrix.from_csr(values)
+            rows = np.repeat(np.arange(len(positions)), np.diff(chunk.indptr))
+            counts[positions] = np.bincount(rows[chunk.data != 0], minlength=len(positions))
+        return counts
 
     def to_csr(self) -> sp.csr_matrix:
         """All examples as served, in a new ``float32`` SciPy CSR matrix (no stored zeros)."""

@@ -185,12 +185,17 @@ def scan_values(
     for positions, chunk in chunks:
         local = np.repeat(np.arange(len(positions)), np.diff(chunk.indptr))
         rounded = _scan_chunk(chunk.data, positions[local], state, tolerance)
-        for key, values in ((False, chunk.data), (True, rounded)):
+        rows = file_rows[positions]
+        same = rounded is chunk.data or np.array_equal(rounded, chunk.data)
+        for key, values in (
+            ((False, chunk.data),) if same else ((False, chunk.data), (True, rounded))
+        ):
             served = values.astype(np.float32)
             block = sp.csr_matrix((served, chunk.indices, chunk.indptr), shape=chunk.shape)
-            sums[key][file_rows[positions]] = np.asarray(block.sum(axis=1)).reshape(-1)
-            counted = np.bincount(local[served != 0], minlength=len(positions))
-            nonzeros[key][file_rows[positions]] = counted
+            sums[key][rows] = np.asarray(block.sum(axis=1)).reshape(-1)
+            nonzeros[key][rows] = np.bincount(local[served != 0], minlength=len(positions))
+        if same:  # rounding changes nothing: both ways of serving agree
+            sums[True][rows], nonzeros[True][rows] = sums[False][rows], nonzeros[False][rows]
     facts = ValueFacts(
         stored=state["stored"],
         minimum=state["minimum"],

@@ -16,7 +16,6 @@ import scipy.sparse as sp
 
 from scvae.data.matrix import CountMatrix
 from scvae.data.storage import chunks
-from scvae.distributions import registry
 from scvae.errors import DataError, NotCountsError
 
 #: Likelihoods that need non-negative integer counts (as in the likelihood registry).
@@ -98,6 +97,8 @@ def needs_counts(likelihood: str | None) -> bool:
     """Whether the likelihood ``likelihood`` needs non-negative integer counts."""
     if likelihood is None:
         return False
+    from scvae.distributions import registry  # the likelihood table needs torch
+
     try:
         return registry.canonical_name(likelihood) in registry.COUNT_LIKELIHOODS
     except ValueError:  # an unknown name is refused where the model is configured

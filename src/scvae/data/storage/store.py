@@ -63,6 +63,8 @@ class MemoryStore:
     def raw_rows(self, rows: np.ndarray) -> sp.csr_matrix:
         """The rows ``rows`` (any order, repeats allowed), gathered from the CSR arrays."""
         rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size and np.all(np.diff(rows) == 1):
+            return self._row_range(int(rows[0]), int(rows[-1]) + 1)
         starts = self.indptr[rows]
         lengths = self.indptr[rows + 1] - starts
         indptr = np.zeros(rows.size + 1, dtype=np.int64)
@@ -72,6 +74,18 @@ class MemoryStore:
         gathered = sp.csr_matrix(parts, shape=(rows.size, self.shape[1]))
         gathered.has_canonical_format = True  # rows of a canonical matrix
         return gathered
+
+    def _row_range(self, start: int, stop: int) -> sp.csr_matrix:
+        """Rows ``start:stop``, copied in slices."""
+        low, high = int(self.indptr[start]), int(self.indptr[stop])
+        parts = (
+            self.matrix.data[low:high].copy(),
+            self.matrix.indices[low:high].copy(),
+            self.indptr[start : stop + 1] - low,
+        )
+        block = sp.csr_matrix(parts, shape=(stop - start, self.shape[1]))
+        block.has_canonical_format = True
+        return block
 
     def held(self) -> sp.csr_matrix:
         return self.matrix
