@@ -124,9 +124,11 @@ def test_kmeans_components_follow_scikit_learn() -> None:
             for c, s in zip(centres, (0.5, 1.0, 2.0), strict=True)
         ]
     )
-    means, variances, shares = kmeans_components(values, 3, seed=4)
+    fit = kmeans_components(values, 3, seed=4)
+    means, variances, shares = fit.means, fit.variances, fit.shares
     reference = KMeans(n_clusters=3, n_init=10, random_state=4).fit(values)
     np.testing.assert_allclose(means, reference.cluster_centers_)
+    np.testing.assert_array_equal(fit.labels, reference.labels_)
     np.testing.assert_allclose(shares, np.bincount(reference.labels_, minlength=3) / len(values))
     for index in range(3):
         members = values[reference.labels_ == index]
@@ -137,7 +139,8 @@ def test_kmeans_components_follow_scikit_learn() -> None:
 
 def test_a_single_member_component_gets_the_overall_variance() -> None:
     values = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [50.0, 50.0]])
-    means, variances, _ = kmeans_components(values, 2, seed=0)
+    fit = kmeans_components(values, 2, seed=0)
+    means, variances = fit.means, fit.variances
     lonely = int(np.argmax(means[:, 0]))
     np.testing.assert_allclose(variances[lonely], values.var(axis=0))
 
@@ -238,3 +241,36 @@ def test_kmeans_prior_probabilities_need_the_placement() -> None:
     )
     with pytest.raises(ModelConfigError, match="--mixture-initialisation-epoch"):
         build_module(config, F, number_of_classes=3)
+
+
+class _Cells:
+    """The minimal row source the placement reads: counts in file order."""
+
+    def __init__(self, counts: torch.Tensor) -> None:
+        self.counts = counts
+
+    def reading_order(self) -> np.ndarray:
+        return np.arange(len(self.counts))
+
+    def inputs_for(self, rows, device, noise) -> ModelInputs:
+        return _inputs(self.counts[torch.as_tensor(rows)])
+
+
+def test_assignments_follow_the_placed_clusters() -> None:
+    from scvae.training.priors import align_assignments
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 3, size=3000)
+    programmes = np.array(
+        [[8.0] * 7 + [0.2] * 14, [0.2] * 7 + [8.0] * 7 + [0.2] * 7, [0.2] * 14 + [8.0] * 7]
+    )
+    counts = torch.tensor(rng.poisson(programmes[groups]), dtype=torch.float32)
+    module = build_module(
+        ModelConfig(model_type="GMVAE", latent_size=L, hidden_sizes=(16,)), 21, number_of_classes=3
+    )
+    labels = (groups + 1) % 3  # any numbering of the clusters
+    align_assignments(module, _Cells(counts), labels, 100, torch.device("cpu"))
+    module.eval()
+    with torch.no_grad():
+        assigned = module.posterior_y_logits(_inputs(counts).x).argmax(1).numpy()
+    assert (assigned == labels).mean() > 0.95

@@ -4,26 +4,35 @@ The library-size prior P(N) of a model whose likelihood is scaled by each cell's
 count is fitted once, before the first epoch, to the training cells' totals (it is not
 trained; it makes the reported bound one on log p(x) rather than log p(x | N)).
 
-Placing a GMVAE's mixture components on the latent space it has learned so far: early in training the components of p(z|y) sit near their random start, overlapping, and
-q(y|x) tends to settle on the few that win first (the others stay empty). After a short
-warm start the encoder already separates cell types in z, so k-means on the training
-cells' latent means gives well-spread centres; putting the components there (means and
-per-cluster variances) lets every component take a part of the data. The objective is
-unchanged: this only sets the prior's parameters once, at the end of a given epoch.
+Placing a GMVAE's mixture components on the latent space it has learned so far: early in
+training the components of p(z|y) sit near their random start, overlapping, and q(y|x)
+tends to settle on the few that win first (the others stay empty). After a short warm
+start the encoder already separates cell types in z, so k-means on the training cells'
+latent means gives well-spread centres. The components are put there (means, per-cluster
+variances, and with the ``kmeans`` prior method the clusters' shares as p(y)), and q(y|x)
+is fitted to the k-means clusters for two passes so that every component starts with its
+cells. The objective is unchanged: this sets parameters once, at the end of one epoch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from torch.nn import functional
 
-from scvae.training.parallel import evaluation_batches
+from scvae.training.parallel import SINGLE, evaluation_batches
 
 VARIANCE_FLOOR = 1e-2
 """Smallest variance given to a component (a cluster of near-identical latent means)."""
+
+ALIGNMENT_EPOCHS = 2
+ALIGNMENT_BATCH_SIZE = 100
+ALIGNMENT_LEARNING_RATE = 1e-3
+"""Passes, minibatch size and Adam step of fitting q(y|x) to the placed components."""
 
 
 @torch.no_grad()
@@ -41,13 +50,22 @@ def latent_means(module: Any, source: Any, batch_size: int, device, processes) -
     return gathered[np.argsort(rows, kind="stable")]
 
 
-def kmeans_components(
-    values: np.ndarray, k: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(means (K, L), variances (K, L), shares (K,))`` of a k-means fit of ``values``.
+@dataclass(frozen=True)
+class MixtureFit:
+    """A k-means fit of latent means: per cluster ``means`` and ``variances`` ``(K, L)``,
+    ``shares`` ``(K,)`` of the values, and each value's cluster ``labels``."""
 
-    A component with fewer than two members gets the overall variance; ``shares`` are
-    the clusters' fractions of the values.
+    means: np.ndarray
+    variances: np.ndarray
+    shares: np.ndarray
+    labels: np.ndarray
+
+
+def kmeans_components(values: np.ndarray, k: int, seed: int) -> MixtureFit:
+    """A k-means fit of ``values`` (K clusters, seeded).
+
+    A component with fewer than two members gets the overall variance; variances are
+    floored at :data:`VARIANCE_FLOOR`.
     """
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed % 2**32).fit(values)
     overall = values.var(axis=0)
@@ -56,7 +74,35 @@ def kmeans_components(
         members = values[kmeans.labels_ == index]
         variances[index] = members.var(axis=0) if len(members) > 1 else overall
     shares = np.bincount(kmeans.labels_, minlength=k) / len(values)
-    return kmeans.cluster_centers_, np.maximum(variances, VARIANCE_FLOOR), shares
+    return MixtureFit(
+        kmeans.cluster_centers_,
+        np.maximum(variances, VARIANCE_FLOOR),
+        shares,
+        kmeans.labels_.astype(np.int64),
+    )
+
+
+def align_assignments(
+    module: Any, source: Any, labels: np.ndarray, batch_size: int, device
+) -> None:
+    """Train q(y|x) alone, for :data:`ALIGNMENT_EPOCHS` passes, to give each cell its cluster.
+
+    Without this, q(y|x) still holds what it learned before the components moved, the
+    bound drops for several epochs, and components that lose their cells in that time
+    stay empty. Every process reads all cells in file order (no randomness), so all
+    processes make the same updates.
+    """
+    optimiser = torch.optim.Adam(module.y_encoder.parameters(), lr=ALIGNMENT_LEARNING_RATE)
+    module.train()
+    with torch.enable_grad():
+        for _ in range(ALIGNMENT_EPOCHS):
+            for inputs, rows in evaluation_batches(source, batch_size, device, SINGLE):
+                target = torch.as_tensor(labels[rows], device=device)
+                logits = module.posterior_y_logits(inputs.x)
+                loss = functional.cross_entropy(logits, target)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
 
 
 @torch.no_grad()
@@ -86,6 +132,7 @@ def place_mixture(module: Any, source: Any, seed: int, batch_size: int, device, 
     k = module.number_of_latent_clusters
     if len(values) < k:
         return False
-    means, variances, shares = kmeans_components(values, k, seed)
-    module.place_components(*(torch.from_numpy(a) for a in (means, variances, shares)))
+    fit = kmeans_components(values, k, seed)
+    module.place_components(*(torch.from_numpy(a) for a in (fit.means, fit.variances, fit.shares)))
+    align_assignments(module, source, fit.labels, ALIGNMENT_BATCH_SIZE, device)
     return True
