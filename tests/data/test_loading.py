@@ -102,3 +102,19 @@ def test_names_are_never_empty(tmp_path):
     cache, _ = cache_location(str(hidden), None, tmp_path / "d", ReadOptions())
     assert cache.parent.parent == tmp_path / "d" / "hidden"
     assert normalise_name("") and normalise_name('()"?') and path_name("...") == "data"
+
+
+def test_the_cache_key_never_reads_a_special_or_deep_specification(tmp_path) -> None:
+    import os
+
+    from scvae.data.loading import _json_references
+
+    fifo = tmp_path / "spec.json"
+    os.mkfifo(fifo)  # reading it would block forever
+    assert _json_references(fifo) == []
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert _json_references(deep) == []
+    spec = tmp_path / "ok.json"
+    spec.write_text('{"values": "counts.tsv", "labels": "labels.tsv"}')
+    assert _json_references(spec) == [tmp_path / "counts.tsv", tmp_path / "labels.tsv"]

@@ -249,6 +249,10 @@ def _source_files(path: Path, options: ReadOptions) -> list[Path]:
     return [file for file in files if file.exists()]
 
 
+SPECIFICATION_BYTES = 16 * 2**20
+"""Largest JSON specification read for the cache key."""
+
+
 def _files_under(path: Path) -> list[Path]:
     """``path`` itself, or every file in the folder ``path`` (sorted)."""
     if path.is_dir():
@@ -257,9 +261,16 @@ def _files_under(path: Path) -> list[Path]:
 
 
 def _json_references(path: Path) -> list[Path]:
+    """Files a JSON specification names (for the cache key); none for what is not one.
+
+    Only a regular file of reasonable size is read here: a FIFO or an endless device is
+    left to the reader, which refuses it with a message.
+    """
     try:
+        if not path.is_file() or path.stat().st_size > SPECIFICATION_BYTES:
+            return []
         specification = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return []
     if not isinstance(specification, dict):
         return []
