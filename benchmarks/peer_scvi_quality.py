@@ -13,7 +13,6 @@ scVI conditions on each cell's observed total count, so both of its figures are 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -69,16 +68,7 @@ def run_job(job: dict) -> dict:
     }
 
 
-def main(argv: list[str]) -> int:
-    import logging
-    import warnings
-
-    warnings.simplefilter("ignore")
-    logging.disable(logging.WARNING)
-    job = json.loads(Path(argv[0]).read_text())
-    Path(argv[1]).write_text(json.dumps(run_job(job), indent=2) + "\n")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    import peer_scvi
+
+    sys.exit(peer_scvi.main(sys.argv[1:], run_job))
