@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.data_sets:
         log(f"preparing {key}")
         prepared[key] = prepare(SETS[key], work)
-    tools = ("scvae", "scVI") if args.peer else ("scvae",)
+    tools = ("scvae", "scVI") if args.peer or args.collect else ("scvae",)
     # seed by seed, so that a run cut short still has every set and both tools
     tasks = [(key, seed, tool) for seed in args.seeds for key in args.data_sets for tool in tools]
     results: dict[tuple[str, str], list[dict]] = {}
