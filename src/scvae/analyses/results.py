@@ -18,6 +18,7 @@ TERM_TITLES = {
     "kl_divergence": "KL",
     "kl_divergence_z": "KL_z",
     "kl_divergence_y": "KL_y",
+    "log_p_library": "log P(N)",
 }
 
 METRIC_TITLES = {
@@ -33,6 +34,10 @@ def evaluation_line(kind: str, terms: dict[str, float], accuracy: float | None =
     parts = [
         f"{TERM_TITLES[name]}: {value:.5g}" for name, value in terms.items() if name in TERM_TITLES
     ]
+    if "log_p_library" in terms and "lower_bound" in terms:
+        # the ELBO bounds log p(x); without the library term it bounds log p(x | N)
+        conditional = terms["lower_bound"] - terms["log_p_library"]
+        parts.insert(1, f"bound given N: {conditional:.5g}")
     if accuracy is not None:
         parts.append(f"Acc: {100 * accuracy:.2f} %")
     return f"{kind.capitalize()} set: " + ", ".join(parts) + "."
