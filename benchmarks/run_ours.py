@@ -21,7 +21,7 @@ from measures import current_rss_mb, kmeans_scores, label_scores, peak_rss_mb
 
 from scvae import api
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
-from scvae.data.loader import minibatches
+from scvae.data.batches import minibatches
 from scvae.folders import MODEL_FACTS
 from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
 from scvae.training.checkpoints import load_checkpoint

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from scvae import api
-    from scvae.data.loader import minibatches
+    from scvae.data.batches import minibatches
     from scvae.distributions._common import unvalidated
     from scvae.models.build import build_module_from, samples_for
     from scvae.runtime import keep_freed_memory

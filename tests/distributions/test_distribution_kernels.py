@@ -190,7 +190,7 @@ def test_fused_negative_binomial_sum_matches_scipy_and_its_gradients_are_exact(l
 def test_fused_negative_binomial_sum_takes_given_entries_including_stored_zeros():
     import scipy.sparse as sp
 
-    from scvae.data.loader import dense_rows
+    from scvae.data.batches import dense_rows
 
     matrix = sp.random(9, 20, density=0.3, format="csr", random_state=2) * 10
     matrix.data = np.floor(matrix.data)  # some stored values become explicit zeros

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from scvae.data.loader import canonical, dense_rows
+from scvae.data.batches import canonical, dense_rows
 from scvae.distributions.entries import StoredEntries
 
 

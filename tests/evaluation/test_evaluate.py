@@ -14,7 +14,7 @@ from scvae import api
 from scvae.cli import main
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.data import DataSet
-from scvae.data.loader import MatrixSource, minibatches
+from scvae.data.batches import RowSource, minibatches
 from scvae.errors import ConfigError
 from scvae.evaluation.evaluate import evaluate_module
 from scvae.evaluation.restore import resolve_versions
@@ -28,7 +28,7 @@ def _module_and_source(path, model_type="GMVAE"):
     config = ModelConfig(model_type=model_type, latent_size=3, hidden_sizes=(8,))
     torch.manual_seed(0)
     module = build_module(config, data.number_of_features, number_of_classes=4).eval()
-    return module, MatrixSource.from_data_set(data)
+    return module, RowSource.from_data_set(data)
 
 
 @pytest.mark.parametrize("model_type", ["VAE", "GMVAE"])

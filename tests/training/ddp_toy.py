@@ -57,18 +57,17 @@ def toy_values() -> sp.csr_matrix:
 
 def toy_source(backed_path: str | None = None):
     """The toy examples in memory, or read from ``backed_path`` (an h5ad file)."""
-    from scvae.data.loader import MatrixSource
+    from scvae.data.batches import RowSource
 
     if backed_path is None:
         values = toy_values()
         library = np.asarray(values.sum(axis=1), dtype=np.float32).reshape(-1)
-        return MatrixSource(values, None, library, None, None, 0)
-    from scvae.data.backed import BackedMatrix
-    from scvae.data.backed_source import BackedSource
+        return RowSource(values, library, None, None, 0)
+    from scvae.data.matrix import open_hdf
 
-    matrix = BackedMatrix(backed_path, "X")
+    matrix = open_hdf(backed_path, "X")
     matrix.facts()
-    source = BackedSource(matrix, matrix.row_sums(), None, None, 0)
+    source = RowSource(matrix, matrix.row_sums(), None, None, 0)
     source.block_rows, source.buffer_blocks = 16, 2
     return source
 

@@ -55,7 +55,7 @@ def test_epoch_records_kl_per_dimension_over_minibatches(tmp_path):
     import torch
 
     from scvae.config import ModelConfig
-    from scvae.data.loader import MatrixSource
+    from scvae.data.batches import RowSource
     from scvae.distributions.latent import kl_standard_normal
     from scvae.models import build_module
     from scvae.training.records import EpochRecorder, read_records
@@ -63,7 +63,7 @@ def test_epoch_records_kl_per_dimension_over_minibatches(tmp_path):
     torch.manual_seed(0)
     counts = sp.random(250, 30, density=0.3, format="csr", random_state=1, dtype=np.float32)
     counts.data = np.ceil(counts.data * 5)
-    source = MatrixSource(counts, None, np.asarray(counts.sum(1)).ravel(), None, None, 0)
+    source = RowSource(counts, np.asarray(counts.sum(1)).ravel(), None, None, 0)
     vae = build_module(ModelConfig(latent_size=4, hidden_sizes=(8,)), 30)
     EpochRecorder(tmp_path / "vae", vae, SimpleNamespace(source=source))(0, [])
     with torch.no_grad():

@@ -9,7 +9,7 @@ import numpy as np
 from scvae.analyses.exports import write_anndata, write_latent_values, write_predictions
 from scvae.analyses.results import write_results
 from scvae.analyses.selection import included_analyses
-from scvae.data.backed import read_rows
+from scvae.data.matrix import read_rows
 
 ANNDATA_NAME = "scvae.h5ad"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scvae.data.backed import read_rows
+from scvae.data.matrix import read_rows
 from scvae.training.records import read_records
 
 #: heat maps and distances use at most this many examples (a seeded subset)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from scvae.analyses import common
-from scvae.data.backed import read_rows
+from scvae.data.matrix import read_rows
 from scvae.plotting import (
     plot_histogram,
     plot_learning_curves,

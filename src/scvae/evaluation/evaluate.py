@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scvae.data.loader import MatrixSource, minibatches
+from scvae.data.batches import RowSource, minibatches
 from scvae.distributions._common import unvalidated
 from scvae.errors import ScvaeError
 
@@ -130,7 +130,7 @@ def reconstruction_warnings(largest_mean: float, largest_count: float) -> list[s
 @unvalidated()  # values were checked on loading
 def evaluate_module(
     module: torch.nn.Module,
-    source: MatrixSource,
+    source: RowSource,
     *,
     samples: tuple[int, int] = (1, 1),
     minibatch_size: int = 250,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from scvae.clustering import accuracy, majority_labels
-from scvae.data.loader import MatrixSource
+from scvae.data.batches import RowSource
 from scvae.errors import ScvaeError
 from scvae.folders import BEST_DIRECTORY, CHECKPOINT_NAME, CURVES_NAME, EARLY_STOPPING_DIRECTORY
 from scvae.training.checkpoints import (
@@ -54,7 +54,7 @@ class TrainingDiverged(ScvaeError):
 class LabelledSource:
     """A matrix source with optional labels (for the GMVAE's accuracy)."""
 
-    source: MatrixSource
+    source: RowSource
     labels: np.ndarray | None = None
     excluded_classes: Sequence[str] = ()
 
@@ -189,7 +189,7 @@ def _seed_evaluation(seed: int, epoch: int) -> None:
     torch.manual_seed(seed * 100_003 + epoch + 50_021)
 
 
-def _train_epoch(module, optimiser, source: MatrixSource, epoch: int, options, device) -> float:
+def _train_epoch(module, optimiser, source: RowSource, epoch: int, options, device) -> float:
     from tqdm.auto import tqdm
 
     rng = _seed_epoch(options.seed, epoch)

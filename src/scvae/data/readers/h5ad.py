@@ -88,12 +88,12 @@ def read_h5ad(path: Path, options: ReadOptions) -> RawData:
 
 
 def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
-    """Like :func:`read_h5ad`, but the matrix stays on disk (a ``BackedMatrix``).
+    """Like :func:`read_h5ad`, but the matrix stays on disk (a ``CountMatrix``).
 
     Returns ``None`` when the file is not a modern (encoded) h5ad file or when the
     chosen matrix is not stored as CSR; such files are read whole instead.
     """
-    from scvae.data.backed import BackedMatrix
+    from scvae.data.matrix import open_hdf
 
     path = require_regular(Path(path))
     with reading(path, "an h5ad file"):
@@ -105,7 +105,7 @@ def read_h5ad_backed(path: Path, options: ReadOptions) -> RawData | None:
                 return None
             check_stored_csr(file[matrix_key], path)
             obs, var = _read_tables(file, path, var_key)
-    raw = _annotated(BackedMatrix(path, matrix_key), obs, var, options, path)
+    raw = _annotated(open_hdf(path, matrix_key), obs, var, options, path)
     return check_raw(path, raw)
 
 
