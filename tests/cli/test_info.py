@@ -70,7 +70,7 @@ def test_info_describes_the_run(tmp_path, monkeypatch, capsys):
     assert info["Epochs"] == f"4 trained (of 10 asked); best epoch {best} (validation ELBO -290.5)"
     assert "validation ELBO -301.0" in info["Last epoch"]
     assert "training ELBO -311.0" in info["Last epoch"]
-    assert info["Versions"] == "end of training, best model (best/)"
+    assert info["Versions"] == "end of training (no digest), best model (best/, no digest)"
     assert info["Folders"].startswith(str(Path(RUN))) and "best/" in info["Folders"]
     assert run.is_dir()
 
@@ -144,3 +144,53 @@ def test_info_tolerates_odd_model_facts(tmp_path, monkeypatch, capsys):
     (run / "model.json").write_text("[1, 2]")
     info = _info(capsys, RUN)
     assert info["Data"].startswith("?")
+
+
+def _checkpoint(path: Path) -> None:
+    import torch
+
+    from scvae.training.checkpoints import save_checkpoint
+
+    state = {"model": {"w": torch.arange(6.0)}, "epoch": 3, "optimiser": {}}
+    save_checkpoint(path, state)
+
+
+def test_info_checks_checkpoint_digests(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)
+    _checkpoint(run / "checkpoint.pt")
+    _checkpoint(run / "best" / "checkpoint.pt")
+    assert _info(capsys, RUN)["Versions"] == (
+        "end of training (verified), best model (best/, verified)"
+    )
+    data = bytearray((run / "best" / "checkpoint.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (run / "best" / "checkpoint.pt").write_bytes(bytes(data))
+    versions = _info(capsys, RUN)["Versions"]
+    assert versions.startswith("end of training (verified), best model (best/, damaged (")
+    assert "SHA-256" in versions
+
+
+def test_record_digests_upgrades_checkpoints_of_an_earlier_version(tmp_path, monkeypatch, capsys):
+    from scvae.training.checkpoints import CheckpointError, digest_path, load_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)
+    _checkpoint(run / "checkpoint.pt")
+    digest_path(run / "checkpoint.pt").unlink()  # as an earlier scvae left it
+    with pytest.raises(CheckpointError, match="--record-digests"):
+        load_checkpoint(run / "checkpoint.pt")
+    (run / "best" / "checkpoint.pt").unlink()
+    info = _info(capsys, RUN, "--record-digests")
+    assert info["Versions"] == "end of training (verified)"
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 3
+
+
+def test_record_digests_refuses_a_file_that_is_not_a_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)  # its checkpoints are one byte each, without digests
+    assert main(["info", RUN, "--record-digests"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("scvae: error:")
+    assert err[0].endswith("it cannot be given a digest")
+    assert not (run / "checkpoint.pt.sha256").exists()

@@ -2,7 +2,9 @@
 
 Reads the run's own files (``config.json``, ``model.json``, ``learning_curves.csv``,
 ``metadata_log-*.log``) and any evaluation results (``metrics.json``) found under the
-analyses folder; it imports nothing from training.
+analyses folder, and checks each checkpoint against its digest (sizes and SHA-256 only;
+nothing is unpickled). ``--record-digests`` gives checkpoints written by an earlier scvae,
+which have no digest file, one, after reading them safely.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from scvae.cli.common import add_leaf_options
 from scvae.errors import ScvaeError
+from scvae.training.checkpoints import checkpoint_status, record_digest
 
 #: the run's model versions: sub-folder holding the checkpoint -> name
 VERSIONS = {"": "end of training", "best": "best model", "early_stopping": "early stopping"}
@@ -43,6 +46,12 @@ def add_parser(subparsers) -> None:
         default="analyses",
         help="where 'scvae evaluate' wrote its results, to show their metrics",
     )
+    parser.add_argument(
+        "--record-digests",
+        action="store_true",
+        help="give checkpoints written by an earlier scvae (which have no digest file) "
+        "their SHA-256 digest, after checking that each holds a valid scvae state",
+    )
     add_leaf_options(parser)
     parser.set_defaults(run=run)
 
@@ -50,6 +59,10 @@ def add_parser(subparsers) -> None:
 def run(namespace: argparse.Namespace) -> int:
     folder = Path(namespace.run_folder)
     configs = read_run(folder)
+    if namespace.record_digests:
+        for path in _checkpoints(folder):
+            if record_digest(path):
+                print(f"Recorded the digest of {path}")
     facts = _read_json(folder / "model.json")
     facts = facts if isinstance(facts, dict) else {}
     curves = read_curves(folder / "learning_curves.csv")
@@ -205,12 +218,23 @@ def _terms(values: dict[str, float]) -> str:
     return ", ".join(shown)
 
 
+def _checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint files of the run's model versions."""
+    found = []
+    for sub in VERSIONS:
+        if (folder / sub).is_dir():
+            found += sorted((folder / sub).glob("*.pt"))
+    return found
+
+
 def _versions(folder: Path) -> str:
     have = []
     for sub, name in VERSIONS.items():
-        checkpoints = list((folder / sub).glob("*.pt")) if (folder / sub).is_dir() else []
+        checkpoints = sorted((folder / sub).glob("*.pt")) if (folder / sub).is_dir() else []
         if checkpoints:
-            have.append(f"{name} ({sub}/)" if sub else name)
+            details = [f"{sub}/"] if sub else []
+            details += sorted({checkpoint_status(path) for path in checkpoints})
+            have.append(f"{name} ({', '.join(details)})")
     return ", ".join(have) or "no checkpoints"
 
 

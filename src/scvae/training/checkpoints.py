@@ -6,6 +6,10 @@ unpickled, so a flipped bit, a truncated or empty file, or a checkpoint without 
 digest is refused with one line (a :class:`CheckpointError`) instead of being trained
 on or evaluated. The pair is written inside an epoch's commit (see
 :mod:`scvae.training.commit`), so the two always change together.
+
+Checkpoints written before digests existed have none: ``scvae info RUN --record-digests``
+reads each such checkpoint (without running pickled code, and only if it holds a valid
+scvae state) and records its digest, after which it loads like any other.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from scvae.io import atomic_path
 __all__ = [
     "CHECKPOINT_NAME",
     "CheckpointError",
+    "checkpoint_status",
     "copy_checkpoint",
     "digest_path",
     "load_checkpoint",
     "load_weights",
+    "record_digest",
     "save_checkpoint",
     "serialise_checkpoint",
     "trained_epochs",
@@ -41,6 +47,10 @@ DIGEST_SUFFIX = ".sha256"
 #: a digest file is a few dozen bytes; anything much larger is not one
 MAXIMUM_DIGEST_BYTES = 4096
 ADVICE = "train again with --reset-training, or evaluate another version with --model-versions"
+#: said when a checkpoint has no digest file at all (written by an earlier scvae)
+RECORD_ADVICE = (
+    "if an earlier scvae wrote it, record its digest with 'scvae info RUN --record-digests'"
+)
 
 
 class CheckpointError(ScvaeError):
@@ -124,7 +134,9 @@ def _expected(path: Path, advice: str) -> list[dict[str, Any]]:
     sidecar = digest_path(path)
     if not sidecar.is_file():
         raise CheckpointError(
-            path, f"has no digest file ({sidecar.name}), so it cannot be verified", advice
+            path,
+            f"has no digest file ({sidecar.name}), so it cannot be verified",
+            f"{RECORD_ADVICE}; or {advice}",
         )
     if sidecar.stat().st_size > MAXIMUM_DIGEST_BYTES:
         raise CheckpointError(path, f"has a malformed digest file ({sidecar.name})", advice)
@@ -167,7 +179,11 @@ def load_checkpoint(
         When the digest does not match, or the content is not a scvae checkpoint.
     """
     path = Path(path)
-    data = verified_bytes(path, advice)
+    return _unpickled(path, verified_bytes(path, advice), map_location, advice)
+
+
+def _unpickled(path: Path, data: bytes, map_location: Any, advice: str) -> dict[str, Any]:
+    """The checked scvae state in checkpoint bytes, read with ``weights_only=True``."""
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -192,6 +208,40 @@ def _check_state(path: Path, state: Any, advice: str) -> None:
     )
     if not valid:
         raise CheckpointError(path, "is not a scvae checkpoint (missing or invalid fields)", advice)
+
+
+def checkpoint_status(path: str | Path) -> str:
+    """How a checkpoint stands: ``verified``, ``no digest`` or ``damaged (...)``.
+
+    Only sizes and digests are compared; nothing is unpickled.
+    """
+    path = Path(path)
+    if not digest_path(path).exists():
+        return "no digest"
+    try:
+        verified_bytes(path)
+    except CheckpointError as error:
+        reason = str(error).split('" ', 1)[-1].split(";", 1)[0]
+        return f"damaged ({reason})"
+    return "verified"
+
+
+def record_digest(path: str | Path) -> bool:
+    """Write the missing digest file of a checkpoint from an earlier scvae.
+
+    The checkpoint is read first, with ``weights_only=True``, and must hold a valid scvae
+    state; a damaged or foreign file raises :class:`CheckpointError` and nothing is
+    written. Returns False (and writes nothing) when the digest file already exists.
+    """
+    path = Path(path)
+    if digest_path(path).exists():
+        return False
+    if not path.is_file():
+        raise CheckpointError(path, "is missing")
+    data = path.read_bytes()
+    _unpickled(path, data, "cpu", "it cannot be given a digest")
+    write_synced(digest_path(path), digest_text(data).encode())
+    return True
 
 
 def load_weights(
