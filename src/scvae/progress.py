@@ -9,6 +9,7 @@ stderr) or asks :func:`wanted` whether to pass ``progress=True`` on.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,13 +24,30 @@ class _Settings:
     terminal_only: bool = False
 
 
-_settings = _Settings()
+#: carries the settings to child processes: "quiet", "terminal_only" or both, comma-separated
+ENVIRONMENT_VARIABLE = "SCVAE_PROGRESS"
+
+
+def _from_environment() -> _Settings:
+    words = set(os.environ.get(ENVIRONMENT_VARIABLE, "").split(","))
+    return _Settings(quiet="quiet" in words, terminal_only="terminal_only" in words)
+
+
+_settings = _from_environment()
 
 
 def configure(*, quiet: bool = False, terminal_only: bool = False) -> None:
-    """Set the process-wide progress preference (the command line calls this per run)."""
+    """Set the process-wide progress preference (the command line calls this per run).
+
+    Child processes started afterwards inherit it (see ``SCVAE_PROGRESS``).
+    """
     _settings.quiet = bool(quiet)
     _settings.terminal_only = bool(terminal_only)
+    words = [name for name, on in (("quiet", quiet), ("terminal_only", terminal_only)) if on]
+    if words:
+        os.environ[ENVIRONMENT_VARIABLE] = ",".join(words)
+    else:
+        os.environ.pop(ENVIRONMENT_VARIABLE, None)
 
 
 def is_quiet() -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scvae import progress
 from scvae.clustering import accuracy, majority_labels
 from scvae.data.batches import RowSource
 from scvae.errors import ScvaeError
@@ -35,6 +36,7 @@ from scvae.training.parallel import (
     SINGLE,
     Processes,
     evaluation_batches,
+    evaluation_steps,
     number_of_steps,
     share_buffers,
     training_batches,
@@ -57,6 +59,8 @@ class LabelledSource:
     source: RowSource
     labels: np.ndarray | None = None
     excluded_classes: Sequence[str] = ()
+    superset_labels: np.ndarray | None = None
+    excluded_superset_classes: Sequence[str] = ()
 
 
 @dataclass
@@ -136,20 +140,44 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     if start == 0:
         fit_library_prior(module, training.source, 500, device, options.processes)
     trainer = wrap_module(module, options.processes, device)
-    for epoch in range(start, options.number_of_epochs):
-        if options.early_stopping and stopping.stopped:
-            break
-        seconds = _train_epoch(trainer, optimiser, training.source, epoch, options, device)
-        share_buffers(module, options.processes)
-        if epoch + 1 == getattr(module, "mixture_initialisation_epoch", 0):
-            place_mixture(module, training.source, options.seed, 500, device, options.processes)
-        _seed_evaluation(options.seed, epoch)
-        for kind, data in (("training", training), ("validation", validation)):
-            if data is None:
-                continue
-            row = evaluate_terms(module, data, options, device)
-            rows.append({"epoch": epoch + 1, "set": kind, **row, "seconds": seconds})
-        _after_epoch(module, optimiser, run_directory, epoch, rows, stopping, options)
+    bar = _run_bar(training, validation, start, options)
+    try:
+        for epoch in range(start, options.number_of_epochs):
+            if options.early_stopping and stopping.stopped:
+                break
+            bar.set_description_str(_stage(epoch, options, "training"))
+            seconds = _train_epoch(trainer, optimiser, training.source, epoch, options, device, bar)
+            share_buffers(module, options.processes)
+            if epoch + 1 == getattr(module, "mixture_initialisation_epoch", 0):
+                bar.set_description_str(_stage(epoch, options, "placing the mixture components"))
+                place_mixture(module, training.source, options.seed, 500, device, options.processes)
+            _seed_evaluation(options.seed, epoch)
+            rows += _evaluate_sets(module, (training, validation), epoch, seconds, options, bar)
+            with bar.external_write_mode():  # epoch lines printed by the callback
+                _after_epoch(module, optimiser, run_directory, epoch, rows, stopping, options)
+    finally:
+        bar.close()
+    return rows
+
+
+def _evaluate_sets(module, sets, epoch: int, seconds: float, options, bar) -> list[dict]:
+    """The epoch's rows: the terms of the training and validation sets, with their timings.
+
+    ``seconds`` is the training pass; ``evaluation_seconds`` the evaluation of that set.
+    """
+    rows = []
+    device = torch.device(options.device)
+    for kind, data in zip(("training", "validation"), sets, strict=True):
+        if data is None:
+            continue
+        bar.set_description_str(_stage(epoch, options, f"evaluating the {kind} set"))
+        started = time.perf_counter()
+        terms = evaluate_terms(module, data, options, device, bar)
+        elapsed = time.perf_counter() - started
+        rows.append(
+            {"epoch": epoch + 1, "set": kind, **terms, "seconds": seconds,
+             "evaluation_seconds": elapsed}
+        )  # fmt: skip
     return rows
 
 
@@ -189,26 +217,45 @@ def _seed_evaluation(seed: int, epoch: int) -> None:
     torch.manual_seed(seed * 100_003 + epoch + 50_021)
 
 
-def _train_epoch(module, optimiser, source: RowSource, epoch: int, options, device) -> float:
-    from tqdm.auto import tqdm
+def _run_bar(training: LabelledSource, validation, start: int, options: FitOptions):
+    """One bar for the whole run: every training step and every evaluation minibatch.
 
+    Its ETA covers the epochs still to train, with their evaluation passes of the
+    training and validation sets (a rate averaged over the run, not the last steps).
+    Drawn by the main process only, and only where :func:`scvae.progress.wanted` says so.
+    """
+    processes = options.processes
+    size = options.minibatch_size
+    per_epoch = number_of_steps(training.source.number_of_examples, size, processes)
+    for data in (training, validation):
+        if data is not None:
+            per_epoch += evaluation_steps(data.source.number_of_examples, size, processes)
+    return progress.bar(
+        total=max(options.number_of_epochs - start, 0) * per_epoch,
+        enabled=options.progress and processes.is_main,
+        unit="step",
+        smoothing=0.0,
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps "
+        "[{elapsed}<{remaining}]{postfix}",
+    )
+
+
+def _stage(epoch: int, options: FitOptions, what: str) -> str:
+    return f"Epoch {epoch + 1}/{options.number_of_epochs}, {what}"
+
+
+def _train_epoch(
+    module, optimiser, source: RowSource, epoch: int, options, device, bar=None
+) -> float:
     rng = _seed_epoch(options.seed, epoch)
     kl_scale = warm_up_weight(epoch, options.warm_up_epochs) * options.kl_weight
     module.train()
     started = time.perf_counter()
     processes = options.processes
     batches = training_batches(source, options.minibatch_size, rng, device, processes)
-    total = number_of_steps(source.number_of_examples, options.minibatch_size, processes)
-    bar = tqdm(
-        batches,
-        total=total,
-        desc=f"Epoch {epoch + 1}/{options.number_of_epochs}",
-        disable=not (options.progress and processes.is_main),
-        leave=False,
-    )
-    running = 0.0
     parameters = [p for group in optimiser.param_groups for p in group["params"]]
-    for step, (inputs, weight) in enumerate(bar):
+    for step, (inputs, weight) in enumerate(batches):
         output = module(inputs, kl_scale=kl_scale, samples=options.training_samples)
         if not processes.all_finite(output.loss):
             raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
@@ -216,9 +263,10 @@ def _train_epoch(module, optimiser, source: RowSource, epoch: int, options, devi
         (output.loss * weight if weight != 1.0 else output.loss).backward()
         torch.nn.utils.clip_grad_value_(parameters, 1.0, foreach=True)
         optimiser.step()
-        if step % 10 == 0:
-            running = float(output.lower_bound.detach().mean())
-            bar.set_postfix(ELBO=f"{running:.4g}")
+        if bar is not None:
+            bar.update()
+            if step % 10 == 0 and not bar.disable:
+                bar.set_postfix_str(f"ELBO {float(output.lower_bound.detach().mean()):.1f}")
     return time.perf_counter() - started
 
 
@@ -231,10 +279,11 @@ def _diverged_message(what: str) -> str:
 
 
 @torch.no_grad()
-def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) -> dict:
+def evaluate_terms(module, data: LabelledSource, options: FitOptions, device, bar=None) -> dict:
     """Exact per-cell means of the bound and its terms (and accuracy) over a data set.
 
-    With several processes each evaluates its part and the sums are shared.
+    With several processes each evaluates its part and the sums are shared; ``bar``
+    (a progress bar) advances by one per minibatch.
     """
     module.eval()
     processes = options.processes
@@ -253,6 +302,8 @@ def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) ->
         if output.y_probabilities is not None:
             clusters.append(output.y_probabilities.argmax(dim=1).cpu().numpy())
             positions.append(rows)
+        if bar is not None:
+            bar.update()
     names = list(sums) if processes.is_main else None
     names = processes.share(names)
     totals = processes.sum(np.array([sums.get(name, 0.0) for name in names]))
@@ -266,6 +317,11 @@ def evaluate_terms(module, data: LabelledSource, options: FitOptions, device) ->
         labels = np.asarray(data.labels)[rows]
         predicted = majority_labels(cluster_ids, labels, data.excluded_classes)
         means["accuracy"] = accuracy(predicted, labels, data.excluded_classes)
+        if data.superset_labels is not None:
+            superset = np.asarray(data.superset_labels)[rows]
+            excluded = data.excluded_superset_classes
+            voted = majority_labels(cluster_ids, superset, excluded)
+            means["superset_accuracy"] = accuracy(voted, superset, excluded)
     return means
 
 

@@ -200,6 +200,13 @@ def evaluation_batches(
         yield source.inputs_for(rows, device, noise), rows
 
 
+def evaluation_steps(examples: int, batch_size: int, processes: Processes = SINGLE) -> int:
+    """Minibatches of this process's part in :func:`evaluation_batches`."""
+    parts = max(processes.world_size, 1)
+    part = examples // parts + (1 if processes.rank < examples % parts else 0)
+    return -(-part // max(batch_size, 1))
+
+
 def number_of_steps(examples: int, batch_size: int, processes: Processes = SINGLE) -> int:
     """Minibatches per epoch (a last one smaller than the number of processes is skipped)."""
     steps, last = divmod(examples, batch_size)

@@ -96,6 +96,7 @@ def _worker(job_path: str) -> int:
     """One ``--processes`` worker: train as the job says; rank 0 reports the run folder."""
     from scvae.config import CONFIG_CLASSES
     from scvae.io import atomic_write_json
+    from scvae.progress import is_quiet
     from scvae.workflows.train import train
 
     job = json.loads(Path(job_path).read_text())
@@ -107,8 +108,8 @@ def _worker(job_path: str) -> int:
             configs["data"],
             configs["model"],
             configs["training"],
-            progress=main,
-            log=print if main else (lambda *_: None),
+            progress=main,  # --quiet and terminal-only arrive through scvae.progress
+            log=print if main and not is_quiet() else (lambda *_: None),
         )
     except ScvaeError as error:
         print(f"scvae: error: {error}", file=sys.stderr)
