@@ -29,7 +29,12 @@ METRIC_TITLES = {
 }
 
 
-def evaluation_line(kind: str, terms: dict[str, float], accuracy: float | None = None) -> str:
+def evaluation_line(
+    kind: str,
+    terms: dict[str, float],
+    accuracy: float | None = None,
+    superset_accuracy: float | None = None,
+) -> str:
     """``Test set: ELBO: ..., ENRE: ..., KL: ....`` (plus accuracy for the GMVAE)."""
     parts = [
         f"{TERM_TITLES[name]}: {value:.5g}" for name, value in terms.items() if name in TERM_TITLES
@@ -40,15 +45,38 @@ def evaluation_line(kind: str, terms: dict[str, float], accuracy: float | None =
         parts.insert(1, f"bound given N: {conditional:.5g}")
     if accuracy is not None:
         parts.append(f"Acc: {100 * accuracy:.2f} %")
+    if superset_accuracy is not None:
+        parts.append(f"Acc (superset): {100 * superset_accuracy:.2f} %")
     return f"{kind.capitalize()} set: " + ", ".join(parts) + "."
 
 
+#: the slots of a metric (clusters or majority-vote labels, against labels or superset)
+SLOT_TITLES = {
+    "": "Clusters",
+    "_superset": "Clusters; superset",
+    "_labels": "Labels",
+    "_labels_superset": "Labels; superset",
+}
+ACCURACY_SLOT_TITLES = {"": "Labels", "_superset": "Superset"}
+
+
 def prediction_lines(specification: str, metrics: dict[str, float | None]) -> list[str]:
-    """Printed clustering metrics of one prediction."""
+    """Printed clustering metrics of one prediction, one indented line per filled slot."""
     lines = [f"Prediction {specification}:"]
     for name, title in METRIC_TITLES.items():
+        slots = ACCURACY_SLOT_TITLES if name == "accuracy" else SLOT_TITLES
+        filled = [
+            (slot, metrics[name + key])
+            for key, slot in slots.items()
+            if key and metrics.get(name + key) is not None
+        ]
         value = metrics.get(name)
-        lines.append(f"    {title}: {'n/a' if value is None else f'{value:.4f}'}")
+        if not filled:
+            lines.append(f"    {title}: {'n/a' if value is None else f'{value:.4f}'}")
+            continue
+        filled.insert(0, (slots[""], value))
+        lines.append(f"    {title}:")
+        lines += [f"        {slot}: {'n/a' if v is None else f'{v:.4f}'}" for slot, v in filled]
     return lines
 
 
@@ -82,7 +110,9 @@ def write_results(
         f"Timestamp: {timestamp}",
         f"Model version: {version.replace('_', ' ')}",
         f"Number of epochs trained: {epochs}",
-        evaluation_line(kind, terms, model_accuracy),
+        evaluation_line(
+            kind, terms, model_accuracy, _model_metric(predictions, "accuracy_superset")
+        ),
     ]
     statistics = {}
     if original is not None:
@@ -124,3 +154,8 @@ def write_results(
     }
     written.append(atomic_write_json(folder / "metrics.json", payload))
     return written, text
+
+
+def _model_metric(predictions, name: str) -> float | None:
+    """A metric of the GMVAE's own clusters (``None`` without them)."""
+    return next((m.get(name) for p, m in predictions if p.method == "model"), None)

@@ -74,13 +74,22 @@ def predict(
     labels: np.ndarray | None = None,
     superset_labels: np.ndarray | None = None,
     excluded_classes: Sequence[str] = (),
+    excluded_superset_classes: Sequence[str] | None = None,
 ) -> Prediction:
-    """Attach majority-vote labels (and superset labels) to cluster ids."""
+    """Attach majority-vote labels (and superset labels) to cluster ids.
+
+    Examples of excluded classes do not vote; the superset labels' vote leaves out
+    ``excluded_superset_classes`` (by default the same names as ``excluded_classes``).
+    """
     predicted = predicted_superset = None
     if labels is not None:
         predicted = majority_labels(cluster_ids, labels, excluded_classes)
     if superset_labels is not None:
-        predicted_superset = majority_labels(cluster_ids, superset_labels, excluded_classes)
+        if excluded_superset_classes is None:
+            excluded_superset_classes = excluded_classes
+        predicted_superset = majority_labels(
+            cluster_ids, superset_labels, excluded_superset_classes
+        )
     return Prediction(
         method,
         number_of_clusters,

@@ -20,8 +20,8 @@ MAXIMUM_CURVES_BYTES = 256 << 20
 
 
 def curve_columns(terms: Sequence[str]) -> list[str]:
-    """``epoch, set, <terms>, accuracy, seconds``."""
-    return ["epoch", "set", *terms, "accuracy", "seconds"]
+    """``epoch, set, <terms>, accuracy, superset_accuracy, seconds``."""
+    return ["epoch", "set", *terms, "accuracy", "superset_accuracy", "seconds"]
 
 
 def write_curves(path: str | Path, rows: Sequence[dict], terms: Sequence[str]) -> None:

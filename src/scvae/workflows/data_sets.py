@@ -65,4 +65,8 @@ def labelled(
         binarise=canonical_name(config.reconstruction_distribution) == "bernoulli",
     )
     labels = data_set.labels if data_set.has_labels else None
-    return LabelledSource(source, labels, tuple(data_set.excluded_classes))
+    superset = data_set.superset_labels if labels is not None else None
+    excluded = data_set.specifications.get("excluded superset classes", ["No class"])
+    return LabelledSource(
+        source, labels, tuple(data_set.excluded_classes), superset, tuple(map(str, excluded))
+    )

@@ -21,7 +21,7 @@ from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConf
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError
 from scvae.evaluation.evaluate import Evaluation, evaluate_module, sample_model
-from scvae.evaluation.metrics import clustering_metrics
+from scvae.evaluation.metrics import excluded_superset_classes, prediction_metrics
 from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import (
     ModelNotFound,
@@ -294,6 +294,7 @@ def _predictions(context, trained: TrainedModel, data_set, evaluation: Evaluatio
         "labels": labels,
         "superset_labels": data_set.superset_labels,
         "excluded_classes": tuple(data_set.excluded_classes),
+        "excluded_superset_classes": excluded_superset_classes(data_set),
     }
     predictions = []
     if evaluation.y is not None:
@@ -321,10 +322,4 @@ def _kmeans_clusters_wanted(context, data_set) -> int:
 
 
 def _metrics(prediction, data_set, evaluation: Evaluation) -> dict:
-    return clustering_metrics(
-        data_set.labels,
-        prediction.cluster_ids,
-        prediction.labels,
-        evaluation.z,
-        tuple(data_set.excluded_classes),
-    )
+    return prediction_metrics(prediction, data_set, evaluation.z)
