@@ -88,7 +88,8 @@ def test_every_title_and_name_is_found_case_and_punctuation_insensitively():
     assert find_built_in("tcga_rsem")[0] == "tcga_rsem"
     assert find_built_in("no-such-set") is None
     expected = {"macosko_mrc", "10x_mbc", "10x_mbc_20k", "10x_pbmc_pp", "10x_pbmc_pl",
-                "10x_pbmc_pt", "10x_pbmc_68k", "tcga_rsem", "tcga_kallisto", "development"}  # fmt: skip
+                "10x_pbmc_pt", "10x_pbmc_68k", "tcga_rsem", "tcga_kallisto", "development",
+                "mnist_original", "mnist_normalised", "mnist_binarised"}  # fmt: skip
     assert set(CATALOGUE) == expected
 
 

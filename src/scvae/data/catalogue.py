@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from scvae.data.builtin.macosko import read_macosko
+from scvae.data.builtin.mnist import read_binarised, read_normalised, read_original
 from scvae.data.builtin.tcga import read_tcga
 from scvae.data.builtin.tenx import read_annotated, read_populations
 from scvae.data.raw import RawData, normalise_name
@@ -37,6 +38,11 @@ URL_BASES: dict[str, str] = {
     "mccarroll": "http://mccarrolllab.com/wp-content/uploads/2015/05",
     "xena-toil": "https://toil.xenahubs.net/download",
     "xena-tcga": "https://tcga.xenahubs.net/download",
+    # LeCun's own site refuses most downloads; this mirror serves the same files
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist",
+    # deeplearning.net is gone; the same mnist.pkl.gz is kept in Nielsen's book repository
+    "mnist-pickle": "https://github.com/mnielsen/neural-networks-and-deep-learning/raw/master/data",
+    "larochelle": "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist",
 }
 
 #: 10x PBMC population id (in the URLs) -> population name (the label)
@@ -64,7 +70,8 @@ class Source:
     role
         ``values``, ``labels``, ``feature_mapping``, or ``all`` (a whole population).
     kind
-        ``full``, or for ``all`` the population name (which becomes the label).
+        ``full``; for ``all`` the population name (which becomes the label); or the
+        split (``training``, ``validation``, ``test``) of a set delivered in parts.
     base, path
         The URL is ``URL_BASES[base] + "/" + path``.
     size, sha256
@@ -86,8 +93,14 @@ class Source:
 
     @property
     def key(self) -> str:
-        """Key of this file in the mapping handed to the parser."""
-        return self.kind if self.role == "all" else self.role
+        """Key of this file in the mapping handed to the parser.
+
+        ``<role>`` for one full file, ``<role>:<split>`` for a split's file, and the
+        kind itself for ``all``.
+        """
+        if self.role == "all":
+            return self.kind
+        return self.role if self.kind == "full" else f"{self.role}:{self.kind}"
 
     @property
     def url(self) -> str:
@@ -197,6 +210,8 @@ def _populations(ids: list[str]) -> tuple[Source, ...]:
 
 
 _68K = "fresh_68k_pbmc_donor_a"
+#: most bytes of one MNIST file (the largest, the binarised training set, takes ~80 MB)
+_MNIST_CAP = 64 << 20
 _TCGA_LABELS = Source(
     "labels", "full", "xena-tcga", "TCGA.PANCAN.sampleMap/PANCAN_clinicalMatrix.gz"
 )
@@ -265,6 +280,33 @@ def _entries() -> list[BuiltIn]:
                 Source("feature_mapping", "full", "xena-toil", "gencode.v23.annotation.transcript.probemap.gz"),
             ),
             "~10.5k samples, transcript level",
+        ),
+        BuiltIn(
+            "mnist_original", "MNIST (original)",
+            "handwritten digits, 28 x 28 intensities 0-255, training/test split", read_original,
+            tuple(
+                Source(role, split, "mnist", f"{stem}-{kind}-ubyte.gz", max_size=_MNIST_CAP)
+                for split, stem in (("training", "train"), ("test", "t10k"))
+                for role, kind in (("values", "images-idx3"), ("labels", "labels-idx1"))
+            ),
+            "70,000 images x 784 pixels, 10 digits",
+        ),
+        BuiltIn(
+            "mnist_normalised", "MNIST (normalised)",
+            "handwritten digits scaled to [0, 1], training/validation/test split", read_normalised,
+            (Source("all", "full", "mnist-pickle", "mnist.pkl.gz", max_size=_MNIST_CAP),),
+            "70,000 images x 784 pixels, 10 digits",
+        ),
+        BuiltIn(
+            "mnist_binarised", "MNIST (binarised)",
+            "binarised handwritten digits (no labels), training/validation/test split",
+            read_binarised,
+            tuple(
+                Source("values", split, "larochelle", f"binarized_mnist_{name}.amat",
+                       max_size=4 * _MNIST_CAP)
+                for split, name in (("training", "train"), ("validation", "valid"), ("test", "test"))
+            ),
+            "70,000 images x 784 pixels",
         ),
         BuiltIn(
             "development", "Development",

@@ -69,6 +69,8 @@ class ReadOptions:
         Column of ``obs`` (h5ad) or column attribute (Loom) holding labels.
     batch_key
         Column of ``obs`` (h5ad) or column attribute (Loom) holding batches.
+    data_directory
+        Where a JSON specification's ``URLs`` are downloaded (``<it>/<name>/original``).
     """
 
     labels_path: str | None = None
@@ -76,6 +78,7 @@ class ReadOptions:
     layer: str | None = None
     label_key: str | None = None
     batch_key: str | None = None
+    data_directory: str | None = None
 
 
 @dataclass

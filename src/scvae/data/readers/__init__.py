@@ -26,6 +26,13 @@ READERS: dict[str, str] = {
     "h5ad": "h5ad:read_h5ad",
     "gtex": "gtex:read_gtex",
     "json": "json_spec:read_json_spec",
+    "tcga": "named:read_tcga",
+    "macosko": "named:read_macosko",
+    "10x_combine": "named:read_10x_combine",
+    "development": "named:read_development",
+    "mnist_original": "mnist:read_mnist_original",
+    "mnist_normalised": "mnist:read_mnist_normalised",
+    "mnist_binarised": "mnist:read_mnist_binarised",
 }
 
 #: accepted spellings of format names (normalised: lower case, '-' and ' ' -> '_')
@@ -41,6 +48,11 @@ ALIASES: dict[str, str] = {
     "tenx": "10x",
     "anndata": "h5ad",
     "gct": "gtex",
+    "10xcombine": "10x_combine",
+    "mnist_normalized": "mnist_normalised",
+    "mnist_binarized": "mnist_binarised",
+    "idx": "mnist_original",
+    "amat": "mnist_binarised",
 }
 
 _TEXT_ENDINGS = (".tsv", ".csv", ".txt", ".tab")
@@ -85,6 +97,10 @@ def infer_format(path: str | Path) -> str:
         return "json"
     if base.endswith(_TEXT_ENDINGS):
         return "matrix_ebf"
+    if base.endswith(".amat"):
+        return "mnist_binarised"
+    if base.endswith("-ubyte") and "-idx" in base:
+        return "mnist_original"
     raise DataError(
         path,
         "cannot tell the format from the file name; give it with --format "

@@ -2,7 +2,16 @@
 
 Paths in the specification are relative to the JSON file's folder. The values are read by
 the reader of ``format`` (inferred from the values path when absent); the descriptive keys
-go into ``RawData.metadata`` under their JSON spelling.
+go into ``RawData.metadata`` under their JSON spelling. ``label superset`` is an object
+(superset name -> member labels) or ``"infer"``.
+
+Instead of ``values`` a specification may give ``URLs``: role (``values``, ``labels``,
+``feature mapping`` or ``all``) -> kind (``full``; ``training``/``validation``/``test``
+for the MNIST formats; a population name for ``10x_combine``'s ``all``) -> a URL or a
+path. URLs are downloaded (resumably, verified) into
+``<data directory>/<JSON name>/original/<title>-<role>-<kind><extension>``; paths are
+used where they are. ``feature mapping`` (also a plain key) is a file of feature id and
+name per line (a Xena probe map), grouping ids by name for ``--map-features``.
 """
 
 from __future__ import annotations
@@ -14,14 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from scvae.data.raw import RawData, ReadOptions
+from scvae.data.raw import RawData, ReadOptions, normalise_name, path_name
 from scvae.data.readers import get_reader, infer_format, normalise_format
 from scvae.data.readers.checks import checked_reader, require_regular
 from scvae.data.readers.labels import read_labels
 from scvae.errors import DataError
 
 #: keys naming files (relative to the JSON's folder)
-PATH_KEYS = ("values", "labels", "batches")
+PATH_KEYS = ("values", "labels", "batches", "feature mapping")
+#: roles of the ``URLs`` object
+URL_ROLES = ("values", "labels", "feature mapping", "all")
+#: schemes downloaded; any other location is a path
+URL_SCHEMES = ("http://", "https://", "ftp://")
+#: formats that need no values file
+GENERATED_FORMATS = ("development",)
 
 #: descriptive keys copied into the metadata, with the JSON type each must have
 DESCRIPTIVE_KEYS: dict[str, tuple[type, str]] = {
@@ -29,7 +44,7 @@ DESCRIPTIVE_KEYS: dict[str, tuple[type, str]] = {
     "terms": (dict, "an object"),
     "example type": (str, "a string"),
     "feature dimensions": (list, "a list"),
-    "label superset": (dict, "an object"),
+    "label superset": ((dict, str), 'an object or "infer"'),
     "sorted class names": (list, "a list"),
     "sorted superset class names": (list, "a list"),
     "excluded classes": (list, "a list"),
@@ -38,7 +53,7 @@ DESCRIPTIVE_KEYS: dict[str, tuple[type, str]] = {
     "preprocessing methods": (list, "a list"),
 }
 
-KNOWN_KEYS = {*PATH_KEYS, "format", "split indices", *DESCRIPTIVE_KEYS}
+KNOWN_KEYS = {*PATH_KEYS, "format", "split indices", "URLs", *DESCRIPTIVE_KEYS}
 SPLIT_NAMES = ("training", "validation", "test")
 #: largest specification read
 MAX_SPEC_BYTES = 64 << 20
@@ -66,21 +81,60 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _check_keys(path: Path, specification: dict[str, Any]) -> None:
-    if "URLs" in specification:
-        raise DataError(path, "key 'URLs' (downloads) is not supported; give 'values' as a path")
     unknown = sorted(set(specification) - KNOWN_KEYS)
     if unknown:
         known = ", ".join(f"'{k}'" for k in sorted(KNOWN_KEYS))
         raise DataError(path, f"has unknown key '{unknown[0]}' (known keys: {known})")
-    if "values" not in specification:
-        raise DataError(path, "is missing the key 'values' (the path of the values file)")
     for key in (*PATH_KEYS, "format"):
         value = specification.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise DataError(path, f"key '{key}' must be a non-empty string")
+    if "URLs" in specification:
+        _check_urls(path, specification)
+    elif "values" not in specification and not _generated(specification):
+        raise DataError(path, "is missing the key 'values' (the path of the values file) or 'URLs'")
     for key, (kind, description) in DESCRIPTIVE_KEYS.items():
         if key in specification and not isinstance(specification[key], kind):
             raise DataError(path, f"key '{key}' must be {description}")
+    superset = specification.get("label superset")
+    if isinstance(superset, str) and superset != "infer":
+        raise DataError(
+            path, f"key 'label superset' must be an object or \"infer\", not {superset!r}"
+        )
+
+
+def _generated(specification: dict[str, Any]) -> bool:
+    name = specification.get("format")
+    return isinstance(name, str) and _normalised(name) in GENERATED_FORMATS
+
+
+def _normalised(name: str) -> str | None:
+    try:
+        return normalise_format(name)
+    except DataError:
+        return None
+
+
+def _check_urls(path: Path, specification: dict[str, Any]) -> None:
+    urls = specification["URLs"]
+    if "values" in specification:
+        raise DataError(path, "gives both 'values' and 'URLs'; give one of them")
+    problem = "key 'URLs' must map roles (values, labels, feature mapping, all) to objects"
+    if not isinstance(urls, dict) or not urls:
+        raise DataError(path, problem)
+    for role, kinds in urls.items():
+        if role not in URL_ROLES:
+            roles = ", ".join(URL_ROLES)
+            raise DataError(path, f"key 'URLs' has the unknown role '{role}' (roles: {roles})")
+        if not isinstance(kinds, dict):
+            raise DataError(path, f"{problem}; '{role}' is not an object")
+        for kind, location in kinds.items():
+            if location is not None and (not isinstance(location, str) or not location.strip()):
+                raise DataError(
+                    path, f"key 'URLs': '{role}'/'{kind}' must be a URL, a path or null"
+                )
+    if not any(urls.get(role) for role in ("values", "all")) and not _generated(specification):
+        raise DataError(path, "key 'URLs' gives neither 'values' nor 'all'")
 
 
 def _resolve(path: Path, specification: dict[str, Any], key: str) -> Path | None:
@@ -97,8 +151,10 @@ def _resolve(path: Path, specification: dict[str, Any], key: str) -> Path | None
     return resolved
 
 
-def _format(path: Path, specification: dict[str, Any], values: Path) -> str:
+def _format(path: Path, specification: dict[str, Any], values: Path | None) -> str:
     name = specification.get("format")
+    if name is None and values is None:
+        raise DataError(path, "key 'format' is needed to read these files")
     try:
         fmt = infer_format(values) if name is None else normalise_format(name)
     except DataError as error:
@@ -176,6 +232,108 @@ def _split_indices(path: Path, value: Any, count: int) -> dict[str, np.ndarray]:
     return result
 
 
+Sources = dict[str, dict[str, Path]]
+
+
+def _local_sources(path: Path, specification: dict[str, Any]) -> Sources:
+    sources: Sources = {}
+    for key in ("values", "labels", "feature mapping"):
+        resolved = _resolve(path, specification, key)
+        if resolved is not None:
+            sources[key] = {"full": resolved}
+    return sources
+
+
+def _fetched_sources(path: Path, specification: dict[str, Any], options: ReadOptions) -> Sources:
+    """Download the URLs (or find the paths) of ``URLs``, by role and kind."""
+    from urllib.parse import urlsplit
+
+    from scvae import progress
+    from scvae.data.catalogue import file_extension
+    from scvae.data.download import download
+
+    title = specification.get("title") or path_name(path)
+    original = Path(options.data_directory or "data") / path_name(path) / "original"
+    sources: Sources = {}
+    for role, kinds in specification["URLs"].items():
+        for kind, location in kinds.items():
+            if location is None:
+                continue
+            if location.strip().lower().startswith(URL_SCHEMES):
+                stem = "-".join(normalise_name(part) for part in (title, role, kind))
+                target = original / (stem + file_extension(urlsplit(location.strip()).path))
+                download(location.strip(), target, progress=not progress.is_quiet())
+            else:
+                target = path.parent / Path(location).expanduser()
+                if not target.exists():
+                    raise DataError(
+                        path,
+                        f"key 'URLs': '{role}'/'{kind}' points to {target}, which does not exist",
+                    )
+                require_regular(target, folder_ok=True)
+            sources.setdefault(role, {})[kind] = target
+    return sources
+
+
+def _single(path: Path, sources: Sources, role: str) -> Path | None:
+    """The one file of ``role`` (kind ``full``), or ``None``."""
+    kinds = sources.get(role) or {}
+    if not kinds:
+        return None
+    if set(kinds) != {"full"}:
+        raise DataError(
+            path, f"key 'URLs': this format takes one '{role}' file, under the kind 'full'"
+        )
+    return kinds["full"]
+
+
+def _split_kinds(sources: Sources, role: str) -> bool:
+    kinds = sources.get(role) or {}
+    return bool(kinds) and set(kinds) != {"full"}
+
+
+def _read_sources(
+    path: Path, specification: dict[str, Any], sources: Sources, options: ReadOptions
+) -> RawData:
+    """Read the values (and labels) of ``sources`` with the reader of the format."""
+    from scvae.data.readers import mnist
+
+    if (
+        "all" in sources
+        and specification.get("format") is not None
+        and _normalised(specification["format"]) == "10x_combine"
+    ):
+        from scvae.data.builtin.tenx import read_populations
+
+        title = specification.get("title") or path_name(path)
+        raw = read_populations(sources["all"], title)
+        raw.metadata = {k: v for k, v in raw.metadata.items() if k == "genome"}
+        return raw
+    if _split_kinds(sources, "values"):
+        fmt = _format(path, specification, None)
+        if fmt == "mnist_original":
+            return mnist.read_original_files(sources["values"], sources.get("labels"))
+        if fmt == "mnist_binarised":
+            return mnist.read_binarised_files(sources["values"])
+        raise DataError(
+            path,
+            f"key 'URLs': format '{fmt}' takes one values file, under the kind 'full' "
+            "(training/validation/test files are for mnist_original and mnist_binarised)",
+        )
+    values = _single(path, sources, "values") or _single(path, sources, "all")
+    if values is None:
+        fmt = _format(path, specification, None)
+        if fmt not in GENERATED_FORMATS:
+            raise DataError(path, f"format '{fmt}' needs a values file")
+        from scvae.data.development import generate_development
+
+        return generate_development()
+    labels = _single(path, sources, "labels")
+    if labels is not None:
+        options = dataclasses.replace(options, labels_path=str(labels))
+    return get_reader(_format(path, specification, values))(values, options)
+
+
 @checked_reader
 def read_json_spec(path: str | Path, options: ReadOptions | None = None) -> RawData:
     """Read the data described by a JSON specification.
@@ -183,23 +341,30 @@ def read_json_spec(path: str | Path, options: ReadOptions | None = None) -> RawD
     Parameters
     ----------
     path
-        The JSON file: ``values`` (required), ``labels``, ``format``, ``batches``,
-        ``split indices`` and descriptive keys (``title``, ``terms``, ``example type``, ...).
+        The JSON file: ``values`` or ``URLs`` (one is required, except for the generated
+        ``development`` format), ``labels``, ``format``, ``batches``, ``feature mapping``,
+        ``split indices`` and descriptive keys (``title``, ``terms``, ``example type``,
+        ``label superset``, ...).
     options
         Passed on to the values reader; the specification's ``labels`` replaces
-        ``labels_path``.
+        ``labels_path``. ``data_directory`` is where ``URLs`` are downloaded.
     """
     path = Path(path)
     specification = _load(path)
     _check_keys(path, specification)
-    values = _resolve(path, specification, "values")
-    labels = _resolve(path, specification, "labels")
-    batches = _resolve(path, specification, "batches")
     options = options or ReadOptions()
-    if labels is not None:
-        options = dataclasses.replace(options, labels_path=str(labels))
-    raw = get_reader(_format(path, specification, values))(values, options)
+    if "URLs" in specification:
+        sources = _fetched_sources(path, specification, options)
+    else:
+        sources = _local_sources(path, specification)
+    batches = _resolve(path, specification, "batches")
+    raw = _read_sources(path, specification, sources, options)
     count = raw.values.shape[0]
+    mapping = _single(path, sources, "feature mapping")
+    if mapping is not None:
+        from scvae.data.builtin.tcga import read_probe_map
+
+        raw.feature_mapping = read_probe_map(mapping, raw.feature_names)
     if batches is not None:
         raw.batch_indices, batch_names = _batches(path, batches, raw.example_names, count)
         raw.metadata["batch_names"] = batch_names
