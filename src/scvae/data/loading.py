@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,8 @@ def cache_location(
             sources, {"format": fmt, "options": asdict(options), "version": CACHE_VERSION}
         )
         cache_path = Path(directory) / path_name(path) / "cache" / f"original-{key}.h5"
-        return cache_path, lambda: _checked(read(path, fmt, options), path)
+        reading = replace(options, data_directory=str(directory))  # for a JSON's URLs
+        return cache_path, lambda: _checked(read(path, fmt, reading), path)
     entry = find_built_in(str(input_file_or_name))
     if entry is not None:
         _, built_in = entry
@@ -275,10 +276,15 @@ def _json_references(path: Path) -> list[Path]:
     if not isinstance(specification, dict):
         return []
     references = []
-    for key in ("values", "labels", "batches"):
+    for key in ("values", "labels", "batches", "feature mapping"):
         value = specification.get(key)
         if isinstance(value, str):
             references.append(path.parent / value)
+    urls = specification.get("URLs")  # local paths among them (downloads are kept as they are)
+    for kinds in urls.values() if isinstance(urls, dict) else ():
+        for value in kinds.values() if isinstance(kinds, dict) else ():
+            if isinstance(value, str) and "://" not in value:
+                references.append(path.parent / value)
     return references
 
 
