@@ -369,6 +369,12 @@ class EvaluationConfig(_Config):
     model_directory: str | None = option(
         None, "--model-directory", metavar="DIR", help="a trained model's (run) directory"
     )
+    write_into: str | None = option(
+        None,
+        "--write-into",
+        metavar="FILE",
+        help="also add the results of every cell to this .h5ad file, in place",
+    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scvae.analyses.exports import write_anndata, write_latent_values, write_predictions
+from scvae.analyses.exports import write_latent_values, write_predictions
 from scvae.analyses.results import write_results
 from scvae.analyses.selection import included_analyses
 from scvae.data.matrix import read_rows
@@ -46,14 +46,7 @@ def analyse_results(
     if "predictions" in chosen:
         for prediction, _ in predictions:
             write_predictions(folder, names, prediction, data_set.terms.get("class", "class"))
-    write_anndata(
-        folder / ANNDATA_NAME,
-        data_set,
-        evaluation.z,
-        [prediction for prediction, _ in predictions],
-        evaluation.y,
-        uns={"model_version": trained.version, "epochs": trained.epoch, "evaluation_set": kind},
-    )
+    # scvae.h5ad (every cell) is written by the evaluation workflow before this
     from scvae.analyses.figures import result_figures
 
     result_figures(

@@ -1,4 +1,4 @@
-"""Tables and AnnData files for users to take elsewhere (reference §4.7).
+"""Tables and AnnData files for users to take elsewhere.
 
 TSVs are gzip-compressed and tab-separated with the example names as index (an empty
 top-left header cell), so ``pandas.read_csv(path, sep="\\t", index_col=0)`` reads them back.
@@ -6,12 +6,19 @@ top-left header cell), so ``pandas.read_csv(path, sep="\\t", index_col=0)`` read
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from scvae.errors import DataError, ScvaeError
 from scvae.io import atomic_path
 
 
@@ -61,46 +68,202 @@ def write_predictions(
     ]
 
 
+#: where the results of a model version go in an AnnData
+LATENT_KEY = "X_scvae"  # obsm: latent means (N, L)
+CLUSTER_KEY = "scvae_cluster"  # obs: the GMVAE's cluster of each cell (argmax q(y|x))
+PROBABILITIES_KEY = "scvae_cluster_probabilities"  # obsm: q(y|x) (N, K)
+UNS_KEY = "scvae"  # uns: model settings, run folder, data fingerprint, what was written
+
+
+@dataclass
+class CellResults:
+    """Results of one model version for every cell of a data set, in its row order.
+
+    ``obs`` holds further per-cell columns (e.g. k-means clusters, each cell's subset);
+    ``uns`` what to store under ``uns["scvae"]``.
+    """
+
+    example_names: np.ndarray
+    z: np.ndarray
+    y: np.ndarray | None = None
+    obs: dict[str, np.ndarray] = field(default_factory=dict)
+    uns: dict = field(default_factory=dict)
+
+    @property
+    def clusters(self) -> np.ndarray | None:
+        return None if self.y is None else np.asarray(self.y).argmax(axis=1)
+
+
 def write_anndata(
     path: str | Path,
     data_set,
-    z: np.ndarray,
-    predictions: Sequence = (),
-    y: np.ndarray | None = None,
-    uns: dict | None = None,
+    results: CellResults,
+    *,
+    label_key: str | None = None,
+    batch_key: str | None = None,
 ) -> Path:
-    """An ``.h5ad`` of the evaluated set: counts in ``X``, latent means in ``obsm["X_scvae"]``.
+    """A new ``.h5ad`` of ``data_set`` (counts in ``X``) with ``results`` added.
 
-    Labels, batches and every prediction (``scvae_<spec>_cluster``/``_label``) go in ``obs``.
+    Labels go in ``obs[label_key]`` (default ``label``), batch *names* in
+    ``obs[batch_key]`` (default ``batch``); values left on disk are not copied into ``X``.
     """
     import anndata
 
     from scvae.data.matrix import as_matrix
 
-    obs = pd.DataFrame(index=pd.Index([str(name) for name in data_set.example_names]))
+    names = [str(name) for name in data_set.example_names]
+    obs = pd.DataFrame(index=pd.Index(names))
     if data_set.labels is not None:
-        obs["label"] = pd.Categorical(np.asarray(data_set.labels).astype(str))
+        obs[label_key or "label"] = pd.Categorical(
+            np.asarray(data_set.labels).astype(str), categories=data_set.class_names
+        )
     if data_set.batch_indices is not None:
-        obs["batch"] = pd.Categorical(np.asarray(data_set.batch_indices).astype(str))
-    for prediction in predictions:
-        spec = prediction.specification
-        obs[f"scvae_{spec}_cluster"] = pd.Categorical(prediction.cluster_ids.astype(str))
-        if prediction.labels is not None:
-            obs[f"scvae_{spec}_label"] = pd.Categorical(np.asarray(prediction.labels).astype(str))
+        batches = np.asarray(data_set.batch_indices)
+        if data_set.batch_names is not None:
+            batches = np.asarray(data_set.batch_names, dtype=object)[batches]
+        obs[batch_key or "batch"] = pd.Categorical(np.asarray(batches).astype(str))
     var = pd.DataFrame(index=pd.Index(_unique([str(name) for name in data_set.feature_names])))
-    # values left on disk stay where they are: obs, var and obsm only
     held = as_matrix(data_set.values).held()
     values = None if held is None else held.astype(np.float32)
     adata = anndata.AnnData(X=values, obs=obs, var=var)
-    adata.obsm["X_scvae"] = np.asarray(z, dtype=np.float32)
-    if y is not None:
-        adata.obsm["scvae_y_probabilities"] = np.asarray(y, dtype=np.float32)
-    adata.uns["scvae"] = uns or {}
+    rows = np.arange(len(names))
+    for key, column in _obs_columns(results, rows, len(names)).items():
+        adata.obs[key] = column
+    for key, array in _obsm_arrays(results, rows, len(names)).items():
+        adata.obsm[key] = array
+    adata.uns[UNS_KEY] = plain(results.uns)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
+    with writing(path), atomic_path(path) as temporary:
         adata.write_h5ad(temporary)
     return path
+
+
+def write_into_h5ad(source: str | Path, target: str | Path, results: CellResults) -> Path:
+    """``source`` (an ``.h5ad``) with ``results`` added, written atomically to ``target``.
+
+    Everything in ``source`` stays as it was; ``obsm["X_scvae"]``,
+    ``obs["scvae_cluster"]``, ``obsm["scvae_cluster_probabilities"]``, the extra
+    columns and ``uns["scvae"]`` are added (or replaced). Cells are matched by name;
+    cells of the file that were not evaluated get missing values. ``target`` may be
+    ``source`` (in place): the file is replaced in one step, or left untouched.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise DataError(source, "is not a file; give an existing .h5ad file")
+    with writing(target), atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
+        _add_results(temporary, results, source)
+    return target
+
+
+def _add_results(path: Path, results: CellResults, source: Path) -> None:
+    """Add ``results`` to the ``.h5ad`` at ``path`` element by element (X is not read)."""
+    import h5py
+    from anndata.io import read_elem, write_elem
+
+    try:
+        file = h5py.File(path, "r+")
+    except OSError as error:
+        raise DataError(source, f"is not an HDF5 (.h5ad) file ({_first_line(error)})") from error
+    with file:
+        if file.attrs.get("encoding-type") not in ("anndata", b"anndata") or "obs" not in file:
+            raise DataError(
+                source, "was not written by anndata 0.7 or later; read and write it again first"
+            )
+        obs = read_elem(file["obs"])
+        rows = _rows(obs.index, results.example_names, source)
+        for key, column in _obs_columns(results, rows, len(obs)).items():
+            obs[key] = column
+        write_elem(file, "obs", obs)
+        obsm = file.require_group("obsm")
+        for key, array in _obsm_arrays(results, rows, len(obs)).items():
+            write_elem(obsm, key, array)
+        uns = file.require_group("uns")
+        write_elem(uns, UNS_KEY, plain(results.uns))
+
+
+def _rows(file_names: pd.Index, example_names, source: Path) -> np.ndarray:
+    """The file row of each evaluated cell (cells matched by name)."""
+    names = np.asarray([str(name) for name in example_names], dtype=object)
+    file_names = np.asarray(file_names.astype(str), dtype=object)
+    if len(file_names) == len(names) and (file_names == names).all():
+        return np.arange(len(names))
+    index = pd.Index(file_names)
+    if not index.is_unique:
+        raise DataError(source, "has repeated cell names (obs_names); the cells cannot be matched")
+    rows = index.get_indexer(names)
+    if (rows < 0).any():
+        missing = names[rows < 0]
+        raise DataError(
+            source,
+            f"lacks {len(missing)} of the {len(names)} evaluated cells (e.g. '{missing[0]}'); "
+            "give the file the model was evaluated on",
+        )
+    return rows
+
+
+def _obs_columns(results: CellResults, rows: np.ndarray, n: int) -> dict[str, pd.Categorical]:
+    columns = dict(results.obs)
+    if results.clusters is not None:
+        columns = {CLUSTER_KEY: results.clusters, **columns}
+    placed = {}
+    for key, values in columns.items():
+        values = np.asarray(values)
+        categories = [str(v) for v in (np.unique(values) if values.size else [])]
+        column = np.full(n, np.nan, dtype=object)
+        column[rows] = values.astype(str)
+        placed[key] = pd.Categorical(column, categories=categories)
+    return placed
+
+
+def _obsm_arrays(results: CellResults, rows: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    arrays = {LATENT_KEY: results.z}
+    if results.y is not None:
+        arrays[PROBABILITIES_KEY] = results.y
+    placed = {}
+    for key, values in arrays.items():
+        values = np.asarray(values, dtype=np.float32)
+        array = np.full((n, values.shape[1]), np.nan, dtype=np.float32)
+        array[rows] = values
+        placed[key] = array
+    return placed
+
+
+def plain(value: Any) -> Any:
+    """``value`` as what an h5ad's ``uns`` stores: no ``None``, lists of one type, strings."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, (list, tuple)):
+        items = [plain(item) for item in value if item is not None]
+        if len({type(item) for item in items}) > 1 or any(
+            isinstance(item, (dict, list)) for item in items
+        ):
+            return [str(item) for item in items]
+        return items
+    if isinstance(value, (Path, os.PathLike)):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (a full disk, no permission) into one line naming ``path``."""
+    try:
+        yield
+    except OSError as error:
+        advice = (
+            "; free some space or choose another folder"
+            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            else ""
+        )
+        raise ScvaeError(f'cannot write "{path}": {_first_line(error)}{advice}') from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return str(text).splitlines()[0]
 
 
 def _unique(names: list[str]) -> list[str]:

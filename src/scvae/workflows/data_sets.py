@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
+
 from scvae.config import DataConfig, ModelConfig
-from scvae.data.batches import RowSource
+from scvae.data.batches import RowSource, minibatches
 from scvae.data.data_set import DataSet
 from scvae.data.loading import open_data_set
 from scvae.distributions.registry import canonical_name
@@ -70,3 +73,33 @@ def labelled(
     return LabelledSource(
         source, labels, tuple(data_set.excluded_classes), superset, tuple(map(str, excluded))
     )
+
+
+@torch.no_grad()
+def latent_values(
+    module: torch.nn.Module,
+    data_set: DataSet,
+    config: ModelConfig,
+    facts: ModelFacts,
+    minibatch_size: int = 250,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent means ``(N, L)`` and, for the GMVAE, q(y|x) ``(N, K)`` of every example.
+
+    Deterministic (no sampling; the module in evaluation mode), in the data set's row order.
+    """
+    module.eval()
+    device = next(module.parameters()).device
+    source = labelled(data_set, config, facts).source
+    z, y, order = [], [], []
+    for inputs, rows in minibatches(source, max(int(minibatch_size), 1), device=device):
+        latent = module.latent_mean(inputs)
+        if isinstance(latent, tuple):
+            y.append(latent[1].float().cpu().numpy())
+            latent = latent[0]
+        z.append(latent.float().cpu().numpy())
+        order.append(np.asarray(rows))
+    if not z:
+        return np.zeros((0, 0), np.float32), None
+    # sources may read in another order (values on disk: file order); restore row order
+    position = np.argsort(np.concatenate(order), kind="stable")
+    return np.concatenate(z)[position], (np.concatenate(y)[position] if y else None)

@@ -12,6 +12,7 @@ version from it.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,30 +48,24 @@ class _Model:
         seed: int = 0,
         **options: Any,
     ) -> None:
-        given = {name: value for name, value in options.items() if value is not None}
-        if given.get("prior_probabilities_method") == "custom":
-            given["prior_probabilities_method"] = "infer"
-        fields = {field.name for field in dataclasses.fields(ModelConfig)}
-        unknown = sorted(set(given) - fields)
-        if unknown:
-            raise TypeError(f"unexpected model arguments: {', '.join(unknown)}")
-        for name in (
-            "hidden_sizes",
-            "number_of_importance_samples",
-            "number_of_monte_carlo_samples",
-            "dropout_keep_probabilities",
-        ):
-            if name in given:
-                given[name] = tuple(given[name])
-        self.config = ModelConfig(model_type=self.model_type, **given)
+        self.config = model_config(self.model_type, options)
         self.feature_size = int(feature_size)
+        if self.config.batch_correction and not number_of_batches:
+            raise ConfigError(
+                "batch_correction=True needs number_of_batches (the data set's number of "
+                "batches, at least 1); without batches there is nothing to correct"
+            )
         self.number_of_batches = int(number_of_batches or 0) if self.config.batch_correction else 0
         self._clusters = int(number_of_latent_clusters or self.config.number_of_classes or 1)
         self.prior_probabilities = (
             None if prior_probabilities is None else tuple(float(p) for p in prior_probabilities)
         )
         self.seed = seed
-        self.log_directory = Path(log_directory or Path("models") / self.name)
+        self._temporary = None
+        if log_directory is None:  # nothing is written into the current folder unless asked
+            self._temporary = tempfile.TemporaryDirectory(prefix="scvae-")
+            log_directory = Path(self._temporary.name) / "model"
+        self.log_directory = Path(log_directory)
         torch.manual_seed(seed)
         self.module = build_module(
             self.config,
@@ -150,6 +145,12 @@ class _Model:
             raise ConfigError(
                 f"the model has {self.feature_size} features but the training set has "
                 f"{training_set.number_of_features}"
+            )
+        batches = training_set.number_of_batches or 0
+        if self.number_of_batches and batches != self.number_of_batches:
+            raise ConfigError(
+                f"the model corrects for {self.number_of_batches} batches but the training set "
+                f"has {batches or 'none'}"
             )
         facts = ModelFacts(
             self.feature_size,
@@ -288,23 +289,115 @@ def _latent_set(data_set, values: np.ndarray, prefix: str, common: dict) -> Data
 class VariationalAutoencoder(_Model):
     """Variational auto-encoder with the manual's constructor arguments.
 
-    Parameters mirror ``scvae train`` options: ``feature_size``, ``latent_size``,
-    ``hidden_sizes``, ``reconstruction_distribution``, ``number_of_reconstruction_classes``,
-    ``latent_distribution``, ``minibatch_normalisation``, ``batch_correction``,
-    ``number_of_batches``, ``number_of_warm_up_epochs``, ``log_directory``, and any other
-    :class:`~scvae.config.ModelConfig` field as a keyword.
+    Parameters mirror ``scvae train`` options, in the manual's order: ``feature_size``,
+    ``latent_size``, ``hidden_sizes``, ``reconstruction_distribution``,
+    ``number_of_reconstruction_classes``, ``latent_distribution``,
+    ``minibatch_normalisation``, ``batch_correction``, ``number_of_batches``,
+    ``number_of_warm_up_epochs``, ``log_directory``; any other
+    :class:`~scvae.config.ModelConfig` field as a keyword. Without ``log_directory`` the
+    model trains in a temporary folder.
     """
 
     model_type = "VAE"
 
+    def __init__(
+        self,
+        feature_size: int,
+        latent_size: int | None = None,
+        hidden_sizes: Any = None,
+        reconstruction_distribution: str | None = None,
+        number_of_reconstruction_classes: int | None = None,
+        latent_distribution: str | None = None,
+        minibatch_normalisation: bool | None = None,
+        batch_correction: bool | None = None,
+        number_of_batches: int | None = None,
+        number_of_warm_up_epochs: int | None = None,
+        log_directory: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            feature_size,
+            latent_size=latent_size,
+            hidden_sizes=hidden_sizes,
+            reconstruction_distribution=reconstruction_distribution,
+            number_of_reconstruction_classes=number_of_reconstruction_classes,
+            latent_distribution=latent_distribution,
+            minibatch_normalisation=minibatch_normalisation,
+            batch_correction=batch_correction,
+            number_of_batches=number_of_batches,
+            number_of_warm_up_epochs=number_of_warm_up_epochs,
+            log_directory=log_directory,
+            **kwargs,
+        )
+
 
 class GaussianMixtureVariationalAutoencoder(_Model):
-    """Gaussian-mixture VAE; adds ``prior_probabilities_method`` (uniform, custom, learn),
-    ``prior_probabilities`` and ``number_of_latent_clusters``."""
+    """Gaussian-mixture VAE with the manual's constructor arguments.
+
+    As :class:`VariationalAutoencoder`, with ``prior_probabilities_method`` (uniform,
+    custom, learn), ``prior_probabilities`` and ``number_of_latent_clusters`` after
+    ``latent_distribution``, in the manual's order.
+    """
 
     model_type = "GMVAE"
+
+    def __init__(
+        self,
+        feature_size: int,
+        latent_size: int | None = None,
+        hidden_sizes: Any = None,
+        reconstruction_distribution: str | None = None,
+        number_of_reconstruction_classes: int | None = None,
+        latent_distribution: str | None = None,
+        prior_probabilities_method: str | None = None,
+        prior_probabilities: Any = None,
+        number_of_latent_clusters: int | None = None,
+        minibatch_normalisation: bool | None = None,
+        batch_correction: bool | None = None,
+        number_of_batches: int | None = None,
+        number_of_warm_up_epochs: int | None = None,
+        log_directory: str | Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            feature_size,
+            latent_size=latent_size,
+            hidden_sizes=hidden_sizes,
+            reconstruction_distribution=reconstruction_distribution,
+            number_of_reconstruction_classes=number_of_reconstruction_classes,
+            latent_distribution=latent_distribution,
+            prior_probabilities_method=prior_probabilities_method,
+            prior_probabilities=prior_probabilities,
+            number_of_latent_clusters=number_of_latent_clusters,
+            minibatch_normalisation=minibatch_normalisation,
+            batch_correction=batch_correction,
+            number_of_batches=number_of_batches,
+            number_of_warm_up_epochs=number_of_warm_up_epochs,
+            log_directory=log_directory,
+            **kwargs,
+        )
 
     @property
     def number_of_latent_clusters(self) -> int:
         """Number of mixture components K."""
         return self._clusters
+
+
+def model_config(model_type: str, options: dict[str, Any]) -> ModelConfig:
+    """A :class:`ModelConfig` of ``model_type`` from keyword options (``None``: default)."""
+    given = {name: value for name, value in options.items() if value is not None}
+    if given.get("prior_probabilities_method") == "custom":
+        given["prior_probabilities_method"] = "infer"
+    fields = {field.name for field in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(given) - fields)
+    if unknown:
+        raise TypeError(f"unexpected model arguments: {', '.join(unknown)}")
+    for name in (
+        "hidden_sizes",
+        "number_of_importance_samples",
+        "number_of_monte_carlo_samples",
+        "dropout_keep_probabilities",
+    ):
+        if name in given:
+            given[name] = tuple(given[name])
+    return ModelConfig(model_type=model_type, **given)

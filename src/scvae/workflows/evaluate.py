@@ -9,48 +9,64 @@ the clusters predicted, and the analyses write the files, figures and report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from scvae.analyses.evaluation import analyse_results
+from scvae.analyses.evaluation import ANNDATA_NAME, analyse_results
+from scvae.analyses.exports import (
+    CLUSTER_KEY,
+    LATENT_KEY,
+    PROBABILITIES_KEY,
+    CellResults,
+    write_anndata,
+    write_into_h5ad,
+)
 from scvae.analyses.model import analyse_model
 from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConfig, TrainingConfig
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError
 from scvae.evaluation.evaluate import Evaluation, evaluate_module, sample_model
-from scvae.evaluation.metrics import excluded_superset_classes, prediction_metrics
+from scvae.evaluation.metrics import clustering_metrics
 from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import (
     ModelNotFound,
     TrainedModel,
     check_data_fits,
+    check_evaluated_data,
     check_model_size,
+    find_run,
+    identity_of,
     load_version,
+    model_directory_configs,
     read_model_facts,
-    read_run_configs,
     resolve_versions,
 )
-from scvae.folders import (
-    CONFIG_NAME,
-    analyses_folder,
-    data_path,
-    model_directory,
-    run_directory,
-    version_folder_name,
-)
+from scvae.folders import analyses_folder, data_path, model_directory, version_folder_name
 from scvae.models.build import ModelFacts, build_module_from, samples_for
 from scvae.models.naming import model_name
 from scvae.runtime import keep_freed_memory, resolve_device
-from scvae.workflows.data_sets import labelled, load_data_set, mixture_components, named_subsets
+from scvae.workflows.data_sets import (
+    labelled,
+    latent_values,
+    load_data_set,
+    mixture_components,
+    named_subsets,
+)
 
 #: at most this many examples keep a dense reconstruction (for plots and statistics)
 RECONSTRUCTION_LIMIT = 10_000
 PROFILE_SEED = 80
 PROFILES_PER_CLASS = 3
 PROFILES_UNLABELLED = 25
+#: per-cell columns of ``scvae.h5ad`` besides the GMVAE's clusters
+KMEANS_KEY = "scvae_kmeans_cluster"
+SUBSET_KEY = "scvae_set"
+REPORT_NAME = "index.html"
 
 
 @dataclass
@@ -91,39 +107,84 @@ def evaluate(
         training_config or TrainingConfig(),
         evaluation_config,
         analysis_config,
+        log,
     )
     versions = resolve_versions(evaluation_config.model_versions)
     analyse_model(context.run, context.analyses_folder, context.analysis, context.model)
     log(_results_header(context, versions))
     module = _build(context)
     context.module = module
-    folders = []
-    for version in versions:
-        trained = load_version(
-            context.run, version, module, resolve_device(context.training.device)
+    device = resolve_device(context.training.device)
+    folders, results = [], []
+    for group in version_groups(context.run, versions, module, device):
+        trained = load_version(context.run, group[0], module, device)
+        if len(group) > 1:
+            log(_same_versions_line(group, trained.epoch))
+        folder, cells = evaluate_version(
+            context, trained, progress=progress, log=log, versions=group
         )
-        if trained is None:
-            continue
-        folders.append(evaluate_version(context, trained, progress=progress, log=log))
+        folders.append(folder)
+        results.append((trained, cells))
     if not folders:
         raise ModelNotFound(f'no checkpoint of the asked model versions in "{context.run}"')
+    target = getattr(evaluation_config, "write_into", None)
+    if target:
+        trained, cells = results[0]
+        write_into_h5ad(target, target, cells)
+        log(
+            f"Wrote the {trained.version.replace('_', ' ')} results (epoch {trained.epoch}) "
+            f'for all cells into "{target}"'
+        )
     return folders
 
 
+def version_groups(
+    run: Path, versions: list[str], module: torch.nn.Module, device
+) -> list[list[str]]:
+    """The asked model versions that exist, those with identical parameters in one group.
+
+    The best model and the early-stopping model are often the model at the end of
+    training (the same epoch, the same weights); each group is evaluated once, under its
+    first version's name.
+    """
+    groups: list[tuple[int, dict[str, torch.Tensor], list[str]]] = []
+    for version in versions:
+        trained = load_version(run, version, module, device)
+        if trained is None:
+            continue
+        state = {name: value.detach().clone() for name, value in module.state_dict().items()}
+        for epoch, saved, group in groups:
+            if epoch == trained.epoch and _same_state(saved, state):
+                group.append(version)
+                break
+        else:
+            groups.append((trained.epoch, state, [version]))
+    return [group for _, _, group in groups]
+
+
+def _same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    return first.keys() == second.keys() and all(
+        torch.equal(first[name], second[name]) for name in first
+    )
+
+
+def _same_versions_line(group: list[str], epoch: int) -> str:
+    names = [version.replace("_", " ") for version in group]
+    others = " and the ".join(names[1:])
+    return (
+        f"The {others} model{'s are' if len(names) > 2 else ' is'} the {names[0]} model "
+        f"(epoch {epoch}, the same parameters): evaluated once."
+    )
+
+
 def _context(
-    input_file_or_name, data_config, model_config, training_config, evaluation, analysis
+    input_file_or_name, data_config, model_config, training_config, evaluation, analysis, log=print
 ) -> EvaluationContext:
     if evaluation.model_directory:
         run = Path(evaluation.model_directory)
-        saved = read_run_configs(run)
-        data_config, model_config = saved.data, saved.model
-        training_config = replace(
-            saved.training,
-            device=training_config.device,
-            threads=training_config.threads,
-            minibatch_size=training_config.minibatch_size,
-        )
-        input_file_or_name = input_file_or_name or _facts(run).data_set
+        saved, saved_input = model_directory_configs(run, data_config, training_config)
+        data_config, model_config, training_config = saved.data, saved.model, saved.training
+        input_file_or_name = input_file_or_name or saved_input
     if not input_file_or_name:
         raise ConfigError("give the data set (DATA) or --model-directory")
     data_set = load_data_set(
@@ -133,15 +194,14 @@ def _context(
     )
     sets = named_subsets(data_set, data_config)
     path = data_path(data_set.name, data_config, data_set.split_indices is not None)
+    shape = (data_set.number_of_examples, data_set.number_of_features)
+    wanted = identity_of(input_file_or_name, shape, data_config, model_config, training_config)
     if not evaluation.model_directory:
         k = mixture_components(model_config, sets.get("training", sets["full"]))
         directory = model_directory(path, model_config, training_config, k)
-        run = run_directory(directory, training_config.run_id)
-        if not (run / CONFIG_NAME).is_file():
-            raise ModelNotFound(
-                "Model not found; train it first with the same data and model options. "
-                f'The model directory resulting from the model specification is: "{run}"'
-            )
+        run = find_run(directory, training_config, wanted, log)  # the run training chose
+    else:
+        check_evaluated_data(run, wanted.data, log)
     facts = _facts(run)
     check_data_fits(facts, data_set.number_of_features, run)
     check_model_size(model_config, facts, run)  # before anything is allocated
@@ -226,9 +286,19 @@ def version_folder(context: EvaluationContext, trained: TrainedModel) -> Path:
 
 
 def evaluate_version(
-    context: EvaluationContext, trained: TrainedModel, *, progress: bool = True, log=print
-) -> Path:
-    """Evaluate ``trained`` on the evaluation set and write everything; return its folder."""
+    context: EvaluationContext,
+    trained: TrainedModel,
+    *,
+    progress: bool = True,
+    log=print,
+    versions: list[str] | None = None,
+) -> tuple[Path, CellResults]:
+    """Evaluate ``trained`` and write everything; return its folder and the per-cell results.
+
+    The metrics use the evaluation set; the latent values (and the GMVAE's clusters) go
+    to ``scvae.h5ad`` for every cell of the data set. ``versions`` are the model versions
+    these parameters stand for (default: ``trained.version`` alone).
+    """
     kind = context.evaluation.evaluation_set_kind
     data_set = pick_set(context, kind)
     profiles = profile_rows(data_set)
@@ -240,9 +310,18 @@ def evaluate_version(
         profile=profiles,
         progress=progress,
     )
+    full = context.sets["full"]
+    if data_set is full:
+        z, y = evaluation.z, evaluation.y
+    else:
+        z, y = latent_values(
+            trained.module, full, context.model, context.facts, context.training.minibatch_size
+        )
     samples = _samples(context, trained, log)
-    predictions = _predictions(context, trained, data_set, evaluation)
+    predictions, extra = _predictions(context, trained, data_set, evaluation, z)
     folder = version_folder(context, trained)
+    cells = _cell_results(context, trained, folder, z, y, extra, versions or [trained.version])
+    anndata_path = _write_cells(context, folder / ANNDATA_NAME, cells)
     log(f"\n{trained.version.replace('_', ' ').capitalize()} evaluation (epoch {trained.epoch}):")
     text = analyse_results(
         folder,
@@ -256,7 +335,93 @@ def evaluate_version(
     log(text)
     for warning in evaluation.warnings:
         log(f"Warning: {warning}.")
-    return folder
+    log(f"AnnData with all {full.number_of_examples:,} cells: {anndata_path}")
+    report = folder / REPORT_NAME
+    if report.is_file():
+        log(f"Report: {report}")
+    return folder, cells
+
+
+def _cell_results(context, trained, folder, z, y, extra, versions) -> CellResults:
+    full = context.sets["full"]
+    subsets = _subset_column(context)
+    if subsets is not None:
+        extra = {**extra, SUBSET_KEY: subsets}
+    uns = {
+        "model_type": context.model.model_type,
+        "model": context.model.to_dict(),
+        "training": context.training.to_dict(),
+        "data": context.data.to_dict(),
+        "number_of_classes": context.facts.number_of_classes,
+        "number_of_batches": context.facts.number_of_batches,
+        "seed": context.facts.seed,
+        "run": str(Path(context.run).resolve()),
+        "results": str(Path(folder).resolve()),
+        "model_version": trained.version,
+        "model_versions": list(versions),
+        "epoch": trained.epoch,
+        "metrics_set": context.evaluation.evaluation_set_kind,
+        "data_fingerprint": data_fingerprint(full),
+        "keys": {
+            "latent": f"obsm/{LATENT_KEY}",
+            **({"clusters": f"obs/{CLUSTER_KEY}"} if y is not None else {}),
+            **({"probabilities": f"obsm/{PROBABILITIES_KEY}"} if y is not None else {}),
+            **{name: f"obs/{name}" for name in extra},
+        },
+    }
+    return CellResults(full.example_names, z, y, obs=extra, uns=uns)
+
+
+def _write_cells(context: EvaluationContext, path: Path, cells: CellResults) -> Path:
+    """The user's own AnnData with the results (an h5ad input), else a new one."""
+    full = context.sets["full"]
+    source = h5ad_input(full)
+    if source is not None:
+        return write_into_h5ad(source, path, cells)
+    return write_anndata(
+        path, full, cells, label_key=context.data.label_key, batch_key=context.data.batch_key
+    )
+
+
+def h5ad_input(data_set: DataSet) -> Path | None:
+    """The ``.h5ad`` file a data set was read from (``None`` for other inputs)."""
+    path = Path(data_set.input)
+    named = data_set.data_format in ("h5ad", "anndata") or (
+        data_set.data_format in (None, "infer") and path.suffix.lower() == ".h5ad"
+    )
+    return path if named and path.is_file() else None
+
+
+def data_fingerprint(data_set: DataSet) -> dict:
+    """What identifies the data: absolute path, size and modification time, shape."""
+    path = Path(data_set.input)
+    fingerprint = {
+        "input": str(path.resolve()) if path.exists() else data_set.input,
+        "examples": data_set.number_of_examples,
+        "features": data_set.number_of_features,
+    }
+    if path.is_file():
+        status = path.stat()
+        fingerprint["bytes"] = status.st_size
+        fingerprint["modified"] = datetime.datetime.fromtimestamp(
+            status.st_mtime, datetime.timezone.utc
+        ).isoformat()
+    return fingerprint
+
+
+def _subset_column(context: EvaluationContext) -> np.ndarray | None:
+    """Each cell's subset (training, validation, test) when the data are split."""
+    full = context.sets["full"]
+    if len(context.sets) == 1:
+        return None
+    index = pd.Index(np.asarray(full.example_names).astype(str))
+    if not index.is_unique:
+        return None
+    column = np.full(full.number_of_examples, "", dtype=object)
+    for kind, subset in context.sets.items():
+        if kind != "full":
+            column[index.get_indexer(np.asarray(subset.example_names).astype(str))] = kind
+    return column
 
 
 def _evaluate_set(
@@ -287,16 +452,21 @@ def _samples(context, trained: TrainedModel, log) -> dict[str, np.ndarray] | Non
         return None
 
 
-def _predictions(context, trained: TrainedModel, data_set, evaluation: Evaluation) -> list:
-    """The GMVAE's own clusters (always) and k-means on latent means (with ``-P kmeans``)."""
+def _predictions(
+    context, trained: TrainedModel, data_set, evaluation: Evaluation, all_z: np.ndarray
+) -> tuple[list, dict[str, np.ndarray]]:
+    """The GMVAE's own clusters (always) and k-means on latent means (with ``-P kmeans``).
+
+    Returns the predictions of the evaluation set with their metrics, and the per-cell
+    columns for every cell of the data set (k-means clusters).
+    """
     labels = data_set.labels
     common = {
         "labels": labels,
         "superset_labels": data_set.superset_labels,
         "excluded_classes": tuple(data_set.excluded_classes),
-        "excluded_superset_classes": excluded_superset_classes(data_set),
     }
-    predictions = []
+    predictions, columns = [], {}
     if evaluation.y is not None:
         k = evaluation.y.shape[1]
         predictions.append(predict("model", evaluation.cluster_ids, number_of_clusters=k, **common))
@@ -308,11 +478,18 @@ def _predictions(context, trained: TrainedModel, data_set, evaluation: Evaluatio
             training_z = evaluation.z
         else:
             training_z = _evaluate_set(context, trained, pick_set(context, training_kind)).z
-        ids = kmeans_clusters(training_z, evaluation.z, k, seed=context.facts.seed)
-        predictions.append(
-            predict("kmeans", ids, number_of_clusters=k, training_set_kind=training_kind, **common)
+        n = len(evaluation.z)
+        ids = kmeans_clusters(
+            training_z, np.concatenate([evaluation.z, all_z]), k, seed=context.facts.seed
         )
-    return [(prediction, _metrics(prediction, data_set, evaluation)) for prediction in predictions]
+        predictions.append(
+            predict(
+                "kmeans", ids[:n], number_of_clusters=k, training_set_kind=training_kind, **common
+            )
+        )
+        columns[KMEANS_KEY] = ids[n:]
+    pairs = [(prediction, _metrics(prediction, data_set, evaluation)) for prediction in predictions]
+    return pairs, columns
 
 
 def _kmeans_clusters_wanted(context, data_set) -> int:
@@ -322,4 +499,10 @@ def _kmeans_clusters_wanted(context, data_set) -> int:
 
 
 def _metrics(prediction, data_set, evaluation: Evaluation) -> dict:
-    return prediction_metrics(prediction, data_set, evaluation.z)
+    return clustering_metrics(
+        data_set.labels,
+        prediction.cluster_ids,
+        prediction.labels,
+        evaluation.z,
+        tuple(data_set.excluded_classes),
+    )
