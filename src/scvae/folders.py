@@ -192,11 +192,12 @@ def cache_run_directory(
     return working
 
 
-def move_run(working: Path, run: Path) -> Path:
+def move_run(working: Path, run: Path, caches_directory: str | Path | None = None) -> Path:
     """Move a run trained in the cache into the models folder, replacing the older copy.
 
     The new copy is put beside the target first and renamed over it, so a failure
-    leaves either the old or the new run in place, never half of one.
+    leaves either the old or the new run in place, never half of one. With
+    ``caches_directory``, the folders left empty under ``<it>/log`` go too.
     """
     run = Path(run)
     run.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +213,23 @@ def move_run(working: Path, run: Path) -> Path:
     incoming.rename(run)
     shutil.rmtree(outgoing, ignore_errors=True)
     shutil.rmtree(working, ignore_errors=True)
+    if caches_directory is not None:
+        remove_empty_folders(Path(working).parent, Path(caches_directory) / "log")
     return run
+
+
+def remove_empty_folders(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents while empty, up to and including ``root``."""
+    root = root.resolve()
+    folder = folder.resolve()
+    while folder == root or root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another run), or gone
+            return
+        if folder == root:
+            return
+        folder = folder.parent
 
 
 def metadata_log_name(start: int, end: int) -> str:

@@ -175,7 +175,7 @@ class _Model:
             progress=progress,
             log=log,
         )
-        return move_run(run, final) if run != final else trained
+        return move_run(run, final, training.caches_directory) if run != final else trained
 
     # ------------------------------------------------------- evaluate/sample
     def _restore(self, run_id, use_early_stopping_model: bool, use_best_model: bool) -> int:

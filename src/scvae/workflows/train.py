@@ -135,7 +135,7 @@ def train_session(
         intermediate=intermediate_folder(training_config, final),
     )
     if run != final and processes.is_main:
-        return move_run(run, final)
+        return move_run(run, final, training_config.caches_directory)
     return final if run != final else trained
 
 
