@@ -98,12 +98,14 @@ def test_evaluate_ignores_training_only_options(tmp_path, capsys, monkeypatch):
     assert main([*argv, "-B", "64", "--seed", "5", "--run-id", "r1"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("scvae: note: evaluate ignores"), err
-    for flag in ("--number-of-epochs", "--learning-rate", "--early-stopping"):
+    for flag in ("--number-of-epochs", "--early-stopping"):
         assert flag in err[0]
+    assert "--learning-rate" not in err[0]  # it tells runs of one model folder apart
     training, defaults = seen["training"], TrainingConfig()
-    for name in ("number_of_epochs", "learning_rate", "early_stopping"):  # ignored: defaults
+    for name in ("number_of_epochs", "early_stopping"):  # ignored: defaults
         assert getattr(training, name) == getattr(defaults, name), name
     assert (training.minibatch_size, training.seed, training.run_id) == (64, 5, "r1")
+    assert training.learning_rate == 0.01
 
 
 def test_evaluate_without_training_only_options_has_no_note(tmp_path, capsys, monkeypatch):

@@ -2,14 +2,17 @@
 
 Give the same data and model options as for training, or only ``--model-directory``
 (a model's run folder), from which everything else is read. The training-only options
-(``-e``, ``--learning-rate``, ...) are accepted, so a training command line can be
-repeated, and ignored with a note: the model folder does not depend on them.
+(``-e``, ``--early-stopping``, ...) are accepted, so a training command line can be
+repeated, and ignored with a note: the run does not depend on them. The seed, learning
+rate and minibatch size choose between runs of one model folder as they did in
+training (see docs/runs.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from scvae import progress
 from scvae.cli.common import check_optional_packages, new_command_parser, note, say
@@ -18,9 +21,11 @@ from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConf
 from scvae.errors import ConfigError
 
 #: training options that also identify a model or steer evaluation (``--defaults`` picks
-#: the model options' defaults, so the model folder depends on it)
+#: the model options' defaults, so the model folder depends on it; the learning rate
+#: tells runs of one model folder apart)
 SHARED_TRAINING_OPTIONS = (
     "minibatch_size",
+    "learning_rate",
     "run_id",
     "models_directory",
     "defaults",
@@ -58,13 +63,22 @@ def add_parser(subparsers) -> None:
     )
     add_config_options(parser, EvaluationConfig, title="evaluation options")
     add_config_options(parser, AnalysisConfig, title="analysis options")
-    parser.set_defaults(run=run)
+    # a -D not given is told apart from one given (even as "data"): with --model-directory
+    # only a given one replaces the data folder saved in the run
+    parser.set_defaults(run=run, data_directory=_NotGiven(DataConfig().data_directory))
+    for action in parser._actions:
+        if action.dest == "data_directory":  # argparse passes a default through its type
+            action.type = _keep_not_given
 
 
 def run(namespace: argparse.Namespace) -> int:
     from scvae import api
 
     _drop_training_only(namespace)
+    if not isinstance(namespace.data_directory, _NotGiven):
+        namespace.data_directory = str(Path(namespace.data_directory).absolute())
+    else:
+        namespace.data_directory = str(namespace.data_directory)
     data_config = build_config(namespace, DataConfig)
     model_config = build_config(namespace, ModelConfig)
     training_config = build_config(namespace, TrainingConfig)
@@ -86,6 +100,14 @@ def run(namespace: argparse.Namespace) -> int:
     for folder in folders:
         print(f"Results written to {folder}")
     return 0
+
+
+class _NotGiven(str):
+    """The default of an option, marked as not given on the command line."""
+
+
+def _keep_not_given(value: str) -> str:
+    return value if isinstance(value, _NotGiven) else str(value)
 
 
 def _drop_training_only(namespace: argparse.Namespace) -> None:

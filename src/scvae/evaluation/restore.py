@@ -19,7 +19,23 @@ from scvae.config import (
     load_configs,
 )
 from scvae.errors import ConfigError, ScvaeError
-from scvae.folders import CONFIG_NAME, MODEL_FACTS, VERSION_FOLDERS, version_checkpoint
+from scvae.folders import (
+    CONFIG_NAME,
+    LEGACY_NOTE,
+    MODEL_FACTS,
+    VERSION_FOLDERS,
+    DataIdentity,
+    RunIdentity,
+    data_identity,
+    describe_differences,
+    differences,
+    read_identity,
+    run_directory,
+    run_identity,
+    runs_in,
+    training_differences,
+    version_checkpoint,
+)
 from scvae.models.build import ModelFacts
 from scvae.training.commit import RunFileError
 
@@ -211,3 +227,106 @@ def load_version(
     load_weights(module, state, path, advice)
     module.to(device).eval()
     return TrainedModel(module, version, int(state["epoch"]))
+
+
+def find_run(directory: Path, training: TrainingConfig, wanted: RunIdentity, log=print) -> Path:
+    """The run an evaluation with these data and options uses (the one training chose).
+
+    Candidates are the model folder's own run and its automatic runs (``--run-id``: that
+    run only). A run must match the data, every data and model option and, when given,
+    the seed; of several, the learning rate and minibatch size choose, then the model
+    folder's own run. A run of an earlier version (no record) is taken as matching.
+
+    Raises
+    ------
+    ModelNotFound
+        When no candidate exists, or none matches (naming what differs).
+    """
+    if training.run_id is not None:
+        candidates = [run_directory(directory, training.run_id)]
+    else:
+        candidates = [directory, *runs_in(directory)]
+    existing = [run for run in candidates if (run / CONFIG_NAME).is_file()]
+    if not existing:
+        raise ModelNotFound(
+            "Model not found; train it first with the same data and model options. "
+            f'The model directory resulting from the model specification is: "{candidates[0]}"'
+        )
+    matching, closest = [], None
+    for run in existing:
+        saved = read_identity(run)
+        if saved is None:
+            log(LEGACY_NOTE.format(run=run))
+            return run
+        found = differences(saved, wanted, training=False)
+        if not found:
+            matching.append((run, saved))
+        elif closest is None or len(found) < len(closest[1]):
+            closest = (run, found)
+    if not matching:
+        assert closest is not None
+        run, found = closest
+        others = [f"--run-id {path.name[4:]}" for path in existing if path != directory]
+        choose = f" ({', '.join(others)})" if others else ""
+        raise ModelNotFound(
+            f'no run in "{directory}" was trained with these data and options; the closest, '
+            f'"{run}", differs: {describe_differences(found)}; give the training command\'s '
+            f"options, --run-id ID{choose}, or --model-directory RUN"
+        )
+    return _pick(matching, directory, wanted, log)
+
+
+def _pick(matching: list, directory: Path, wanted: RunIdentity, log) -> Path:
+    if len(matching) > 1:  # the training options decide, as they decided in training
+        same = [item for item in matching if not training_differences(item[1], wanted)]
+        matching = same or matching
+    if len(matching) > 1:
+        run = next((run for run, _ in matching if run == directory), matching[0][0])
+        others = ", ".join(path.name[4:] for path, _ in matching if path != run)
+        log(
+            f'Note: evaluating the run in "{run}"; other runs match these options too '
+            f"(--run-id {others}); give --seed or --run-id to choose one."
+        )
+        return run
+    return matching[0][0]
+
+
+def model_directory_configs(
+    run: Path, data: DataConfig, training: TrainingConfig
+) -> tuple[RunConfigs, str]:
+    """The saved configurations of ``run`` for ``--model-directory``, and its data input.
+
+    The data folder given on the command line (``-D``, when it is not the default)
+    replaces the saved one; the device, threads and minibatch size are the command's.
+    """
+    saved = read_run_configs(run)
+    data_config = saved.data
+    if data.data_directory != DataConfig().data_directory:
+        data_config = data_config.replace(data_directory=data.data_directory)
+    training_config = saved.training.replace(
+        device=training.device, threads=training.threads, minibatch_size=training.minibatch_size
+    )
+    return RunConfigs(data_config, saved.model, training_config), read_model_facts(run).data_set
+
+
+def check_evaluated_data(run: Path, data: DataIdentity, log=print) -> None:
+    """Note (once) when ``--model-directory`` evaluates other data than the run's."""
+    saved = read_identity(run)
+    if saved is not None and (saved.data.input, saved.data.shape) != (data.input, data.shape):
+        log(
+            f'Note: the run in "{run}" was trained on {saved.data.describe()}; evaluating it '
+            f"on {data.describe()}."
+        )
+
+
+def identity_of(
+    input_file_or_name: str,
+    shape: tuple[int, int],
+    data: DataConfig,
+    model: ModelConfig,
+    training: TrainingConfig,
+) -> RunIdentity:
+    """The identity an evaluation asks for (the seed only when given)."""
+    return run_identity(
+        data_identity(input_file_or_name, shape), data, model, training, training.seed
+    )

@@ -26,14 +26,22 @@ from scvae.evaluation.restore import read_model_facts
 from scvae.folders import (
     CONFIG_NAME,
     MODEL_FACTS,
+    RunIdentity,
+    absolute_configs,
+    absolute_input,
     cache_run_directory,
+    check_same_run,
     choose_run,
+    data_identity,
     data_path,
     intermediate_folder,
     metadata_log_name,
     model_directory,
     move_run,
     reset_directory,
+    run_identity,
+    select_training_run,
+    write_identity,
 )
 from scvae.io import atomic_write_json, atomic_write_text
 from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
@@ -76,6 +84,14 @@ def train(
         sets = split_data_set(data_set, data_config)
         training_set, validation_set = (sets[1], sets[2]) if len(sets) > 1 else (sets[0], None)
         folder = data_path(data_set.name, data_config, data_set.split_indices is not None)
+        shape = (data_set.number_of_examples, data_set.number_of_features)
+        identity = run_identity(
+            data_identity(input_file_or_name, shape),
+            data_config,
+            model_config,
+            training_config,
+            training_config.seed,
+        )
         return train_session(
             training_set,
             validation_set,
@@ -85,6 +101,7 @@ def train(
             training_config,
             progress=progress,
             log=log,
+            identity=identity,
         )
 
 
@@ -99,8 +116,14 @@ def train_session(
     *,
     progress: bool = True,
     log=print,
+    identity: RunIdentity | None = None,
 ) -> Path:
-    """Train (or continue training) on loaded data sets and return the run folder."""
+    """Train (or continue training) on loaded data sets and return the run folder.
+
+    With ``identity`` (what determines the result) the run is chosen by it: the same
+    command continues its run, other data or options never reuse one (see
+    :func:`scvae.folders.select_training_run`); without, the model folder is used.
+    """
     from scvae.distributions.registry import check_combination
 
     check_combination(
@@ -114,7 +137,9 @@ def train_session(
         progress, log = False, _silent
     prepared = None
     if processes.is_main:  # the main process picks the run; the others follow it
-        prepared = prepare_run(directory, facts, data_config, model_config, training_config)
+        prepared = prepare_run(
+            directory, facts, data_config, model_config, training_config, identity, log
+        )
     run, final, facts = processes.share(prepared)
     if training_config.threads:
         torch.set_num_threads(training_config.threads)
@@ -153,7 +178,7 @@ def build_facts(config: ModelConfig, training_set: DataSet, training: TrainingCo
         number_of_batches=batches,
         prior_probabilities=prior,
         seed=seed,
-        data_set=training_set.input,
+        data_set=absolute_input(training_set.input),
     )
 
 
@@ -202,17 +227,25 @@ def prepare_run(
     data_config: DataConfig,
     model_config: ModelConfig,
     training_config: TrainingConfig,
+    identity: RunIdentity | None = None,
+    log=print,
 ) -> tuple[Path, Path, ModelFacts]:
     """Choose (and create) the run folder, write its configs and facts: (run, final, facts).
 
     ``run`` is where training writes; ``final`` differs from it with ``--caches-directory``.
-    A resumed run keeps its saved seed (so the curves continue exactly).
+    A resumed run keeps its saved seed (so the curves continue exactly). With
+    ``identity`` the run is the one of these data and options, and its record is saved
+    (paths in ``config.json`` are stored absolute).
     """
-    # the run folder is locked before --reset-training empties it
-    run = choose_run(directory, training_config.replace(reset_training=False))
-    lock_run(run)
+    if identity is None:
+        run = choose_run(directory, training_config.replace(reset_training=False))
+    else:
+        run, identity = select_training_run(directory, training_config, identity, log)
+    lock_run(run)  # the run folder is locked before --reset-training empties it
     if training_config.reset_training:
         reset_directory(run)
+    elif identity is not None:  # another process may have started it meanwhile
+        check_same_run(run, identity)
     final = run
     if training_config.caches_directory:
         run = cache_run_directory(
@@ -222,10 +255,13 @@ def prepare_run(
     facts = _reuse_saved_facts(run, facts)
     run.mkdir(parents=True, exist_ok=True)
     if trained_epochs(run) < training_config.number_of_epochs:  # else nothing is rewritten
+        data_config, saved_training = absolute_configs(data_config, training_config)
         save_configs(
-            run / CONFIG_NAME, data=data_config, model=model_config, training=training_config
+            run / CONFIG_NAME, data=data_config, model=model_config, training=saved_training
         )
         atomic_write_json(run / MODEL_FACTS, facts.to_dict())
+        if identity is not None:
+            write_identity(run, identity.with_(seed=facts.seed))
     return run, final, facts
 
 
