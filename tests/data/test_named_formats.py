@@ -435,3 +435,11 @@ def test_10x_combine_populations_through_json_urls(tmp_path):
     data = DataSet(str(tmp_path / "pops.json"), directory=tmp_path / "d").load()
     np.testing.assert_array_equal(data.values.toarray(), COUNTS[[1, 3, 0, 2]])
     assert list(data.labels) == ["Cones", "Cones", "Rods", "Rods"]
+
+
+def test_a_misspelt_format_is_refused_when_parsing_with_a_suggestion(tmp_path, capsys):
+    path, _ = write_ebf(tmp_path)
+    assert main(["analyse", str(path), "--format", "mnist_orignal", "-D", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "unknown data format 'mnist_orignal'; did you mean mnist_original?" in error
+    assert "10x_combine" in error and "tcga" in error and not (tmp_path / "cells").exists()

@@ -107,9 +107,29 @@ def device_problem(name: str) -> str | None:
     return None
 
 
+def data_format(text: str) -> str:
+    """``infer`` or a format name the readers know (any accepted spelling), as given."""
+    if text.strip().lower() == "infer":
+        return "infer"
+    from scvae.cli.choices import suggestion
+    from scvae.data.readers import ALIASES, READERS, normalise_format
+    from scvae.errors import DataError
+
+    try:
+        normalise_format(text)
+    except DataError:
+        known = ", ".join(["infer", *sorted(READERS)])
+        hint = suggestion(text, [*READERS, *ALIASES])
+        raise argparse.ArgumentTypeError(
+            f"unknown data format {text!r}{hint} (known: {known})"
+        ) from None
+    return text
+
+
 #: config field -> check of each of its values
 CHECKS: dict[str, Check] = {
     # data
+    "format": data_format,
     "splitting_fraction": real(0, 1, open_low=True, open_high=True),
     "backed_above": real(0, infinite=True),
     # model
