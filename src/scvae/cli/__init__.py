@@ -18,7 +18,7 @@ from scvae.cli.parser import Parser, UsageError
 from scvae.config import DEFAULTS_PROFILES, profile_defaults
 from scvae.errors import ScvaeError
 
-COMMANDS = ("analyse", "train", "evaluate", "info", "data")
+COMMANDS = ("analyse", "train", "evaluate", "cross_analyse", "info", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
