@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from torch import nn
@@ -27,10 +28,12 @@ from scvae.models.naming import (
 from scvae.models.vae import VAEModule
 
 __all__ = [
+    "MAXIMUM_PARAMETERS",
     "ModelFacts",
     "build_module",
     "build_module_from",
     "effective_batch_size",
+    "parameter_estimate",
     "samples_for",
     "validate_config",
 ]
@@ -61,6 +64,25 @@ class ModelFacts:
 
 
 _MAXIMUM_DROPOUT_VALUES = {"VAE": 3, "GMVAE": 4}
+#: models with more parameters than this (4 GiB of float32 weights) are refused unbuilt
+MAXIMUM_PARAMETERS = 1 << 30
+
+
+def parameter_estimate(
+    config: ModelConfig, feature_size: int, number_of_classes: int = 1, number_of_batches: int = 0
+) -> int:
+    """About how many numbers the model of these sizes holds, without building it.
+
+    Counts the weights between consecutive layers of the encoder and decoder and the
+    GMVAE's per-component parameters; Python integers, so absurd sizes cannot overflow.
+    """
+    hidden = [int(size) for size in config.hidden_sizes]
+    latent, k = int(config.latent_size), int(number_of_classes)
+    heads = 3 + max(int(config.number_of_reconstruction_classes), 0)
+    encoder = [feature_size + number_of_batches + k, *hidden, 2 * latent]
+    decoder = [latent + number_of_batches + k, *reversed(hidden), feature_size * heads]
+    total = sum(a * b + b for chain in (encoder, decoder) for a, b in pairwise(chain))
+    return total + k * (2 * latent + 1)
 
 
 def build_module(
@@ -155,6 +177,13 @@ def _check_sizes(
     if number_of_batches < 0:
         raise ModelConfigError(
             f"The number of batches cannot be negative; got {number_of_batches}."
+        )
+    estimate = parameter_estimate(config, feature_size, number_of_classes, number_of_batches)
+    if estimate > MAXIMUM_PARAMETERS:
+        raise ModelConfigError(
+            f"These sizes make a model of about {estimate:.3g} parameters, more than the "
+            f"{MAXIMUM_PARAMETERS:.3g} ({4 * MAXIMUM_PARAMETERS / 2**30:.0f} GiB) allowed; "
+            "choose a smaller --latent-size, --hidden-sizes or --number-of-classes."
         )
 
 
