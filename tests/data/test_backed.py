@@ -18,7 +18,7 @@ import torch
 
 from scvae import api
 from scvae.config import DataConfig
-from scvae.data import DataSet
+from scvae.data import DataSet, load, to_anndata
 from scvae.data.batches import RowSource, chunk_shuffled_order
 from scvae.data.loading import use_backed
 from scvae.data.matrix import CountMatrix, open_hdf
@@ -52,7 +52,7 @@ def _h5ad(path: Path, values, **obs) -> Path:
 def _sources(path: Path, **options):
     """The in-memory and backed sources of one h5ad file."""
     memory = DataSet(path, directory=path.parent / "d", reconstruction_distribution="poisson")
-    memory.load()
+    load(memory)
     config = DataConfig(backed=True, data_directory=str(path.parent / "d"))
     backed = api.load_data_set(config, str(path), reconstruction_distribution="poisson")
     assert stored_on_disk(backed.values)
@@ -120,7 +120,7 @@ def test_rounded_values_like_check_values(tmp_path):
 
 def test_project_cache_serves_backed_values(shared_data, tmp_path):
     path = shared_data / CITE_PBMC
-    memory = DataSet(path, directory=tmp_path / "m").load()
+    memory = load(DataSet(path, directory=tmp_path / "m"))
     config = DataConfig(backed=True, data_directory=str(tmp_path / "b"))
     backed = api.load_data_set(config, str(path))
     assert stored_on_disk(backed.values) and backed.values.group == "values"
@@ -185,7 +185,7 @@ def test_checks_report_like_in_memory(tmp_path, value, likelihood, error):
     path = _h5ad(tmp_path / "bad.h5ad", values)
     kinds = {"reconstruction_distribution": likelihood}
     with pytest.raises(error or NotCountsError) as memory_error:
-        DataSet(path, directory=tmp_path / "m", **kinds).load()
+        load(DataSet(path, directory=tmp_path / "m", **kinds))
     config = DataConfig(backed=True, data_directory=str(tmp_path / "b"))
     with pytest.raises(type(memory_error.value)) as backed_error:
         api.load_data_set(config, str(path), **kinds)
@@ -291,10 +291,10 @@ def test_processing_options_work_with_backed_data(tmp_path):
 @pytest.fixture
 def small_real(shared_data, tmp_path) -> Path:
     """300 cells of the CITE-seq PBMC set as h5ad (labels kept)."""
-    data = DataSet(shared_data / CITE_PBMC, directory=tmp_path / "d").load()
+    data = load(DataSet(shared_data / CITE_PBMC, directory=tmp_path / "d"))
     subset = data.subset(np.arange(0, data.number_of_examples, 12)[:300], "full")
     path = tmp_path / "pbmc300.h5ad"
-    subset.to_anndata().write_h5ad(path)
+    to_anndata(subset).write_h5ad(path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""DataSet.load() with processing options: order, caching, subsets and the minibatches.
+"""Loading with processing options: order, caching, subsets and the minibatches.
 
 Expected values are cut by hand from the 6 x 5 matrix of ``test_processing.py``
 (variances 0, 4/3, 5/9, 8/3, 4/3; count sums 5, 5, 4, 6, 2, 4).
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from scvae.data import DataSet, pipeline, processing
+from scvae.data import DataSet, load, pipeline, processing
 from scvae.data.batches import RowSource, minibatches
 from scvae.data.raw import RawData
 from scvae.errors import ConfigError
@@ -33,7 +33,7 @@ GENES = ["g1", "g2", "g3", "g4", "g5"]
 
 
 def _in_memory(**options) -> DataSet:
-    return DataSet("small", values=X, labels=LABELS, feature_names=GENES, **options).load()
+    return load(DataSet("small", values=X, labels=LABELS, feature_names=GENES, **options))
 
 
 def test_selection_then_filter_then_preprocessing_in_memory():
@@ -50,7 +50,7 @@ def test_selection_then_filter_then_preprocessing_in_memory():
     assert data.labels.tolist() == ["B", "No class", "B cells", "NK"]
     subset = data.subset(np.array([1, 3]), "training")
     assert np.allclose(subset.preprocessed_values.toarray(), np.log1p(X[[3, 5]][:, columns]))
-    assert subset.load() is subset and subset.number_of_features == 2  # not processed twice
+    assert load(subset) is subset and subset.number_of_features == 2  # not processed twice
 
 
 def test_statistics_come_from_counts_and_normalise_sees_every_example():
@@ -139,7 +139,7 @@ def tiny_file(tmp_path):
 
 
 def _load(path, directory, **options) -> DataSet:
-    return DataSet(path, directory=directory, **options).load()
+    return load(DataSet(path, directory=directory, **options))
 
 
 def test_choices_are_remembered_by_options(tiny_file, tmp_path, monkeypatch):

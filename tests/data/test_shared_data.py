@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from scvae.data import DataSet
+from scvae.data import DataSet, load
 
 # path under shared/data, format, (cells, genes), sorted label counts or None
 CASES = [
@@ -66,12 +66,14 @@ CASES = [
     ("relative", "fmt", "shape", "label_counts"), CASES, ids=[c[0] for c in CASES]
 )
 def test_counts_files_load(shared_data, tmp_path, relative, fmt, shape, label_counts):
-    data = DataSet(
-        shared_data / relative,
-        data_format=fmt,
-        directory=tmp_path,
-        reconstruction_distribution="negative_binomial",
-    ).load()
+    data = load(
+        DataSet(
+            shared_data / relative,
+            data_format=fmt,
+            directory=tmp_path,
+            reconstruction_distribution="negative_binomial",
+        )
+    )
     assert (data.number_of_examples, data.number_of_features) == shape
     assert data.is_counts
     stored = data.values.data
@@ -84,11 +86,11 @@ def test_counts_files_load(shared_data, tmp_path, relative, fmt, shape, label_co
 
 def test_second_load_reads_the_cache(shared_data, tmp_path):
     path = shared_data / "scdcc_cite_pbmc_top2000/CITE_PBMC_counts.h5"
-    first = DataSet(path, directory=tmp_path).load()
+    first = load(DataSet(path, directory=tmp_path))
     caches = list(tmp_path.rglob("*.h5"))
     assert len(caches) == 1
     mtime = caches[0].stat().st_mtime_ns
-    second = DataSet(path, directory=tmp_path).load()
+    second = load(DataSet(path, directory=tmp_path))
     assert caches[0].stat().st_mtime_ns == mtime
     assert (first.values != second.values).nnz == 0
     assert list(first.labels) == list(second.labels)
@@ -99,8 +101,8 @@ def test_not_counts_refused_for_count_likelihood(shared_data, tmp_path):
 
     path = shared_data / "pbmc68k_reduced_NOT_COUNTS/10x_pbmc68k_reduced.h5ad"
     with pytest.raises(NotCountsError, match="negative_binomial|counts"):
-        DataSet(path, directory=tmp_path, reconstruction_distribution="poisson").load()
+        load(DataSet(path, directory=tmp_path, reconstruction_distribution="poisson"))
     # a likelihood for real values accepts it
-    data = DataSet(path, directory=tmp_path, reconstruction_distribution="gaussian").load()
+    data = load(DataSet(path, directory=tmp_path, reconstruction_distribution="gaussian"))
     assert data.number_of_examples == 700
     assert not data.is_counts

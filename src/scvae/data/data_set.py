@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scvae.data.matrix import CountMatrix, as_matrix
+from scvae.data.options import ProcessingOptions
 from scvae.data.raw import (
     COUNT_TERMS,
     DEFAULT_TERMS,
@@ -29,6 +33,11 @@ GENERIC_CLASS_NAMES = ("Others", "Unknown", "No class", "Remaining")
 class DataSet:
     """A data set of examples (cells) x features (genes).
 
+    A container: it holds the values, the per-example and per-feature arrays and the
+    options they are (to be) read and processed with. Reading and processing are done
+    by :func:`scvae.data.loading.load` (or :func:`~scvae.data.loading.open_data_set`
+    from a configuration), conversions by :mod:`scvae.data.anndata`.
+
     Parameters
     ----------
     input_file_or_name
@@ -40,18 +49,34 @@ class DataSet:
     values, labels, example_names, feature_names, batch_indices
         In-memory data (then nothing is read); ``values`` is examples x features.
     feature_selection, example_filter, preprocessing_methods
-        Processing options as lists (method, then parameters).
+        Processing options as lists (method, then parameters): ``-F``, ``-E``, ``-p``.
     directory
-        Data directory for downloads and caches (default ``data``).
-    **kwargs
-        ``read_options`` (:class:`ReadOptions`), ``reconstruction_distribution`` (the
-        likelihood the values are for: count likelihoods refuse non-counts),
-        ``kind``, ``version``, ``noisy_preprocessing_methods``, ``map_features``,
-        ``preprocessed_values`` (the network input, when already processed).
+        Folder for downloads and caches (``-D``). Without it they go to the user's
+        cache folder (:func:`user_cache_directory`), never to the current folder.
+    genome, layer, labels_path, label_key, batch_key
+        Reader options (``--genome``, ``--layer``, ``--labels``, ``--label-key``,
+        ``--batch-key``); see :class:`~scvae.data.raw.ReadOptions`.
+    read_options
+        The reader options as one :class:`~scvae.data.raw.ReadOptions` (instead of
+        the five keywords above).
+    map_features, noisy_preprocessing_methods
+        ``--map-features`` and ``--noisy-preprocessing-methods``.
+    reconstruction_distribution
+        The likelihood the values are for: count likelihoods refuse non-counts.
+    kind, version
+        Which part of a data set this is (``"full"``, ``"training"``, ...) and its version.
+    class_names, excluded_classes
+        Class names and excluded classes when not taken from the labels.
+    feature_ids, batch_names, feature_mapping, split_indices
+        Original feature identifiers, names of the batches, the ids each mapped feature
+        sums over, and predefined splits (index arrays).
+    preprocessed_values
+        The network input, when already processed.
 
-    :meth:`load` applies the processing options (reference §2.6): ``values`` keep
-    the counts the likelihood scores; ``preprocessed_values`` is the network input
-    (``None`` without preprocessing methods).
+    After loading, ``values`` keep the counts the likelihood scores;
+    ``preprocessed_values`` is the network input (``None`` without preprocessing
+    methods); :attr:`processing` records what was done, and :attr:`options` stays
+    what was asked for.
     """
 
     def __init__(
@@ -69,35 +94,59 @@ class DataSet:
         example_filter: Sequence | None = None,
         preprocessing_methods: Sequence | None = None,
         directory: str | Path | None = None,
-        **kwargs: Any,
+        *,
+        genome: str | None = None,
+        layer: str | None = None,
+        labels_path: str | Path | None = None,
+        label_key: str | None = None,
+        batch_key: str | None = None,
+        read_options: ReadOptions | None = None,
+        map_features: bool = False,
+        noisy_preprocessing_methods: Sequence | None = None,
+        reconstruction_distribution: str | None = None,
+        kind: str = "full",
+        version: str = "original",
+        class_names: Sequence | None = None,
+        excluded_classes: Sequence | None = None,
+        feature_ids: Sequence | None = None,
+        batch_names: Sequence | None = None,
+        feature_mapping: dict[str, list[str]] | None = None,
+        split_indices: dict[str, np.ndarray] | None = None,
+        preprocessed_values: Any = None,
     ) -> None:
         self.input = str(input_file_or_name)
         self.data_format = data_format or "infer"
         self.specifications = dict(specifications or {})
         self._title = title
-        self.directory = Path(directory or "data")
-        self.read_options: ReadOptions = kwargs.pop("read_options", None) or ReadOptions()
-        self.reconstruction_distribution: str | None = kwargs.pop(
-            "reconstruction_distribution", None
+        self.directory = Path(directory) if directory is not None else user_cache_directory()
+        self.read_options = _read_options(
+            read_options,
+            genome=genome,
+            layer=layer,
+            labels_path=None if labels_path is None else str(labels_path),
+            label_key=label_key,
+            batch_key=batch_key,
         )
-        self.kind: str = kwargs.pop("kind", "full")
-        self.version: str = kwargs.pop("version", "original")
-        self.map_features: bool = bool(kwargs.pop("map_features", False))
-        self.noisy_preprocessing_methods = list(kwargs.pop("noisy_preprocessing_methods", []) or [])
-        self.feature_selection = list(feature_selection or [])
-        self.example_filter = list(example_filter or [])
-        self.preprocessing_methods = list(preprocessing_methods or [])
-        self._excluded_classes = kwargs.pop("excluded_classes", None)
-        self._class_names = kwargs.pop("class_names", None)
-        self.feature_ids = _array(kwargs.pop("feature_ids", None))
-        self.batch_names = _array(kwargs.pop("batch_names", None))
-        self.feature_mapping: dict[str, list[str]] | None = kwargs.pop("feature_mapping", None)
-        self.split_indices: dict[str, np.ndarray] | None = kwargs.pop("split_indices", None)
-        self.preprocessed_values: sp.csr_matrix | None = kwargs.pop("preprocessed_values", None)
-        self._processed = False
+        self.options = ProcessingOptions.of(
+            map_features,
+            feature_selection,
+            example_filter,
+            preprocessing_methods,
+            noisy_preprocessing_methods,
+        )
+        #: what was done to the values (``None`` until processed)
+        self.processing: ProcessingOptions | None = None
+        self.reconstruction_distribution = reconstruction_distribution
+        self.kind = kind
+        self.version = version
+        self._excluded_classes = excluded_classes
+        self._class_names = class_names
+        self.feature_ids = _array(feature_ids)
+        self.batch_names = _array(batch_names)
+        self.feature_mapping = feature_mapping
+        self.split_indices = split_indices
+        self.preprocessed_values = preprocessed_values
         self._matrix: tuple[Any, CountMatrix] | None = None
-        if kwargs:
-            raise TypeError(f"unexpected DataSet arguments: {', '.join(sorted(kwargs))}")
         self.values: sp.csr_matrix | None = None
         self.labels = self.example_names = self.feature_names = self.batch_indices = None
         if values is not None:
@@ -113,12 +162,9 @@ class DataSet:
 
     # ----------------------------------------------------------------- loading
     def load(self) -> DataSet:
-        """Read (or take from the cache), process and check the values; returns self.
-
-        Forwards to :func:`scvae.data.loading.load` (see
-        :func:`scvae.data.loading.open_data_set` for the options of a configuration).
-        """
-        from scvae.data.loading import load  # the container does not depend on loading
+        """Deprecated (kept for one release): use :func:`scvae.data.load` (``load(data_set)``)."""
+        _deprecated("DataSet.load()", "scvae.data.load(data_set)")
+        from scvae.data.loading import load  # deprecation shim: loading sits above
 
         return load(self)
 
@@ -134,11 +180,19 @@ class DataSet:
             split_indices=self.split_indices,
         )
 
-    def _set(self, raw: RawData, values: Any = None) -> None:
+    def _set(
+        self,
+        raw: RawData,
+        values: Any = None,
+        network: Any = None,
+        processing: ProcessingOptions | None = None,
+    ) -> None:
         """Take ``raw``'s arrays; ``values``: its checked values (else checked here).
 
         Values given as a :class:`~scvae.data.matrix.CountMatrix` are kept as they
-        are (a view); others are materialised as a ``float32`` CSR matrix.
+        are (a view); others are materialised as a ``float32`` CSR matrix. With
+        ``processing`` (the record of what was done), ``network`` becomes the
+        preprocessed values and the data set counts as processed.
         """
         n, f = raw.values.shape
         if values is None:
@@ -162,12 +216,41 @@ class DataSet:
         if raw.metadata.get("batch_names") is not None:
             self.batch_names = np.asarray(metadata.pop("batch_names"), dtype=object)
         self.specifications = {**metadata, **self.specifications}
+        if processing is not None:
+            self.preprocessed_values = network
+            self.processing = processing
 
     def clear(self) -> None:
-        """Forget the values and per-example arrays (they are re-read by :meth:`load`)."""
+        """Forget the values and per-example arrays (loading reads them again)."""
         self.values = self.preprocessed_values = None
         self.labels = self.example_names = self.feature_names = self.batch_indices = None
-        self._processed = False
+        self.processing = None
+
+    # ------------------------------------------------------ processing options
+    @property
+    def _done(self) -> ProcessingOptions:
+        """What was done to the values, else (not yet processed) what was asked for."""
+        return self.options if self.processing is None else self.processing
+
+    @property
+    def map_features(self) -> bool:
+        return self._done.map_features
+
+    @property
+    def feature_selection(self) -> list[str]:
+        return list(self._done.feature_selection)
+
+    @property
+    def example_filter(self) -> list[str]:
+        return list(self._done.example_filter)
+
+    @property
+    def preprocessing_methods(self) -> list[str]:
+        return list(self._done.preprocessing_methods)
+
+    @property
+    def noisy_preprocessing_methods(self) -> list[str]:
+        return list(self._done.noisy_preprocessing_methods)
 
     # ------------------------------------------------------------- properties
     @property
@@ -341,6 +424,7 @@ class DataSet:
             example_filter=self.example_filter,
             preprocessing_methods=self.preprocessing_methods,
             directory=self.directory,
+            read_options=self.read_options,
             kind=kind,
             version=self.version,
             reconstruction_distribution=self.reconstruction_distribution,
@@ -353,13 +437,13 @@ class DataSet:
             noisy_preprocessing_methods=self.noisy_preprocessing_methods,
             map_features=self.map_features,
         )
-        subset._processed = True
+        subset.processing = subset.options  # the subset of processed values
         return subset
 
     def split(
         self, method: str | None = None, fraction: float | None = None, seed: int = 42
     ) -> tuple[DataSet, DataSet, DataSet]:
-        """Split into training, validation and test sets (reference §2.11)."""
+        """Split into training, validation and test sets (:mod:`scvae.data.splitting`)."""
         from scvae.data.splitting import split_indices
 
         self._require_loaded()
@@ -380,25 +464,60 @@ class DataSet:
 
     def _require_loaded(self) -> None:
         if self.values is None:
-            raise ValueError("the data set is not loaded; call load() first")
+            raise ValueError("the data set is not loaded; load it first (scvae.data.load)")
 
     # ---------------------------------------------------------------- AnnData
     @classmethod
     def from_anndata(cls, adata: Any, **options: Any) -> DataSet:
-        """Forwards to :func:`scvae.data.anndata.from_anndata` (kept for one release)."""
-        from scvae.data.anndata import from_anndata  # conversions sit above the container
+        """Deprecated (kept for one release): use :func:`scvae.data.from_anndata`."""
+        _deprecated("DataSet.from_anndata(adata)", "scvae.data.from_anndata(adata)")
+        from scvae.data.anndata import from_anndata  # deprecation shim: conversions sit above
 
         return from_anndata(adata, **options)
 
     def to_anndata(self) -> Any:
-        """Forwards to :func:`scvae.data.anndata.to_anndata` (kept for one release)."""
-        from scvae.data.anndata import to_anndata  # conversions sit above the container
+        """Deprecated (kept for one release): use :func:`scvae.data.to_anndata`."""
+        _deprecated("DataSet.to_anndata()", "scvae.data.to_anndata(data_set)")
+        from scvae.data.anndata import to_anndata  # deprecation shim: conversions sit above
 
         return to_anndata(self)
 
     def __repr__(self) -> str:
         shape = f"{self.number_of_examples} x {self.number_of_features}"
         return f"DataSet({self.title!r}, kind={self.kind!r}, {shape})"
+
+
+def user_cache_directory() -> Path:
+    """Where a :class:`DataSet` given no ``directory`` keeps downloads and caches.
+
+    ``$XDG_CACHE_HOME/scvae`` (``~/.cache/scvae`` when unset) on Linux and other
+    Unix systems, ``~/Library/Caches/scvae`` on macOS, ``%LOCALAPPDATA%\\scvae\\Cache`` on
+    Windows. The command line keeps its own default, ``data`` (``-D``).
+    """
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return (Path(base) if base else Path.home() / "AppData" / "Local") / "scvae" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "scvae"
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # the XDG specification ignores a relative path
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "scvae"
+
+
+def _read_options(given: ReadOptions | None, **keywords: Any) -> ReadOptions:
+    """``given``, or the reader options of the keywords (not both)."""
+    named = {key: value for key, value in keywords.items() if value is not None}
+    if given is not None and named:
+        raise TypeError(f"give read_options or {', '.join(sorted(named))}, not both")
+    return given if given is not None else ReadOptions(**named)
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _matrix_or_csr(values: Any) -> Any:

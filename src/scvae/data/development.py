@@ -1,4 +1,4 @@
-"""The synthetic ``development`` data set (reference §2.2): small, offline, deterministic.
+"""The synthetic ``development`` data set (`scvae data list`, docs/data.md): small, offline, deterministic.
 
 Generation, all from one ``numpy.random.RandomState(seed)``, in this order:
 

@@ -59,42 +59,61 @@ def open_data_set(
     return load_into(data_set, raw, source=source, in_memory=not on_disk)
 
 
-def load_into(data_set: DataSet, raw: RawData, *, source: Path | None, in_memory: bool) -> DataSet:
-    """Process and check ``raw`` into ``data_set`` (values materialised when ``in_memory``)."""
-    options, rules = pipeline.resolve(data_set, raw)
+def load_into(
+    data_set: DataSet,
+    raw: RawData,
+    *,
+    source: Path | None,
+    in_memory: bool,
+    resolved: pipeline.Resolved | None = None,
+) -> DataSet:
+    """Process and check ``raw`` into ``data_set`` (values materialised when ``in_memory``).
+
+    ``resolved``: the data set's options resolved for ``raw`` (else resolved here).
+    """
+    resolved = resolved or _resolve(data_set, raw)
+    options, rules = resolved.applied, resolved.rules
     if options.active:
         folder = None if source is None else data_set.directory / data_set.name / "cache"
         raw, network = pipeline.process_remembered(raw, options, rules, folder, source)
     else:
         raw, network = pipeline.process(raw, options, rules)
-    if data_set.feature_selection == ["keep_highest_variances"]:  # record the default
-        data_set.feature_selection.append(str(raw.values.shape[1]))
     values = check(raw.values, data_set.input, likelihood=data_set.reconstruction_distribution)
     if in_memory:
         values = values.to_csr()
         network = None if network is None else network.to_csr()
-    data_set._set(raw, values)
-    data_set.preprocessed_values = network
-    data_set._processed = True
+    data_set._set(raw, values, network, pipeline.recorded(resolved, raw))
     return data_set
 
 
 def load(data_set: DataSet) -> DataSet:
-    """Read (through the cache), process and check a configured data set, in memory.
+    """Read (through the cache), process and check a data set, in memory; returns it.
 
-    A data set built from values is processed and checked again (views of its values).
+    ``data_set`` is filled in place; one already processed is returned as it is. A
+    data set built from values is processed and checked again (views of its values).
     """
     if data_set.values is None:
         raw, source = _raw(data_set, on_disk=False)
         return load_into(data_set, raw, source=source, in_memory=True)
-    if data_set._processed:
+    if data_set.processing is not None:
         return data_set
     raw = data_set._as_raw()
-    options, _ = pipeline.resolve(data_set, raw)
-    if not options.active:
-        data_set._processed = True
+    resolved = _resolve(data_set, raw)
+    if not resolved.applied.active:
+        data_set.processing = resolved.record
         return data_set
-    return load_into(data_set, raw, source=None, in_memory=not isinstance(raw.values, CountMatrix))
+    in_memory = not isinstance(raw.values, CountMatrix)
+    return load_into(data_set, raw, source=None, in_memory=in_memory, resolved=resolved)
+
+
+def _resolve(data_set: DataSet, raw: RawData) -> pipeline.Resolved:
+    return pipeline.resolve(
+        data_set.options,
+        raw,
+        data_set.specifications,
+        data_set._excluded_classes,
+        source=data_set.input,
+    )
 
 
 def read_options(config: DataConfig) -> ReadOptions:
@@ -163,7 +182,7 @@ def _raw(data_set: DataSet, on_disk: bool) -> tuple[RawData, Path | None]:
         raw = read_h5ad_backed(h5ad, options)
         if raw is not None:
             raw.values = as_matrix(raw.values)
-            if _processing(data_set):  # what the cache refuses before processing
+            if data_set.options.active:  # what the cache refuses before processing
                 check(raw.values, name, structure_only=True)
             return raw, h5ad
     path, build = cache_location(name, fmt, data_set.directory, options)
@@ -174,15 +193,6 @@ def _raw(data_set: DataSet, on_disk: bool) -> tuple[RawData, Path | None]:
     raw = _read_backed_or_build(path, build)
     raw.values = CountMatrix(raw.values)
     return raw, path
-
-
-def _processing(data_set: DataSet) -> bool:
-    return bool(
-        data_set.map_features
-        or data_set.feature_selection
-        or data_set.example_filter
-        or data_set.preprocessing_methods
-    )
 
 
 def _read_backed_or_build(path: Path, build: Callable[[], RawData]) -> RawData:

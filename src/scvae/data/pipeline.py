@@ -30,6 +30,7 @@ import numpy as np
 from scvae.data import preprocessing, processing
 from scvae.data.cache import cache_key
 from scvae.data.matrix import CountMatrix, as_matrix
+from scvae.data.options import ProcessingOptions
 from scvae.data.raw import RawData
 from scvae.io import atomic_path
 
@@ -38,25 +39,6 @@ PIPELINE_VERSION = 1
 _NAME_LIMIT = 80
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProcessingOptions:
-    """The options that shape the processed data (method name, then parameters)."""
-
-    map_features: bool = False
-    feature_selection: tuple[str, ...] = ()
-    example_filter: tuple[str, ...] = ()
-    preprocessing_methods: tuple[str, ...] = ()
-
-    @property
-    def reshapes(self) -> bool:
-        """Whether the counts themselves change (mapping, selection or filter)."""
-        return bool(self.map_features or self.feature_selection or self.example_filter)
-
-    @property
-    def active(self) -> bool:
-        return self.reshapes or bool(self.preprocessing_methods)
 
 
 @dataclass(frozen=True)
@@ -306,40 +288,75 @@ def _text_bytes(array: Any) -> bytes:
     return "\0".join(str(item) for item in array.ravel()).encode("utf-8", "surrogatepass")
 
 
-def resolve(data_set: Any, raw: RawData) -> tuple[ProcessingOptions, LabelRules]:
-    """The options and label rules for ``data_set`` and its freshly read ``raw`` data.
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`resolve` makes of a data set's options and its freshly read data.
 
-    Brings the data set's attributes in line with what is done (reference §2.6):
-    a specification with ``preprocessing methods`` means the values are already
-    preprocessed (those methods are recorded, none applied, noisy methods dropped);
-    ``map_features`` without a mapping is switched off; ``keep_variances_above``
-    gets its default threshold. Method names are checked here, before any work.
+    ``applied`` is what :func:`process` does; ``record`` is what the data set reports
+    as done (a specification's ``preprocessing methods`` are recorded, not applied).
     """
-    specifications = {**raw.metadata, **data_set.specifications}
-    methods = tuple(data_set.preprocessing_methods)
+
+    applied: ProcessingOptions
+    record: ProcessingOptions
+    rules: LabelRules
+
+
+def resolve(
+    options: ProcessingOptions,
+    raw: RawData,
+    specifications: Mapping[str, Any] | None = None,
+    excluded_classes: Sequence | None = None,
+    source: Any = None,
+) -> Resolved:
+    """The processing of ``raw`` that ``options`` ask for, with the label rules.
+
+    ``specifications`` (the data set's, over those ``raw`` brings) may say that the
+    values are already preprocessed: its ``preprocessing methods`` are then recorded,
+    none applied, and noisy methods dropped. ``map_features`` without a mapping is
+    switched off (with a warning naming ``source``); ``keep_variances_above`` gets its
+    default threshold. Method names are checked here, before any work. Nothing given
+    is changed.
+    """
+    specifications = {**raw.metadata, **(specifications or {})}
+    methods, noisy = options.preprocessing_methods, options.noisy_preprocessing_methods
+    recorded = methods
     if "preprocessing methods" in specifications:
-        data_set.preprocessing_methods = list(specifications["preprocessing methods"])
-        data_set.noisy_preprocessing_methods, methods = [], ()
+        recorded = tuple(str(method) for method in specifications["preprocessing methods"])
+        methods, noisy = (), ()
     preprocessing.check_preprocessing_methods(methods)
-    noisy = data_set.noisy_preprocessing_methods
     preprocessing.check_preprocessing_methods(noisy, "--noisy-preprocessing-methods")
-    if data_set.map_features and not raw.feature_mapping:
-        logger.warning("%s has no feature mapping; features are not mapped", data_set.input)
-        data_set.map_features = False
-    selection = list(data_set.feature_selection)
-    if selection == ["keep_variances_above"]:
-        selection.append(str(processing.DEFAULTS.variance_threshold))
-    data_set.feature_selection = selection
-    options = ProcessingOptions(
-        data_set.map_features, tuple(selection), tuple(data_set.example_filter), methods
+    map_features = options.map_features
+    if map_features and not raw.feature_mapping:
+        logger.warning("%s has no feature mapping; features are not mapped", source)
+        map_features = False
+    selection = options.feature_selection
+    if selection == ("keep_variances_above",):
+        selection += (str(processing.DEFAULTS.variance_threshold),)
+    applied = replace(
+        options,
+        map_features=map_features,
+        feature_selection=selection,
+        preprocessing_methods=methods,
+        noisy_preprocessing_methods=noisy,
     )
-    return options, label_rules(specifications, raw.labels, data_set._excluded_classes)
+    rules = label_rules(specifications, raw.labels, excluded_classes)
+    return Resolved(applied, replace(applied, preprocessing_methods=recorded), rules)
+
+
+def recorded(resolved: Resolved, processed: RawData) -> ProcessingOptions:
+    """The record of what was done to give ``processed``: ``keep_highest_variances``
+    without a number records the number of features it kept."""
+    record = resolved.record
+    if record.feature_selection == ("keep_highest_variances",):
+        kept = str(processed.values.shape[1])
+        record = replace(record, feature_selection=(*record.feature_selection, kept))
+    return record
 
 
 def label_rules(
     specifications: Mapping[str, Any], labels: Any, excluded: Sequence | None = None
 ) -> LabelRules:
-    """Label rules from a specification (reference §2.5): excluded classes default to
+    """Label rules from a specification (docs/data-processing.md): excluded classes default to
     ``["No class"]`` when that class is present; excluded superset classes default to
     ``["No class"]``."""
     present = set() if labels is None else {str(label) for label in labels}

@@ -1,5 +1,5 @@
-"""Preprocessing of the network input (``-p``, reference §2.9) and noisy preprocessing
-(``--noisy-preprocessing-methods``, §2.10) on CSR matrices.
+"""Preprocessing of the network input (``-p``) and noisy preprocessing
+(``--noisy-preprocessing-methods``) on CSR matrices (docs/data-processing.md).
 
 * :func:`preprocess`: ``log``, ``exp``, ``normalise``, ``binarise``,
   ``bernoulli_sample``, in the order given (a new matrix; the input is not changed);
@@ -117,7 +117,8 @@ def noisy_methods(methods: Sequence[str], *, bernoulli: bool = False) -> tuple[s
     """The noisy variant of a method list: ``binarise`` becomes ``bernoulli_sample``.
 
     With ``bernoulli`` (the Bernoulli likelihood) and a non-empty list whose last
-    method is not ``binarise``, ``bernoulli_sample`` is appended (reference §2.10).
+    method is not ``binarise``, ``bernoulli_sample`` is appended, so the input is
+    always a Bernoulli draw.
     """
     check_preprocessing_methods(methods, "--noisy-preprocessing-methods")
     noisy = ["bernoulli_sample" if method == "binarise" else method for method in methods]
@@ -128,7 +129,7 @@ def noisy_methods(methods: Sequence[str], *, bernoulli: bool = False) -> tuple[s
 
 @dataclass(frozen=True)
 class NoisyPreprocessing:
-    """Noisy preprocessing applied afresh to each minibatch (reference §2.10).
+    """Noisy preprocessing applied afresh to each minibatch.
 
     Element-wise methods act on the minibatch alone. ``normalise`` needs column
     norms over the whole set: :meth:`fit` computes them once, passing the whole

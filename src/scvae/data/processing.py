@@ -1,4 +1,5 @@
-"""Pure processing functions on CSR matrices (reference §2.7-§2.10).
+"""Pure processing functions on count matrices: feature mapping, selection, example
+filters and label supersets (docs/data-processing.md).
 
 Nothing here mutates its input or densifies a whole matrix. Selections and filters
 return index arrays; the caller cuts every per-example or per-feature array with them.
@@ -305,7 +306,7 @@ def normalise_label(label: object) -> str:
 
 
 def superset_labels(labels: Sequence, superset: Mapping[str, Sequence] | str) -> np.ndarray:
-    """Map labels to superset labels (reference §2.5).
+    """Map labels to superset labels (the specification's ``label superset``).
 
     ``superset`` is a dictionary (superset name -> member labels; a label in no
     member list becomes ``"No class"``) or ``"infer"``: the longest prefix of whole

@@ -1,4 +1,4 @@
-"""Seeded splits into training, validation and test sets (reference §2.11).
+"""Seeded splits into training, validation and test sets (``--split-data-set``).
 
 Every function here returns index arrays (``int64``) into the full data set, never
 copies of the values. Subsets are cut from those indices by the caller.
