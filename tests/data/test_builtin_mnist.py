@@ -177,6 +177,7 @@ def test_json_urls_may_name_local_paths_and_are_checked(tmp_path):
     bad = [
         ({"URLs": {"values": {"full": "counts.tsv"}}, "values": "counts.tsv"}, "both 'values' and 'URLs'"),
         ({"URLs": {"pictures": {"full": "counts.tsv"}}}, "unknown role 'pictures'"),
+        ({"URLs": {"values": {"full": "ftp://example.org/x.tsv"}}}, "an http\\(s\\) URL or a path"),
         ({"URLs": {"values": {"full": "nowhere.tsv"}}}, "does not exist"),
         ({"URLs": {"labels": {"full": "counts.tsv"}}}, "neither 'values' nor 'all'"),
         ({"format": "tsv", "URLs": {"values": {"training": "counts.tsv"}}}, "takes one values file"),

@@ -33,8 +33,8 @@ from scvae.errors import DataError
 PATH_KEYS = ("values", "labels", "batches", "feature mapping")
 #: roles of the ``URLs`` object
 URL_ROLES = ("values", "labels", "feature mapping", "all")
-#: schemes downloaded; any other location is a path
-URL_SCHEMES = ("http://", "https://", "ftp://")
+#: schemes downloaded; a location without "://" is a path
+URL_SCHEMES = ("http://", "https://")
 #: formats that need no values file
 GENERATED_FORMATS = ("development",)
 
@@ -259,6 +259,10 @@ def _fetched_sources(path: Path, specification: dict[str, Any], options: ReadOpt
         for kind, location in kinds.items():
             if location is None:
                 continue
+            if "://" in location and not location.strip().lower().startswith(URL_SCHEMES):
+                raise DataError(
+                    path, f"key 'URLs': '{role}'/'{kind}' must be an http(s) URL or a path"
+                )
             if location.strip().lower().startswith(URL_SCHEMES):
                 stem = "-".join(normalise_name(part) for part in (title, role, kind))
                 target = original / (stem + file_extension(urlsplit(location.strip()).path))
