@@ -70,15 +70,19 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 # ------------------------------------------------------------- data folders
-def preprocessing_directory_name(config: DataConfig, include_preprocessing: bool = True) -> str:
+def preprocessing_directory_name(
+    config: DataConfig, include_preprocessing: bool = True, features_mapped: bool | None = None
+) -> str:
     """``features_mapped-<selection>-<filter>-<methods>-noisy-<methods>`` or ``no_preprocessing``.
 
     Parameters are normalised (lower case; spaces, ``-`` and ``/`` become ``_``). A
     method given without its parameter is named without it: the folder follows the
     options as given, so train and evaluate with the same options find each other.
+    ``features_mapped`` says whether a mapping was applied (``--map-features`` on data
+    without a feature mapping maps nothing; ``None``: as configured).
     """
     parts: list[str] = []
-    if config.map_features:
+    if config.map_features if features_mapped is None else features_mapped:
         parts.append("features_mapped")
     for option in (config.feature_selection, config.example_filter):
         if option:  # parameters such as class names become safe folder-name parts
@@ -96,21 +100,44 @@ def data_path(
     has_predefined_split: bool = False,
     *,
     include_preprocessing: bool = True,
+    features_mapped: bool | None = None,
 ) -> str:
-    """``<data set name>/<split dir>/<preprocessing dir>``."""
+    """``<data set name>/<split dir>/<preprocessing dir>`` (see :func:`features_mapped`)."""
     if config.split_data_set:
         split = split_directory_name(
             config.splitting_method, config.splitting_fraction, has_predefined_split
         )
     else:
         split = "no_split"
-    return "/".join((name, split, preprocessing_directory_name(config, include_preprocessing)))
+    preprocessing = preprocessing_directory_name(config, include_preprocessing, features_mapped)
+    return "/".join((name, split, preprocessing))
+
+
+def features_mapped(config: DataConfig, data_set) -> bool:
+    """Whether ``--map-features`` mapped anything (the data set had a feature mapping).
+
+    A loaded data set's ``map_features`` is what was applied: false where there was no
+    mapping to apply.
+    """
+    return bool(config.map_features and getattr(data_set, "map_features", True))
+
+
+def corrected_batches(config: ModelConfig, data_set) -> int:
+    """The batches a model corrects for: the data set's with ``--batch-correction``, else 0."""
+    return (data_set.number_of_batches or 0) if config.batch_correction else 0
 
 
 # ------------------------------------------------------- model and run folders
-def model_directory(data_path: str, config: ModelConfig, training: TrainingConfig, k: int) -> Path:
+def model_directory(
+    data_path: str,
+    config: ModelConfig,
+    training: TrainingConfig,
+    k: int,
+    number_of_batches: int | None = None,
+) -> Path:
     """``<models>/<data path>/<model name>`` (over-long names shortened)."""
-    return Path(training.models_directory) / shorten_path(f"{data_path}/{model_name(config, k)}")
+    name = model_name(config, k, number_of_batches)
+    return Path(training.models_directory) / shorten_path(f"{data_path}/{name}")
 
 
 def shorten_name(name: str) -> str:

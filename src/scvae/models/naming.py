@@ -25,8 +25,14 @@ def latent_distribution(config: ModelConfig) -> str:
     return "gaussian" if config.model_type == "VAE" else "gaussian_mixture"
 
 
-def model_name(config: ModelConfig, number_of_classes: int = 1) -> str:
-    """``<type>/<latent part>/<likelihood part>`` for ``config`` with K components."""
+def model_name(
+    config: ModelConfig, number_of_classes: int = 1, number_of_batches: int | None = None
+) -> str:
+    """``<type>/<latent part>/<likelihood part>`` for ``config`` with K components.
+
+    ``-bc`` (batch correction) is left out when ``number_of_batches`` is 0: the data have
+    no batches, so the model is the one without correction (``None``: as configured).
+    """
     latent = latent_distribution(config)
     gmvae = config.model_type == "GMVAE"
     latent_part = [latent]
@@ -44,10 +50,13 @@ def model_name(config: ModelConfig, number_of_classes: int = 1) -> str:
             latent_part.append(f"ia_{config.inference_architecture}")
         if config.generative_architecture != "MLP":
             latent_part.append(f"ga_{config.generative_architecture}")
-    return "/".join((config.model_type, "-".join(latent_part), _likelihood_part(config, latent)))
+    corrected = config.batch_correction and number_of_batches != 0
+    return "/".join(
+        (config.model_type, "-".join(latent_part), _likelihood_part(config, latent, corrected))
+    )
 
 
-def _likelihood_part(config: ModelConfig, latent: str) -> str:
+def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
     name = normalise(config.reconstruction_distribution)
     # the short aliases name the same model as the full names (one folder for both)
     parts = [registry.canonical_name(name) if name in ("nb", "zinb", "zip") else name]
@@ -69,7 +78,7 @@ def _likelihood_part(config: ModelConfig, latent: str) -> str:
         parts.append("kl")
     if config.minibatch_normalisation:
         parts.append("bn")
-    if config.batch_correction:
+    if corrected:
         parts.append("bc")
     if config.dropout_keep_probabilities:
         parts.append("dropout_" + "_".join(str(p) for p in config.dropout_keep_probabilities))

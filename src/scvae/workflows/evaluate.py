@@ -46,7 +46,14 @@ from scvae.evaluation.restore import (
     read_model_facts,
     resolve_versions,
 )
-from scvae.folders import analyses_folder, data_path, model_directory, version_folder_name
+from scvae.folders import (
+    analyses_folder,
+    corrected_batches,
+    data_path,
+    features_mapped,
+    model_directory,
+    version_folder_name,
+)
 from scvae.models.build import ModelFacts, build_module_from, samples_for
 from scvae.models.naming import model_name
 from scvae.runtime import keep_freed_memory, resolve_device
@@ -193,19 +200,23 @@ def _context(
         reconstruction_distribution=model_config.reconstruction_distribution,
     )
     sets = named_subsets(data_set, data_config)
-    path = data_path(data_set.name, data_config, data_set.split_indices is not None)
+    mapped = features_mapped(data_config, data_set)
+    path = data_path(
+        data_set.name, data_config, data_set.split_indices is not None, features_mapped=mapped
+    )
     shape = (data_set.number_of_examples, data_set.number_of_features)
     wanted = identity_of(input_file_or_name, shape, data_config, model_config, training_config)
     if not evaluation.model_directory:
         k = mixture_components(model_config, sets.get("training", sets["full"]))
-        directory = model_directory(path, model_config, training_config, k)
+        batches = corrected_batches(model_config, data_set)
+        directory = model_directory(path, model_config, training_config, k, batches)
         run = find_run(directory, training_config, wanted, log)  # the run training chose
     else:
         check_evaluated_data(run, wanted.data, log)
     facts = _facts(run)
     check_data_fits(facts, data_set.number_of_features, run)
     check_model_size(model_config, facts, run)  # before anything is allocated
-    name = model_name(model_config, facts.number_of_classes)
+    name = model_name(model_config, facts.number_of_classes, facts.number_of_batches)
     folder = analyses_folder(analysis.analyses_directory, path, name, run)
     return EvaluationContext(
         run,

@@ -32,8 +32,10 @@ from scvae.folders import (
     cache_run_directory,
     check_same_run,
     choose_run,
+    corrected_batches,
     data_identity,
     data_path,
+    features_mapped,
     intermediate_folder,
     metadata_log_name,
     model_directory,
@@ -54,6 +56,13 @@ from scvae.training.lock import holds_run_locks, lock_run
 from scvae.training.parallel import current as current_processes
 from scvae.training.parallel import distributed_session
 from scvae.workflows.data_sets import labelled, load_data_set, mixture_components, split_data_set
+from scvae.workflows.training_output import (
+    describe_model,
+    epoch_legend,
+    epoch_line,
+    epoch_rows,
+    parameter_table,
+)
 
 
 def train(
@@ -83,7 +92,12 @@ def train(
             )
         sets = split_data_set(data_set, data_config)
         training_set, validation_set = (sets[1], sets[2]) if len(sets) > 1 else (sets[0], None)
-        folder = data_path(data_set.name, data_config, data_set.split_indices is not None)
+        folder = data_path(
+            data_set.name,
+            data_config,
+            data_set.split_indices is not None,
+            features_mapped=features_mapped(data_config, data_set),
+        )
         shape = (data_set.number_of_examples, data_set.number_of_features)
         identity = run_identity(
             data_identity(input_file_or_name, shape),
@@ -131,7 +145,9 @@ def train_session(
     )
     check_likelihood_fits(canonical_name(model_config.reconstruction_distribution), training_set)
     facts = build_facts(model_config, training_set, training_config)
-    directory = model_directory(data_path, model_config, training_config, facts.number_of_classes)
+    directory = model_directory(
+        data_path, model_config, training_config, facts.number_of_classes, facts.number_of_batches
+    )
     processes = current_processes()
     if not processes.is_main:
         progress, log = False, _silent
@@ -146,7 +162,13 @@ def train_session(
     keep_freed_memory()
     torch.manual_seed(facts.seed)  # the initial weights follow the run's seed
     module = build_module_from(model_config, facts)
-    log(_describe(module, model_config, facts, run))
+    examples = [
+        (kind, data.number_of_examples)
+        for kind, data in (("training", training_set), ("validation", validation_set))
+        if data is not None
+    ]
+    log(describe_model(model_config, facts, training_config, final, examples))
+    log(parameter_table(module))
     trained = fit_run(
         module,
         training_set,
@@ -170,7 +192,7 @@ def build_facts(config: ModelConfig, training_set: DataSet, training: TrainingCo
     prior = None
     if config.model_type == "GMVAE" and config.prior_probabilities_method == "infer":
         prior = class_frequencies(training_set, k)
-    batches = training_set.number_of_batches or 0 if config.batch_correction else 0
+    batches = corrected_batches(config, training_set)
     seed = training.seed if training.seed is not None else random.SystemRandom().randrange(2**31)
     return ModelFacts(
         feature_size=training_set.number_of_features,
@@ -358,39 +380,19 @@ def _epoch_callback(log, intermediate, module, data_set, model_config, facts, ep
     record = EpochRecorder(run, module, data)
     plots = None if intermediate is None else IntermediatePlots(intermediate, module, data, epochs)
 
+    shown = []
+
     def callback(epoch: int, rows: list[dict]) -> None:
-        log(_epoch_line(epoch, rows))
+        current = epoch_rows(epoch, rows)
+        if not shown and current:  # the legend above the session's first epoch line
+            log(epoch_legend(current))
+            shown.append(True)
+        log(epoch_line(epoch, current, epochs))
         record(epoch, rows)
         if plots is not None:
             plots(epoch, rows)
 
     return callback
-
-
-def _epoch_line(epoch: int, rows: list[dict]) -> str:
-    parts = []
-    for row in rows:
-        if row["epoch"] != epoch + 1:
-            continue
-        terms = ", ".join(
-            f"{name}: {row[name]:.6g}"
-            for name in row
-            if name not in ("epoch", "set", "seconds") and row[name] is not None
-        )
-        parts.append(f"  {row['set'].capitalize()} set: {terms}")
-    seconds = next((row["seconds"] for row in rows if row["epoch"] == epoch + 1), 0.0)
-    return f"Epoch {epoch + 1} ({seconds:.2f} s):\n" + "\n".join(parts)
-
-
-def _describe(module, config: ModelConfig, facts: ModelFacts, run: Path) -> str:
-    parameters = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    lines = [
-        f"Model: {config.model_type} with {config.reconstruction_distribution} likelihood",
-        f"  features: {facts.feature_size}, latent size: {config.latent_size}, hidden sizes: {list(config.hidden_sizes)}",
-        f"  components: {facts.number_of_classes}, trainable parameters: {parameters:,}",
-        f"  folder: {run}",
-    ]
-    return "\n".join(lines)
 
 
 def _write_metadata_log(
