@@ -443,3 +443,12 @@ def test_a_misspelt_format_is_refused_when_parsing_with_a_suggestion(tmp_path, c
     error = capsys.readouterr().err
     assert "unknown data format 'mnist_orignal'; did you mean mnist_original?" in error
     assert "10x_combine" in error and "tcga" in error and not (tmp_path / "cells").exists()
+
+
+def test_an_oversized_pickle_is_refused_before_unpickling(tmp_path, monkeypatch):
+    from scvae.data.readers import mnist
+
+    path, _ = write_mnist_normalised(tmp_path)
+    monkeypatch.setattr(mnist, "MAX_PICKLE_BYTES", 100)
+    with pytest.raises(DataError, match="more than 100 bytes"):
+        load_raw(str(path), "mnist_normalised", tmp_path / "d", ReadOptions())

@@ -38,6 +38,8 @@ from scvae.data.readers.text_io import is_gzip, open_binary, reading
 from scvae.errors import DataError
 
 SPLITS = ("training", "validation", "test")
+#: most bytes of a (decompressed) MNIST pickle; the normalised set takes about 220 MB
+MAX_PICKLE_BYTES = 2 << 30
 
 #: IDX type byte -> NumPy big-endian dtype
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -178,10 +180,12 @@ def _numpy_module(name: str) -> Any:
 def read_pickle_pairs(path: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The ``(images, labels)`` pairs of a pickle written by Python 2 or 3 (plain or gzip)."""
     path = Path(path)
-    size = content_bound(path, is_gzip(path))
-    check_budget(path, size, 1, "the pickle")
+    limit = min(content_bound(path, is_gzip(path)), MAX_PICKLE_BYTES)
     with reading(path), open_binary(path) as stream:
-        data = stream.read(size + 1)
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(path, f"holds more than {limit:,} bytes; MNIST pickles are far smaller")
+    check_budget(path, len(data), 2, "the pickle")  # the bytes and the arrays built from them
     try:
         content = _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
