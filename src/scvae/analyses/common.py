@@ -7,7 +7,8 @@ saver of an analysis configuration, and file-name-safe tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from scvae import progress
 from scvae.analyses.decompositions import Decomposition, decompose
 from scvae.analyses.exports import write_table
 from scvae.analyses.metrics import count_sums
+from scvae.analyses.titles import capitalised, decomposition_title, prediction_name
 from scvae.data.matrix import as_matrix
 from scvae.plotting import plot_scatter, save_figure
 
@@ -27,14 +29,38 @@ if TYPE_CHECKING:
 EXTENSIVE_CLASSES = 10
 
 
-def saver(analysis: AnalysisConfig) -> Callable[[Any, Path], Path]:
-    """``save(figure, path)``: saves a figure (also in publication sizes when asked)."""
+def saver(
+    analysis: AnalysisConfig, on_save: Callable[[Path], None] | None = None
+) -> Callable[[Any, Path], Path]:
+    """``save(figure, path)``: saves a figure (also in publication sizes when asked).
+
+    ``on_save(path)`` is called after each figure (e.g. :func:`drawing`'s progress).
+    """
     publication = "publication" in analysis.export_options
 
     def save(figure, path: Path) -> Path:
-        return save_figure(figure, path, publication=publication)
+        saved = save_figure(figure, path, publication=publication)
+        if on_save is not None:
+            on_save(saved)
+        return saved
 
     return save
+
+
+@contextmanager
+def drawing(description: str) -> Iterator[Callable[[Path], None]]:
+    """A progress line while figures are drawn: how many so far, the last one, the time.
+
+    Yields the ``on_save`` callback of :func:`saver`. Drawn only where
+    :func:`scvae.progress.wanted` allows (a terminal, not ``--quiet``).
+    """
+    with progress.bar(total=None, desc=description, unit=" figures", leave=False) as bar:
+
+        def step(path: Path) -> None:
+            bar.set_postfix_str(path.name, refresh=False)
+            bar.update()
+
+        yield step
 
 
 def token(value) -> str:
@@ -52,10 +78,12 @@ def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[st
     Count sums and highlighted features are read in chunks, so backed values stay on disk.
     """
     palette = data_set.class_palette
+    terms = data_set.terms
+    class_term = capitalised(terms.get("class", "class"))
     found: dict[str, dict] = {"": {}}
     if data_set.labels is not None:
         labels = np.asarray(data_set.labels)[rows]
-        found["-labels"] = {"labels": labels, "palette": palette}
+        found["-labels"] = {"labels": labels, "palette": palette, "legend_title": class_term}
         classes = data_set.class_names or []
         if analysis.analysis_level == "extensive" and len(classes) <= EXTENSIVE_CLASSES:
             for name in classes:  # one figure per class, the others in grey
@@ -63,25 +91,31 @@ def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[st
                     "labels": labels,
                     "palette": palette,
                     "highlight": name,
+                    "legend_title": class_term,
                 }
     if data_set.superset_labels is not None:
-        found["-superset_labels"] = {"labels": np.asarray(data_set.superset_labels)[rows]}
+        found["-superset_labels"] = {
+            "labels": np.asarray(data_set.superset_labels)[rows],
+            "legend_title": f"{class_term} (superset)",
+        }
     if data_set.batch_indices is not None:
-        found["-batches"] = {"labels": np.asarray(data_set.batch_indices)[rows].astype(str)}
+        found["-batches"] = {"labels": batch_labels(data_set, rows), "legend_title": "Batch"}
     for prediction, _ in predictions:
-        spec = prediction.specification
+        spec, method = prediction.specification, prediction_name(prediction.method)
         found[f"-predicted_cluster_ids-{spec}"] = {
-            "labels": prediction.cluster_ids[rows].astype(str)
+            "labels": prediction.cluster_ids[rows].astype(str),
+            "legend_title": f"Cluster ({method})",
         }
         if prediction.labels is not None:
             found[f"-predicted_labels-{spec}"] = {
                 "labels": np.asarray(prediction.labels)[rows],
                 "palette": palette,
+                "legend_title": f"Predicted {terms.get('class', 'class')} ({method})",
             }
     sums = count_sums(data_set.values)[rows]
     found["-count_sum"] = {
         "colour_values": sums,
-        "colour_label": "Count sum",
+        "colour_label": f"Total {terms.get('type', 'count')}s per {terms.get('example', 'example')}",
         "log_colours": bool(sums.min(initial=0) > 0),
     }
     features = [
@@ -96,6 +130,16 @@ def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[st
             "colour_label": str(data_set.feature_names[index]),
         }
     return found
+
+
+def batch_labels(data_set, rows) -> np.ndarray:
+    """The batch of each example at ``rows``: its name when the data name batches."""
+    indices = np.asarray(data_set.batch_indices)[rows]
+    names = getattr(data_set, "batch_names", None)
+    if names is not None and len(names) and indices.size and 0 <= indices.min():
+        if indices.max() < len(names):
+            return np.asarray(names, dtype=object)[indices].astype(str)
+    return indices.astype(str)
 
 
 def feature_values(values, indices: Sequence[int]) -> np.ndarray:
@@ -118,8 +162,13 @@ def decomposition_set(
     *,
     samples=None,
     centroids=None,
+    input_note: str | None = None,
 ) -> list[Path]:
-    """Decompose ``values``; write its table (and samples' overlay) and one plot per colouring."""
+    """Decompose ``values``; write its table (and samples' overlay) and one plot per colouring.
+
+    Titles are human (``Latent space (PCA)``); ``input_note`` says what was decomposed
+    when it is not the values as they are (``log-normalised counts``).
+    """
     decomposition = _decompose_with_progress(values, method, name)
     if decomposition is None:
         return []
@@ -147,7 +196,7 @@ def decomposition_set(
             decomposition.values,
             axis_labels=decomposition.columns,
             samples=overlay,
-            title=f"{name} ({decomposition.method})",
+            title=decomposition_title(name, decomposition.method, input_note),
             **projected_centroids,
             **options,
         )

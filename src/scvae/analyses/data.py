@@ -8,11 +8,12 @@ path runs the same code, so both modes write the same numbers and figures.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from scvae.analyses import common
 from scvae.analyses.metrics import count_sums, write_data_set_metrics
@@ -35,13 +36,18 @@ CLASS_HISTOGRAM_LIMIT = 100
 
 
 def analyse_data(
-    data_sets: Sequence[DataSet], directory: str | Path, analysis: AnalysisConfig | None = None
+    data_sets: Sequence[DataSet],
+    directory: str | Path,
+    analysis: AnalysisConfig | None = None,
+    configuration: Mapping | None = None,
 ) -> list[Path]:
     """Run the data analyses on a data set (and its subsets); return the files written.
 
     ``metrics`` (summary statistics), ``distributions`` (histograms of counts, count
-    sums and classes) and ``decompositions`` (2-D projections of the original values
-    coloured by labels, batches and count sums) follow ``--included-analyses``.
+    sums and classes) and ``decompositions`` (2-D projections of the log-normalised
+    values coloured by labels, batches and count sums) follow ``--included-analyses``.
+    ``configuration`` (the options of the run) is shown in the report, beside the
+    analysis options.
     """
     from scvae.config import AnalysisConfig
 
@@ -49,13 +55,18 @@ def analyse_data(
     chosen = included_analyses(analysis.included_analyses)
     directory = Path(directory)
     written = write_data_set_metrics(data_sets, directory) if "metrics" in chosen else []
-    for data_set in data_sets:
-        if "distributions" in chosen:
-            written += _histograms(directory / "histograms", data_set, analysis)
-        if "decompositions" in chosen:
-            written += _decompositions(directory, data_set, analysis)
+    with common.drawing("Drawing figures") as step:
+        for data_set in data_sets:
+            if "distributions" in chosen:
+                written += _histograms(directory / "histograms", data_set, analysis, step)
+            if "decompositions" in chosen:
+                written += _decompositions(directory, data_set, analysis, step)
+    from scvae.analyses.extensive import extensive_data
+
+    written += extensive_data(data_sets, directory, analysis, chosen)
     if not any(path.suffix == ".png" for path in written) or "metrics" not in chosen:
         return written
+    from scvae.analyses.titles import report_sections
     from scvae.report import write_report
 
     metrics = {
@@ -65,9 +76,16 @@ def analyse_data(
         }
         for data_set in data_sets
     }
+    shown = {**(configuration or {}), "analysis": analysis.to_dict()}
     written.append(
         write_report(
-            directory, title=f"scvae: {data_sets[0].title}", metrics=metrics, configuration={}
+            directory,
+            title=f"scvae analyse: {data_sets[0].title}",
+            metrics=metrics,
+            configuration=shown,
+            sections=report_sections(directory),
+            subtitle=f"{data_sets[0].number_of_examples:,} examples x "
+            f"{data_sets[0].number_of_features:,} features · {directory}",
         )
     )
     return written
@@ -91,10 +109,10 @@ def implicit_zeros(values) -> int:
     return matrix.shape[0] * matrix.shape[1] - matrix.nnz
 
 
-def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:
+def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig, step=None) -> list[Path]:
     from scvae.plotting import plot_class_counts, plot_histogram
 
-    save = common.saver(analysis)
+    save = common.saver(analysis, step)
     kind = data_set.kind
     zeros = implicit_zeros(data_set.values)
     binnings = {
@@ -132,16 +150,37 @@ def decomposition_rows(number_of_examples: int) -> np.ndarray:
     return np.sort(generator.choice(number_of_examples, DECOMPOSITION_LIMIT, replace=False))
 
 
-def _decompositions(directory: Path, data_set: DataSet, analysis: AnalysisConfig) -> list[Path]:
+def log_normalised(values) -> sp.csr_matrix:
+    """``log(1 + x * m / n)`` of sparse counts: every example scaled to the median total ``m``.
+
+    Without it the first components of raw counts mostly follow each example's total
+    count (its sequencing depth). Examples with no counts stay zero.
+    """
+    matrix = sp.csr_matrix(values, dtype=np.float64)
+    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    positive = totals > 0
+    target = float(np.median(totals[positive])) if positive.any() else 1.0
+    scale = np.divide(target, totals, out=np.zeros_like(totals), where=positive)
+    scaled = sp.diags(scale) @ matrix
+    return sp.csr_matrix(scaled).log1p()
+
+
+def _decompositions(
+    directory: Path, data_set: DataSet, analysis: AnalysisConfig, step=None
+) -> list[Path]:
     rows = decomposition_rows(data_set.number_of_examples)
     values = read_rows(data_set.values, rows)  # the subset only, backed or not
+    if data_set.example_type == "counts":
+        values, note = log_normalised(values), "log-normalised counts"
+    else:
+        note = None
     colourings = common.colourings(data_set, rows, [], analysis)
     name = f"original_space-{data_set.kind}"
     names = np.asarray(data_set.example_names)[rows]
-    save = common.saver(analysis)
+    save = common.saver(analysis, step)
     written: list[Path] = []
     for method in analysis.decomposition_methods:
         written += common.decomposition_set(
-            directory / name, name, values, names, method, colourings, save
+            directory / name, name, values, names, method, colourings, save, input_note=note
         )
     return written

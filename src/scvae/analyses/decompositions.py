@@ -70,8 +70,10 @@ def decompose(values, method: str, seed: int = 0) -> Decomposition | None:
     if token == "pca":
         from sklearn.decomposition import PCA, TruncatedSVD
 
-        if sp.issparse(values):  # centring would densify; SVD of the sparse matrix instead
+        if sp.issparse(values) and min(values.shape) <= 2:
             model = TruncatedSVD(n_components=2, random_state=seed)
+        elif sp.issparse(values):  # ARPACK centres implicitly: the matrix stays sparse
+            model = PCA(n_components=2, svd_solver="arpack", random_state=seed)
         else:
             model = PCA(n_components=2, random_state=seed)
     elif token == "svd":

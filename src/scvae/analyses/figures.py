@@ -7,18 +7,24 @@ from pathlib import Path
 import numpy as np
 
 from scvae.analyses import common
+from scvae.analyses.titles import space_title
 from scvae.data.matrix import read_rows
 from scvae.plotting import (
     plot_histogram,
     plot_learning_curves,
     plot_mixture_probabilities,
     plot_profile_comparison,
+    plot_profile_grid,
     plot_scatter,
 )
 
 #: profile comparisons get cut-off versions above this maximum count
 PROFILE_CUTOFF_LIMIT = 31.5
 PROFILE_CUTOFF = 10.5
+#: the standard level shows this many cells' profiles in one figure (one per large class)
+REPRESENTATIVE_PROFILES = 4
+#: analysis names that ask for every profile comparison (five figures per cell)
+EVERY_PROFILE = ("all", "profile_comparisons")
 
 
 def result_figures(
@@ -31,15 +37,29 @@ def result_figures(
     predictions: list,
     samples: dict | None = None,
 ) -> list[Path]:
-    """Write the figures (and decomposition TSVs) of the chosen analyses; return the paths."""
-    save = common.saver(context.analysis)
+    """Write the figures (and decomposition TSVs) of the chosen analyses; return the paths.
+
+    A progress line counts the figures while they are drawn (on a terminal).
+    """
+    with common.drawing(f"Drawing figures in {folder.name}") as step:
+        return _result_figures(
+            folder, chosen, context, data_set, evaluation, predictions, samples,
+            common.saver(context.analysis, step),
+        )  # fmt: skip
+
+
+def _result_figures(
+    folder: Path, chosen, context, data_set, evaluation, predictions, samples, save
+) -> list[Path]:
     written: list[Path] = []
     if "learning_curves" in chosen:
         written += _learning_curves(folder, context, save)
-    if "profile_comparisons" in chosen:
+    if "profile_comparisons" in chosen and evaluation.reconstruction is not None:
         written += _profiles(folder / "profile_comparisons", context, data_set, evaluation, save)
     if "distributions" in chosen and evaluation.reconstruction is not None:
-        written += _distributions(folder / "histograms", evaluation.reconstruction, save)
+        written += _distributions(
+            folder / "histograms", evaluation.reconstruction, data_set.terms, save
+        )
     if context.analysis.analysis_level == "extensive" and evaluation.reconstruction is not None:
         written += _differences(folder / "heat_maps", data_set, evaluation, save)
     colourings = common.colourings(
@@ -101,12 +121,60 @@ def _learning_curves(folder: Path, context, save) -> list[Path]:
     )
 
 
-def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
-    rows = list(evaluation.profile_rows)
-    if context.analysis.analysis_level == "limited":
-        rows = rows[:1]
+def every_profile(analysis) -> bool:
+    """Whether every profile comparison is drawn: ``all``, the name itself, or extensive."""
+    named = any(name in EVERY_PROFILE for name in analysis.included_analyses)
+    return named or analysis.analysis_level == "extensive"
+
+
+def representative_rows(profile_rows, labels, number: int) -> list[int]:
+    """One profile row from each of the ``number`` largest classes (the first rows unlabelled).
+
+    Classes are ranked by their number of examples in the evaluated set.
+    """
+    rows = [int(row) for row in profile_rows]
+    if labels is None:
+        return rows[:number]
+    strings = np.asarray(labels).astype(str)
+    names, sizes = np.unique(strings, return_counts=True)
+    chosen = []
+    for name in names[np.argsort(-sizes, kind="stable")]:
+        row = next((row for row in rows if strings[row] == name), None)
+        if row is not None:
+            chosen.append(row)
+        if len(chosen) == number:
+            break
+    return chosen
+
+
+def _profile_grid(folder: Path, context, data_set, evaluation, save) -> list[Path]:
+    number = 1 if context.analysis.analysis_level == "limited" else REPRESENTATIVE_PROFILES
+    rows = representative_rows(evaluation.profile_rows, data_set.labels, number)
     position = {int(row): index for index, row in enumerate(evaluation.reconstruction_rows)}
-    written = []
+    profiles = []
+    for row in (row for row in rows if row in position):
+        original = read_rows(data_set.values, [row]).toarray().ravel()
+        label = "" if data_set.labels is None else f" ({data_set.labels[row]})"
+        name = (
+            f"{data_set.terms.get('example', 'example').capitalize()} {data_set.example_names[row]}"
+        )
+        profiles.append((f"{name}{label}", original, evaluation.reconstruction[position[row]]))
+    if not profiles:
+        return []
+    figure = plot_profile_grid(
+        profiles, y_label=f"{data_set.terms.get('type', 'count').capitalize()}s",
+        title="Original and reconstructed profiles of representative "
+        f"{data_set.terms.get('example', 'example')}s",
+    )  # fmt: skip
+    return [save(figure, folder / "profile_comparisons.png")]
+
+
+def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
+    written = _profile_grid(folder, context, data_set, evaluation, save)
+    if not every_profile(context.analysis):
+        return written
+    rows = list(evaluation.profile_rows)
+    position = {int(row): index for index, row in enumerate(evaluation.reconstruction_rows)}
     for index, row in enumerate(rows):
         if int(row) not in position:
             continue
@@ -134,22 +202,31 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
     return written
 
 
-def _distributions(folder: Path, reconstruction: np.ndarray, save) -> list[Path]:
+def _distributions(folder: Path, reconstruction: np.ndarray, terms, save) -> list[Path]:
     values = np.asarray(reconstruction).ravel()
     sums = np.asarray(reconstruction).sum(axis=1)
+    count, example = terms.get("type", "count"), terms.get("example", "example")
+    label = f"Reconstructed {count}s (expected values)"
     return [
         save(
-            plot_histogram(values, x_label="Reconstructed values"),
+            plot_histogram(values, x_label=label, title=f"Reconstructed {count}s"),
             folder / "histogram-normed-counts.png",
         ),
         save(
-            plot_histogram(values, log_x=True, x_label="Reconstructed values"),
+            plot_histogram(
+                values, log_x=True, x_label=label, title=f"Reconstructed {count}s (log scale)"
+            ),
             folder / "histogram-normed-log_values.png",
-        ),
+        ),  # fmt: skip
         save(
-            plot_histogram(sums, log_y=False, x_label="Count sum"),
+            plot_histogram(
+                sums,
+                log_y=False,
+                x_label=f"Total reconstructed {count}s per {example}",
+                title=f"Reconstructed total {count}s per {example}",
+            ),
             folder / "histogram-normed-count_sum.png",
-        ),
+        ),  # fmt: skip
     ]
 
 
@@ -191,7 +268,7 @@ def _latent_space(folder, context, data_set, evaluation, predictions, methods, s
 def _plain_2d(folder: Path, name: str, values, colourings, save) -> list[Path]:
     return [
         save(
-            plot_scatter(values, title=f"{name} (none)", **options),
+            plot_scatter(values, title=space_title(name), **options),
             folder / f"{name}-none{suffix}.png",
         )
         for suffix, options in colourings.items()

@@ -19,7 +19,7 @@ from scvae.plotting.mixtures import (
     plot_centroids,
     plot_mixture_probabilities,
 )
-from scvae.plotting.profiles import plot_profile_comparison
+from scvae.plotting.profiles import plot_profile_comparison, plot_profile_grid
 from scvae.plotting.save import save_figure
 from scvae.plotting.scatter import plot_scatter
 from scvae.plotting.style import categorical_colours, class_colours
@@ -38,6 +38,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_mixture_probabilities",
     "plot_profile_comparison",
+    "plot_profile_grid",
     "plot_scatter",
     "plot_sorted_values",
     "save_figure",

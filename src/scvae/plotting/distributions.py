@@ -20,6 +20,30 @@ from scvae.plotting.style import (
 
 #: At most this many bins of width one before counts are binned more coarsely.
 MAXIMUM_UNIT_BINS = 1000
+#: Linear histograms leave out values above this quantile when a few values lie far out ...
+CLIP_QUANTILE = 0.999
+#: ... that is, when the largest value is more than this many times that quantile.
+CLIP_STRETCH = 3.0
+
+
+def robust_cutoff(values: np.ndarray, extra_zeros: int = 0) -> float | None:
+    """The :data:`CLIP_QUANTILE` of the values (and ``extra_zeros`` zeros) when it is needed.
+
+    ``None`` when the largest value is within :data:`CLIP_STRETCH` times that quantile
+    (nothing stretches the axis), or when there are too few values to tell.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    total = finite.size + extra_zeros
+    if finite.size == 0 or total < 100:
+        return None
+    # the quantile of values and zeros together, as a quantile of the values alone
+    level = (CLIP_QUANTILE * total - extra_zeros) / finite.size
+    cut = float(np.quantile(finite, min(max(level, 0.0), 1.0))) if level > 0 else 0.0
+    low = min(float(finite.min()), 0.0) if extra_zeros else float(finite.min())
+    if cut <= low or finite.max() - low <= CLIP_STRETCH * (cut - low):
+        return None
+    return cut
 
 
 def histogram_edges(values: np.ndarray, *, discrete: bool, log_x: bool, bins: int = 100):
@@ -153,6 +177,7 @@ def plot_histogram(
     bins: int = 100,
     x_label: str = "Values",
     title: str | None = None,
+    clip_outliers: bool = True,
 ) -> Figure:
     """Histogram of values, e.g. of the counts of a matrix or of count sums per cell.
 
@@ -173,12 +198,27 @@ def plot_histogram(
         Log y-axis; frequencies instead of numbers.
     cutoff
         Leave out values above this.
+    clip_outliers
+        On a linear x-axis without ``cutoff``: when a few values lie far out
+        (:func:`robust_cutoff`), leave out the values above the
+        :data:`CLIP_QUANTILE` and say so on the figure.
     """
+    note = None
+    if clip_outliers and cutoff is None and not log_x:
+        array = as_1d(values, "values")
+        cutoff = robust_cutoff(array, extra_zeros)
+        if cutoff is not None:
+            left_out = int((array > cutoff).sum())
+            note = (
+                f"{left_out:,} value{'s' * (left_out != 1)} above the "
+                f"{100 * CLIP_QUANTILE:g} % quantile ({cutoff:.4g}) not shown"
+            )
     binning = Binning(extra_zeros, discrete, log_x, cutoff, bins)
     numbers, edges = histogram_counts(values, binning)
     return plot_binned_histogram(
-        numbers, edges, log_x=log_x, log_y=log_y, normed=normed, x_label=x_label, title=title
-    )
+        numbers, edges, log_x=log_x, log_y=log_y, normed=normed, x_label=x_label, title=title,
+        note=note,
+    )  # fmt: skip
 
 
 @styled
@@ -191,10 +231,12 @@ def plot_binned_histogram(
     normed: bool = True,
     x_label: str = "Values",
     title: str | None = None,
+    note: str | None = None,
 ) -> Figure:
     """A histogram from its bin ``numbers`` and ``edges`` (as :func:`histogram_counts` gives).
 
     ``log_x`` marks values shifted by one: a log x-axis, and " + 1" on its label.
+    ``note`` is written small in the upper right corner (e.g. what was left out).
     """
     heights = np.asarray(numbers, dtype=float)
     edges = np.asarray(edges, dtype=float)
@@ -212,6 +254,9 @@ def plot_binned_histogram(
         axes.set_yscale("log")
     axes.set_xlabel(x_label)
     axes.set_ylabel("Frequency" if normed else "Number")
+    if note:
+        axes.text(0.99, 0.99, note, transform=axes.transAxes, ha="right", va="top",
+                  fontsize=6, color="0.35")  # fmt: skip
     if title:
         axes.set_title(title)
     return figure

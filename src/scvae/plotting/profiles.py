@@ -83,3 +83,52 @@ def plot_profile_comparison(
     if title:
         axes.set_title(title)
     return figure
+
+
+@styled
+def plot_profile_grid(
+    profiles: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    columns: int = 2,
+    y_label: str = "Counts",
+    title: str | None = None,
+) -> Figure:
+    """A few cells' profile comparisons side by side, each titled with the cell's name.
+
+    Parameters
+    ----------
+    profiles
+        ``(title, original, reconstructed)`` per cell; features are sorted by
+        descending reconstruction on a log x-axis, and the y-axis is symmetric-log
+        (linear below one count), so both the few large counts and the many small
+        ones stay visible.
+    """
+    if not profiles:
+        raise ValueError("give at least one profile")
+    columns = max(1, min(columns, len(profiles)))
+    rows = -(-len(profiles) // columns)
+    figure = new_figure(4.2 * columns, 2.8 * rows + (0.3 if title else 0.0))
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes, (name, original, reconstructed) in zip(grid.flat, profiles, strict=False):
+        observed, expected = as_1d(original, "original"), as_1d(reconstructed, "reconstructed")
+        if observed.shape != expected.shape:
+            raise ValueError(f"original {observed.shape} and reconstructed {expected.shape} differ")
+        order = np.argsort(-expected, kind="stable")
+        positions = np.arange(1, expected.size + 1)
+        axes.scatter(positions, observed[order], s=3.0, color="tab:blue", linewidths=0,
+                     label="Original")  # fmt: skip
+        axes.plot(positions, expected[order], color="tab:orange", linewidth=1.2,
+                  label="Reconstruction (mean)")  # fmt: skip
+        axes.set_xscale("log")
+        axes.set_yscale("symlog", linthresh=1.0)
+        axes.set_ylim(bottom=0.0)
+        axes.set_title(name)
+        axes.set_xlabel("Features (sorted by reconstruction)")
+        axes.set_ylabel(y_label)
+    for axes in list(grid.flat)[len(profiles) :]:
+        axes.set_visible(False)
+    grid.flat[0].legend(loc="upper right")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

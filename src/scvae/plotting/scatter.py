@@ -24,6 +24,12 @@ from scvae.plotting.style import (
 
 #: Seed of the drawing order: points are shuffled so no class hides another.
 SHUFFLE_SEED = 117
+#: Axes span the points between these quantiles when a few points lie far outside.
+CLIP_QUANTILES = (0.002, 0.998)
+#: ... that is, when all points need more than this many times that span on an axis.
+CLIP_STRETCH = 1.5
+#: Component ellipses: thin, light lines, drawn under the points' densest parts' colours.
+ELLIPSE_STYLE = {"edgecolor": (0.0, 0.0, 0.0, 0.35), "linewidth": 0.6, "linestyle": "--"}
 
 
 @styled
@@ -42,6 +48,7 @@ def plot_scatter(
     axis_labels: Sequence[str] | None = None,
     legend_title: str | None = None,
     title: str | None = None,
+    clip_outliers: bool = True,
 ) -> Figure:
     """Points of a 2-D decomposition, plain or coloured by classes or by a value.
 
@@ -61,7 +68,13 @@ def plot_scatter(
         ``(M, 2)`` points drawn on top (e.g. samples from the model).
     centroids, centroid_covariances
         ``(K, 2)`` means drawn as crosses, with optional ``(K, 2, 2)`` covariances
-        drawn as one-standard-deviation ellipses.
+        drawn as light, dashed one-standard-deviation ellipses.
+    legend_title
+        Title of the legend (or of the colour bar when ``colour_label`` is not given).
+    clip_outliers
+        When a few points lie far from the rest (all points need more than
+        :data:`CLIP_STRETCH` times the span between the :data:`CLIP_QUANTILES` on an
+        axis), the axes show that span and a note says how many points lie outside.
     """
     points, names = _coordinates(values, axis_labels)
     if labels is not None and colour_values is not None:
@@ -75,8 +88,9 @@ def plot_scatter(
         handles = _draw_classes(axes, points, order, size, labels, palette, highlight)
     elif colour_values is not None:
         _draw_continuous(
-            figure, axes, points, order, size, colour_values, colour_label, log_colours
-        )
+            figure, axes, points, order, size, colour_values, colour_label or legend_title,
+            log_colours,
+        )  # fmt: skip
     else:
         axes.scatter(*points[order].T, s=size, color="tab:blue", linewidths=0)
     if samples is not None:
@@ -87,9 +101,49 @@ def plot_scatter(
         place_legend(axes, handles, [handle.get_label() for handle in handles], legend_title)
     axes.set_xlabel(names[0])
     axes.set_ylabel(names[1])
+    if clip_outliers:
+        clip_to_quantiles(axes, points)
     if title:
         axes.set_title(title)
     return figure
+
+
+def robust_limits(values: np.ndarray) -> tuple[float, float] | None:
+    """Axis limits between the :data:`CLIP_QUANTILES` of ``values`` (with a 5 % margin).
+
+    ``None`` when the values need no clipping: their full range is at most
+    :data:`CLIP_STRETCH` times that span.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 20:
+        return None
+    low, high = np.quantile(finite, CLIP_QUANTILES)
+    span = high - low
+    if span <= 0 or finite.max() - finite.min() <= CLIP_STRETCH * span:
+        return None
+    return float(low - 0.05 * span), float(high + 0.05 * span)
+
+
+def clip_to_quantiles(axes, points: np.ndarray) -> int:
+    """Limit the axes to :func:`robust_limits` and note the points left outside; return them."""
+    limits = [robust_limits(points[:, axis]) for axis in (0, 1)]
+    if limits == [None, None]:
+        return 0
+    outside = np.zeros(len(points), dtype=bool)
+    setters = (axes.set_xlim, axes.set_ylim)
+    for axis, (limit, set_limits) in enumerate(zip(limits, setters, strict=True)):
+        if limit is not None:
+            set_limits(*limit)
+            outside |= (points[:, axis] < limit[0]) | (points[:, axis] > limit[1])
+    low, high = (100 * q for q in CLIP_QUANTILES)
+    count = int(outside.sum())
+    axes.text(
+        0.99, 0.01,
+        f"axes at the {low:g}-{high:g} % quantiles; {count} point{'s' * (count != 1)} outside",
+        transform=axes.transAxes, ha="right", va="bottom", fontsize=6, color="0.35",
+    )  # fmt: skip
+    return count
 
 
 def _coordinates(values: Any, axis_labels: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -159,8 +213,8 @@ def draw_centroids(axes, centroids: np.ndarray, covariances: np.ndarray | None) 
     if covariances is not None:
         for mean, covariance in zip(means, np.asarray(covariances, dtype=float), strict=True):
             axes.add_patch(_ellipse(mean, covariance))
-    axes.scatter(*means.T, s=40.0, marker="x", color="black", linewidths=1.2, zorder=3)
-    return Line2D([], [], marker="x", linestyle="", color="black", label="Centroids")
+    axes.scatter(*means.T, s=25.0, marker="x", color="black", linewidths=0.9, zorder=3)
+    return Line2D([], [], marker="x", linestyle="", color="black", label="Component means")
 
 
 def _ellipse(mean: np.ndarray, covariance: np.ndarray) -> Ellipse:
@@ -168,9 +222,7 @@ def _ellipse(mean: np.ndarray, covariance: np.ndarray) -> Ellipse:
     variances, vectors = np.linalg.eigh(covariance)
     width, height = 2.0 * np.sqrt(np.clip(variances[::-1], 0.0, None))
     angle = float(np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1])))
-    return Ellipse(
-        tuple(mean), width, height, angle=angle, fill=False, edgecolor="black", linewidth=0.8
-    )
+    return Ellipse(tuple(mean), width, height, angle=angle, fill=False, **ELLIPSE_STYLE)
 
 
 def _marker(label: str, colour: Any) -> Line2D:

@@ -27,5 +27,8 @@ def analyse(
         include_preprocessing=False,
     )
     return analyse_data(
-        data_sets, Path(analysis_config.analyses_directory) / folder / "data", analysis_config
+        data_sets,
+        Path(analysis_config.analyses_directory) / folder / "data",
+        analysis_config,
+        configuration={"data set": input_file_or_name, "data": data_config.to_dict()},
     )
