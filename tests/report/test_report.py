@@ -149,8 +149,10 @@ def test_text_is_escaped_and_metrics_are_shown(report):
     text = "".join(page.text)
     assert "GMVAE <script>alert(1)</script>" in text
     assert '"note": "</pre><b>x</b>"' in text
-    for shown in ("-512.3", "0.7123", "20.5", "adjusted_rand_index", "kmeans", "model"):
+    for shown in ("-512.3", "0.7123", "20.5", "Adjusted Rand index", "k-means", "GMVAE"):
         assert shown in text
+    # names scvae writes get their titles; other names are shown as they are
+    assert "ELBO" in text and "lower_bound" not in text and "number_of_epochs" in text
     assert "http://" not in report.read_text() and "https://" not in report.read_text()
 
 
@@ -245,3 +247,15 @@ def test_browser_check_notices_a_missing_image(browser, report):
     broken = [source for source, complete, width in images if not (complete and width > 0)]
     assert broken == [FIGURES[0]]
     assert problems
+
+
+def test_metrics_then_figures_then_configuration_and_a_subtitle(tmp_path, template):
+    folder = Path(shutil.copytree(template, tmp_path / "run"))
+    path = write_report(
+        folder, title="t", metrics=METRICS, configuration=CONFIGURATION, subtitle="data · run"
+    )
+    html = path.read_text()
+    positions = [html.index(f'<section id="{name}">') for name in ("metrics", "configuration")]
+    figures = html.index('<section id="figures-')
+    assert positions[0] < figures < positions[1]
+    assert "data · run" in "".join(_parse(path).text)

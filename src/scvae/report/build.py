@@ -26,6 +26,7 @@ def write_report(
     metrics: Mapping[str, Any],
     configuration: Mapping[str, Any],
     sections: Mapping[str, Iterable[str | Path]] | None = None,
+    subtitle: str | None = None,
 ) -> Path:
     """Write ``folder/index.html`` (atomically) and return its path.
 
@@ -50,6 +51,11 @@ def write_report(
         ``folder`` or absolute inside it). By default every PNG under ``folder``
         is shown, grouped by sub-folder. Sub-folders with their own
         ``index.html`` are linked, not repeated.
+    subtitle
+        A line under the heading (e.g. the data and run folders).
+
+    The page shows the metrics first, then the figures, the configuration and the
+    files; metric names that scvae writes get their usual titles ("ELBO").
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,15 +63,18 @@ def write_report(
     used: set[str] = set()
     parts: list[tuple[str, str, str]] = []  # (id, heading, body)
     parts.append((anchor("Metrics", used), "Metrics", "\n".join(metrics_html(metrics)) or _none()))
-    parts.append(
-        (anchor("Configuration", used), "Configuration", configuration_html(configuration))
-    )
     for name, figures in contents.sections.items():
         heading = f"Figures: {name}"
         parts.append((anchor(heading, used), heading, gallery_html(folder, figures)))
+    parts.append(
+        (anchor("Configuration", used), "Configuration", configuration_html(configuration))
+    )
     if contents.files or contents.reports:
         parts.append((anchor("Files", used), "Files", files_html(folder, contents)))
-    body = [f"<h1>{escape(title)}</h1>", _summary_line(contents), _navigation(parts)]
+    body = [f"<h1>{escape(title)}</h1>"]
+    if subtitle:
+        body.append(f'<p class="muted">{escape(subtitle)}</p>')
+    body += [_summary_line(contents), _navigation(parts)]
     for identifier, heading, html in parts:
         body += [f'<section id="{identifier}">', f"<h2>{escape(heading)}</h2>", html, "</section>"]
     return atomic_write_text(folder / REPORT_NAME, page(title, body))

@@ -27,12 +27,47 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 thead th { background: #f3f3f3; }
 pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 0.8rem; overflow: auto;
       max-height: 40rem; font-size: 0.8rem; }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 1rem; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
 figure { margin: 0; border: 1px solid #e3e3e3; padding: 0.5rem; background: #fff; }
 figure img { width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.8rem; word-break: break-all; margin-top: 0.3rem; }
+figcaption { font-size: 0.75rem; color: #666; word-break: break-all; margin-top: 0.3rem; }
 .muted { color: #666; }
 """
+
+
+#: Titles shown for the names scvae writes in metrics.json (other names are shown as they are).
+TITLES = {
+    "timestamp": "Evaluated at",
+    "evaluation_set": "Evaluation set",
+    "model_version": "Model version",
+    "epochs_trained": "Epochs trained",
+    "lower_bound": "ELBO (per cell)",
+    "reconstruction_error": "Reconstruction term E[log p(x|z)]",
+    "kl_divergence": "KL divergence",
+    "kl_divergence_z": "KL divergence of z",
+    "kl_divergence_y": "KL divergence of y",
+    "log_p_library": "log P(N) (total count)",
+    "statistics": "Summary statistics",
+    "predictions": "Clusterings",
+    "model": "GMVAE (its own clusters)",
+    "kmeans": "k-means on the latent means",
+    "specification": "Specification",
+    "number_of_clusters": "Number of clusters",
+    "training_set": "Fitted on",
+    "adjusted_rand_index": "Adjusted Rand index",
+    "adjusted_mutual_information": "Adjusted mutual information",
+    "silhouette_score": "Silhouette score",
+    "accuracy": "Accuracy",
+    "original": "Original counts",
+    "reconstructed": "Reconstructed counts",
+    "examples": "Examples",
+    "features": "Features",
+}
+
+
+def title_of(name: Any) -> str:
+    """The shown title of a metric name (:data:`TITLES`, else the name itself)."""
+    return TITLES.get(str(name), str(name))
 
 
 def page(title: str, body: list[str]) -> str:
@@ -81,7 +116,8 @@ def metrics_html(metrics: Mapping[str, Any], caption: str = "") -> list[str]:
         parts.append(_grid_table(nested, caption))
     else:
         for key, value in nested.items():
-            parts += metrics_html(value, f"{caption} / {key}" if caption else str(key))
+            name = title_of(key)
+            parts += metrics_html(value, f"{caption} / {name}" if caption else name)
     return parts
 
 
@@ -129,7 +165,7 @@ def _is_flat(value: Mapping[str, Any]) -> bool:
 
 def _key_value_table(values: Mapping[str, Any], caption: str) -> str:
     rows = "".join(
-        f"<tr><th>{escape(str(key))}</th>{_cell(value)}</tr>" for key, value in values.items()
+        f"<tr><th>{escape(title_of(key))}</th>{_cell(value)}</tr>" for key, value in values.items()
     )
     return f"<table>{_caption(caption)}<tbody>{rows}</tbody></table>"
 
@@ -138,9 +174,9 @@ def _grid_table(rows: Mapping[str, Mapping[str, Any]], caption: str) -> str:
     columns: list[str] = []
     for row in rows.values():
         columns += [str(key) for key in row if str(key) not in columns]
-    header = "".join(f"<th>{escape(column)}</th>" for column in ["", *columns])
+    header = "".join(f"<th>{escape(title_of(column))}</th>" for column in ["", *columns])
     body = "".join(
-        f"<tr><th>{escape(str(name))}</th>"
+        f"<tr><th>{escape(title_of(name))}</th>"
         + "".join(_cell({str(k): v for k, v in row.items()}.get(column)) for column in columns)
         + "</tr>"
         for name, row in rows.items()
