@@ -176,11 +176,13 @@ def _same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor])
 
 
 def _same_versions_line(group: list[str], epoch: int) -> str:
+    """E.g. "Best model and early stopping are the end-of-training model (epoch 60, ...)"."""
     names = [version.replace("_", " ") for version in group]
-    others = " and the ".join(names[1:])
+    others = " and ".join(names[1:]).capitalize()
+    verb = "are" if len(names) > 2 else "is"
+    first = names[0].replace(" ", "-")
     return (
-        f"The {others} model{'s are' if len(names) > 2 else ' is'} the {names[0]} model "
-        f"(epoch {epoch}, the same parameters): evaluated once."
+        f"{others} {verb} the {first} model (epoch {epoch}, the same parameters): evaluated once."
     )
 
 
