@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -76,10 +77,20 @@ def _argument_kwargs(field: dataclasses.Field) -> dict[str, Any]:
 
 
 def build_config(namespace: argparse.Namespace, config_class: type) -> Any:
-    """Create ``config_class`` from parsed options (fields not on the parser keep defaults)."""
+    """Create ``config_class`` from parsed options (fields not on the parser keep defaults).
+
+    ``--parameterise-latent-posterior`` is dropped for the GMVAE with a note (scVAE 2.1.4
+    ignored it there, so its GMVAE command lines carry it); the VAE's model check refuses it.
+    """
     values = {}
     for field in dataclasses.fields(config_class):
         if hasattr(namespace, field.name):
             value = getattr(namespace, field.name)
             values[field.name] = tuple(value) if isinstance(value, list) else value
+    if values.get("parameterise_latent_posterior") and values.get("model_type") == "GMVAE":
+        print(
+            "scvae: note: --parameterise-latent-posterior has no effect on the GMVAE; ignored",
+            file=sys.stderr,
+        )
+        values["parameterise_latent_posterior"] = False
     return config_class(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from scvae import progress
-from scvae.cli.common import new_command_parser, note, say
+from scvae.cli.common import new_command_parser, say
 from scvae.cli.options import add_config_options, build_config
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 
@@ -23,10 +23,6 @@ def run(namespace: argparse.Namespace) -> int:
     data_config = build_config(namespace, DataConfig)
     model_config = build_config(namespace, ModelConfig)
     training_config = build_config(namespace, TrainingConfig)
-    if model_config.parameterise_latent_posterior and model_config.model_type == "GMVAE":
-        # scVAE 2.1.4 ignored the flag for the GMVAE; its VAE refusal is the model check's
-        note("--parameterise-latent-posterior has no effect on the GMVAE; ignored")
-        model_config = model_config.replace(parameterise_latent_posterior=False)
     run_directory = api.train(
         namespace.data_set_file_or_name,
         data_config,
