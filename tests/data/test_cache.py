@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from scvae.data import cache
 from scvae.data.cache import CacheCorrupt, cache_key, load_or_build, read_raw, write_raw
 from scvae.data.raw import RawData
+from scvae.data.storage.store import HdfStore
 
 
 def _raw() -> RawData:
@@ -190,6 +191,32 @@ def test_unwritable_cache_still_returns_the_data(tmp_path: Path, monkeypatch) ->
 
     monkeypatch.setattr(cache, "write_raw", refuse)
     _assert_same(load_or_build(tmp_path / "c.h5", _raw), _raw())
+
+
+def test_values_left_on_disk_come_through_the_same_cache(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "c.h5"
+    on_disk = load_or_build(path, _raw, on_disk=True)
+    assert isinstance(on_disk.values, HdfStore)
+    with h5py.File(path, "r") as file:  # the values are the cached file's, read by h5py
+        stored = sp.csr_matrix(
+            (file["values/data"][:], file["values/indices"][:], file["values/indptr"][:]),
+            shape=_raw().shape,
+        )
+    assert (stored != _raw().values).nnz == 0
+    assert on_disk.labels.tolist() == _raw().labels.tolist()
+    with h5py.File(path, "r+") as file:  # damaged: rebuilt, as in memory
+        file["values/data"][0] = 99
+    calls = []
+    load_or_build(path, lambda: calls.append(1) or _raw(), on_disk=True)
+    assert calls == [1]
+    assert (read_raw(path).values != _raw().values).nnz == 0
+
+    def refuse(path, raw):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(cache, "write_raw", refuse)
+    with pytest.raises(PermissionError):  # the values need the file
+        load_or_build(tmp_path / "other.h5", _raw, on_disk=True)
 
 
 def test_cache_key_tracks_sources_and_options(tmp_path: Path) -> None:

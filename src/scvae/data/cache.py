@@ -141,19 +141,23 @@ def _check_marks(file: h5py.File, path: object) -> None:
         raise CacheCorrupt(f"{path}: cache written by another format version")
 
 
-def load_or_build(path: str | os.PathLike[str], build: Callable[[], RawData]) -> RawData:
+def load_or_build(
+    path: str | os.PathLike[str], build: Callable[[], RawData], *, on_disk: bool = False
+) -> RawData:
     """Read the cache at ``path``, or build the data, cache it and return it.
 
     A corrupt or stale cache is deleted and rebuilt. If ``build`` raises, the error
     propagates and no file is left behind. If the cache cannot be written (for
-    example a read-only folder) the built data is returned and a warning is logged.
-    The result is read back from the new cache, so a first (building) run and later
-    (cached) runs see identical data.
+    example a read-only folder) the built data is returned and a warning is logged,
+    unless the values are to stay ``on_disk`` (:func:`read_backed`): they need the
+    file, so the error propagates. The result is read back from the new cache, so a
+    first (building) run and later (cached) runs see identical data.
     """
+    read = read_backed if on_disk else read_raw
     path = Path(path)
     if path.exists():
         try:
-            return read_raw(path)
+            return read(path)
         except CacheCorrupt as error:
             logger.warning("rebuilding the cache: %s", error)
             path.unlink(missing_ok=True)
@@ -161,10 +165,12 @@ def load_or_build(path: str | os.PathLike[str], build: Callable[[], RawData]) ->
     try:
         write_raw(path, raw)
     except OSError as error:
+        if on_disk:
+            raise
         logger.warning("could not write the cache %s: %s", path, error)
         return raw
     del raw
-    return read_raw(path)
+    return read(path)
 
 
 # ----------------------------------------------------------------- conversion

@@ -24,7 +24,7 @@ from typing import Any
 
 from scvae.config import DataConfig
 from scvae.data import pipeline
-from scvae.data.cache import CacheCorrupt, cache_key, load_or_build, read_backed, write_raw
+from scvae.data.cache import cache_key, load_or_build
 from scvae.data.catalogue import CATALOGUE, find_built_in
 from scvae.data.data_set import DataSet
 from scvae.data.matrix import CountMatrix, as_matrix
@@ -186,25 +186,9 @@ def _raw(data_set: DataSet, on_disk: bool) -> tuple[RawData, Path | None]:
                 check(raw.values, name, structure_only=True)
             return raw, h5ad
     path, build = cache_location(name, fmt, data_set.directory, options)
-    if not on_disk:
-        raw = load_or_build(path, build)
-        raw.values = as_matrix(raw.values)
-        return raw, path
-    raw = _read_backed_or_build(path, build)
-    raw.values = CountMatrix(raw.values)
+    raw = load_or_build(path, build, on_disk=on_disk)
+    raw.values = CountMatrix(raw.values) if on_disk else as_matrix(raw.values)
     return raw, path
-
-
-def _read_backed_or_build(path: Path, build: Callable[[], RawData]) -> RawData:
-    if path.exists():
-        try:
-            return read_backed(path)
-        except CacheCorrupt:
-            path.unlink(missing_ok=True)
-    built = build()
-    write_raw(path, built)
-    del built
-    return read_backed(path)
 
 
 def cache_location(

@@ -217,11 +217,7 @@ def choose_features(
         number = _whole(parameters[0], method) if parameters else default
         order = np.argsort(-statistics.variances, kind="stable")
         keep = np.sort(order[:number])
-    if len(keep) == f:
-        raise ConfigError(f"--feature-selection {method} keeps all {f} features; nothing to do")
-    if len(keep) == 0:
-        raise ConfigError(f"--feature-selection {method} keeps no features")
-    return keep.astype(np.int64)
+    return _kept(keep, f, f"--feature-selection {method}", "features")
 
 
 # ------------------------------------------------------------ example filters
@@ -274,10 +270,15 @@ def filter_examples(
         _count(parameters, 1, 1, method)
         number = _whole(parameters[0], method)
         keep = np.random.RandomState(seed).permutation(n)[: min(number, n)]
-    if len(keep) == n:
-        raise ConfigError(f"--example-filter {method} keeps all {n} examples; nothing to do")
+    return _kept(keep, n, f"--example-filter {method}", "examples")
+
+
+def _kept(keep: np.ndarray, total: int, option: str, things: str) -> np.ndarray:
+    """``keep`` as indices, refusing a choice that keeps everything or nothing."""
+    if len(keep) == total:
+        raise ConfigError(f"{option} keeps all {total} {things}; nothing to do")
     if len(keep) == 0:
-        raise ConfigError(f"--example-filter {method} keeps no examples")
+        raise ConfigError(f"{option} keeps no {things}")
     return keep.astype(np.int64)
 
 
