@@ -9,7 +9,6 @@ the clusters predicted, and the analyses write the files, figures and report.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from scvae.evaluation.restore import (
 from scvae.folders import (
     analyses_folder,
     corrected_batches,
+    data_identity,
     data_path,
     features_mapped,
     model_directory,
@@ -406,20 +406,18 @@ def h5ad_input(data_set: DataSet) -> Path | None:
 
 
 def data_fingerprint(data_set: DataSet) -> dict:
-    """What identifies the data: absolute path, size and modification time, shape."""
-    path = Path(data_set.input)
-    fingerprint = {
-        "input": str(path.resolve()) if path.exists() else data_set.input,
-        "examples": data_set.number_of_examples,
-        "features": data_set.number_of_features,
+    """What identifies the data (as a run records it): absolute path, total bytes and
+    latest modification time (ns) of its files, and (examples, features)."""
+    identity = data_identity(
+        data_set.input, (data_set.number_of_examples, data_set.number_of_features)
+    )
+    return {
+        "input": identity.input,
+        "bytes": identity.size,
+        "modified_ns": None if identity.modified is None else str(identity.modified),
+        "examples": identity.shape[0],
+        "features": identity.shape[1],
     }
-    if path.is_file():
-        status = path.stat()
-        fingerprint["bytes"] = status.st_size
-        fingerprint["modified"] = datetime.datetime.fromtimestamp(
-            status.st_mtime, datetime.timezone.utc
-        ).isoformat()
-    return fingerprint
 
 
 def _subset_column(context: EvaluationContext) -> np.ndarray | None:
