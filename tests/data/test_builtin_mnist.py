@@ -174,6 +174,10 @@ def test_json_urls_may_name_local_paths_and_are_checked(tmp_path):
     (tmp_path / "local.json").write_text(json.dumps(spec))
     raw = load_raw(str(tmp_path / "local.json"), None, tmp_path / "data", ReadOptions())
     assert raw.values.toarray().ravel().tolist() == [3, 1]
+    (tmp_path / "labels.tsv").write_text("c1\tx\nc2\ty\n")
+    (tmp_path / "local.json").write_text(json.dumps({**spec, "labels": "labels.tsv"}))
+    raw = load_raw(str(tmp_path / "local.json"), None, tmp_path / "data", ReadOptions())
+    assert list(raw.labels) == ["x", "y"]
     bad = [
         ({"URLs": {"values": {"full": "counts.tsv"}}, "values": "counts.tsv"}, "both 'values' and 'URLs'"),
         ({"URLs": {"pictures": {"full": "counts.tsv"}}}, "unknown role 'pictures'"),

@@ -357,10 +357,9 @@ def read_json_spec(path: str | Path, options: ReadOptions | None = None) -> RawD
     specification = _load(path)
     _check_keys(path, specification)
     options = options or ReadOptions()
-    if "URLs" in specification:
-        sources = _fetched_sources(path, specification, options)
-    else:
-        sources = _local_sources(path, specification)
+    sources = _local_sources(path, specification)
+    if "URLs" in specification:  # a plain 'labels' or 'feature mapping' adds to them
+        sources = {**sources, **_fetched_sources(path, specification, options)}
     batches = _resolve(path, specification, "batches")
     raw = _read_sources(path, specification, sources, options)
     count = raw.values.shape[0]
