@@ -119,6 +119,11 @@ def test_mismatched_data_are_refused(adata, trained):
         model.get_latent_representation(other)
 
 
+def test_log_normalised_x_points_to_the_counts_layer(adata):
+    with pytest.raises(DataError, match=r"AnnData X: values are not counts.*layers: counts"):
+        scvae.VAE(adata, **SMALL)
+
+
 def test_batch_correction_without_batches_is_an_error(adata):
     no_batches = adata.copy()
     del no_batches.obs["batch"]

@@ -27,7 +27,7 @@ import torch
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.data.anndata import from_anndata
 from scvae.data.data_set import DataSet
-from scvae.errors import ConfigError, DataError
+from scvae.errors import ConfigError, DataError, NotCountsError
 from scvae.evaluation.restore import load_version, read_model_facts, read_run_configs
 from scvae.folders import move_run
 from scvae.io import atomic_write_json
@@ -100,13 +100,21 @@ class AnnDataModel:
         self.config = model_config(
             self.model_type, {**options, "batch_correction": bool(batch_correction)}
         )
-        data_set = from_anndata(
-            adata,
-            layer=layer,
-            label_key=label_key,
-            batch_key=batch_key,
-            reconstruction_distribution=self.config.reconstruction_distribution,
-        )
+        try:
+            data_set = from_anndata(
+                adata,
+                layer=layer,
+                label_key=label_key,
+                batch_key=batch_key,
+                reconstruction_distribution=self.config.reconstruction_distribution,
+            )
+        except NotCountsError as error:
+            layers = ", ".join(map(str, getattr(adata, "layers", {}).keys()))
+            hint = (
+                f"; the counts may be in a layer: give layer= (layers: {layers})" if layers else ""
+            )
+            where = f"layers['{layer}']" if layer not in (None, "X") else "X"
+            raise NotCountsError(f"AnnData {where}", f"{error.problem}{hint}") from error
         if self.config.batch_correction and data_set.batch_indices is None:
             where = f"obs['{batch_key}']" if batch_key else "no batch_key"
             raise ConfigError(
