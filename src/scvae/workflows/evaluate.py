@@ -247,11 +247,19 @@ def _build(context: EvaluationContext) -> torch.nn.Module:
 
 def _results_header(context: EvaluationContext, versions: list[str]) -> str:
     kind = context.evaluation.evaluation_set_kind
+    if kind not in context.sets:  # no split: the whole data set is evaluated
+        kind = "full"
     names = [version.replace("_", " ") for version in versions]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     lines = ["Results", f"Evaluation set: {kind} set.", f"Model versions: {listed}."]
-    if context.evaluation.prediction_method:
-        lines.append(f"Prediction method: {context.evaluation.prediction_method}.")
+    method = context.evaluation.prediction_method
+    if method:
+        if canonical_method(method) == "kmeans":
+            k = _kmeans_clusters_wanted(context, pick_set(context, kind))
+        else:
+            k = context.facts.number_of_classes
+        lines.append(f"Prediction method: {method}.")
+        lines.append(f"Number of clusters: {k}.")
         lines.append(
             f"Prediction training set: {context.evaluation.prediction_training_set_kind} set."
         )
