@@ -64,6 +64,9 @@ def analyse_data(
     from scvae.analyses.extensive import extensive_data
 
     written += extensive_data(data_sets, directory, analysis, chosen)
+    from scvae.analyses.extensive import extensive_data
+
+    written += extensive_data(data_sets, directory, analysis, chosen)
     if not any(path.suffix == ".png" for path in written) or "metrics" not in chosen:
         return written
     from scvae.analyses.titles import report_sections

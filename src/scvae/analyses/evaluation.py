@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from scvae.analyses.exports import write_latent_values, write_predictions
+from scvae.analyses.extensive import extensive_statistics
 from scvae.analyses.results import write_results
 from scvae.analyses.selection import included_analyses
 from scvae.data.matrix import read_rows
@@ -39,6 +40,7 @@ def analyse_results(
         predictions=predictions,
         original=original if "metrics" in chosen else None,
         reconstruction=evaluation.reconstruction if "metrics" in chosen else None,
+        extra_statistics=extensive_statistics(context.analysis, chosen, original, evaluation),
     )
     names = data_set.example_names
     if "latent_values" in chosen:
@@ -58,8 +60,14 @@ def analyse_results(
         predictions=predictions,
         samples=samples,
     )
+    from scvae.analyses.extensive import extensive_results
+
+    notes = extensive_results(
+        folder, chosen=chosen, context=context, data_set=data_set,
+        evaluation=evaluation, predictions=predictions,
+    )  # fmt: skip
     _report(folder, context, trained, predictions)
-    return text
+    return text + (notes + "\n" if notes else "")
 
 
 def _report(folder: Path, context, trained, predictions) -> Path | None:

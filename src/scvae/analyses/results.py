@@ -90,6 +90,7 @@ def write_results(
     predictions: Sequence[tuple[object, dict]] = (),
     original: sp.spmatrix | None = None,
     reconstruction: np.ndarray | None = None,
+    extra_statistics: dict[str, dict[str, float]] | None = None,
 ) -> tuple[list[Path], str]:
     """Write ``<kind>-metrics.log``, ``metrics.json`` and one log per prediction.
 
@@ -119,6 +120,7 @@ def write_results(
         statistics["original"] = summary_statistics(original)
     if reconstruction is not None and len(reconstruction):
         statistics["reconstructed"] = summary_statistics(sp.csr_matrix(reconstruction))
+    statistics.update(extra_statistics or {})  # e.g. |difference| at the extensive level
     if statistics:
         lines += ["", format_statistics_table(statistics)]
     for prediction, metrics in predictions:

@@ -1,4 +1,5 @@
-"""Per-epoch records for the ``all`` analyses: KL per latent dimension, GMVAE prior centroids.
+"""Per-epoch records for the ``all`` analyses: KL per latent dimension, GMVAE prior and
+posterior centroids.
 
 Kept in ``epoch_records.npz`` in the run folder (rewritten each epoch as part of the
 epoch's commit; rows beyond the last completed epoch are dropped when a run resumes).
@@ -97,9 +98,11 @@ class EpochRecorder:
         if _per_dimension(self.module):  # the GMVAE has no such term: it is not run at all
             record["kl_neurons"] = _kl_per_dimension(self.module, self.data.source, device)
         if hasattr(self.module, "prior_centroids"):
-            weights, means, _ = self.module.prior_centroids()
+            weights, means, covariances = self.module.prior_centroids()
             record["prior_weights"] = weights.cpu().numpy()
             record["prior_means"] = means.cpu().numpy()
+            record["prior_covariances"] = covariances.cpu().numpy()
+            record.update(_posterior_centroids(self.module, self.data.source, device))
         self.module.train(was_training)
         self._append(record)
 
@@ -128,3 +131,28 @@ def _kl_per_dimension(module, source, device) -> np.ndarray:
         if seen >= KL_EXAMPLES:
             break
     return total / max(seen, 1)
+
+
+def _posterior_centroids(module, source, device) -> dict[str, np.ndarray]:
+    """The mixture as the data see it: mean q(y|x), and the q(y|x)-weighted mean and
+    covariance of the posterior means per component (first :data:`KL_EXAMPLES` cells)."""
+    from scvae.data.batches import minibatches
+
+    latent, probabilities, seen = [], [], 0
+    for inputs, _ in minibatches(source, KL_BATCH, device=device):
+        z, y = module.latent_mean(inputs)
+        latent.append(z.double().cpu().numpy())
+        probabilities.append(y.double().cpu().numpy())
+        seen += inputs.size
+        if seen >= KL_EXAMPLES:
+            break
+    z, y = np.concatenate(latent), np.concatenate(probabilities)
+    totals = np.maximum(y.sum(axis=0), 1e-12)
+    means = (y.T @ z) / totals[:, None]
+    centred = z[None, :, :] - means[:, None, :]
+    covariances = np.einsum("nk,kni,knj->kij", y, centred, centred) / totals[:, None, None]
+    return {
+        "posterior_weights": y.mean(axis=0),
+        "posterior_means": means,
+        "posterior_covariances": covariances,
+    }
