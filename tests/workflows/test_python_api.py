@@ -169,3 +169,18 @@ def test_the_manuals_positional_arguments(tmp_path):
 def test_scvae_exposes_the_api():
     for name in ("VAE", "GMVAE", "load"):
         assert name in scvae.__all__ and callable(getattr(scvae, name))
+
+
+def test_a_directory_is_not_reused_for_other_options(adata, tmp_path):
+    first = scvae.VAE(adata, layer="counts", directory=tmp_path / "run", **SMALL)
+    first.train(epochs=1, **QUIET)
+    other = scvae.VAE(adata, layer="counts", directory=tmp_path / "run", latent_size=2)
+    other.train(epochs=1, **QUIET)
+    assert other.run != first.run
+    assert other.get_latent_representation(adata).shape == (adata.n_obs, 2)
+    again = scvae.VAE(adata, layer="counts", directory=tmp_path / "run", **SMALL)
+    again.train(epochs=1, **QUIET)  # the same settings: the first run, already trained
+    assert again.run == first.run
+    np.testing.assert_array_equal(
+        again.get_latent_representation(adata), first.get_latent_representation(adata)
+    )

@@ -11,6 +11,7 @@ given; :meth:`save` copies it, and :func:`load` reads it back, or any run folder
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
@@ -29,7 +31,7 @@ from scvae.data.anndata import from_anndata
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError, DataError, NotCountsError
 from scvae.evaluation.restore import load_version, read_model_facts, read_run_configs
-from scvae.folders import move_run
+from scvae.folders import DataIdentity, move_run, run_identity
 from scvae.io import atomic_write_json
 from scvae.models.build import ModelFacts, build_module_from
 from scvae.training.lock import holds_run_locks
@@ -167,8 +169,11 @@ class AnnDataModel:
         sets = split_data_set(self.data_set, data_config)
         training_set, validation_set = (sets[1], sets[2]) if validation else (sets[0], None)
         facts = self.facts or build_facts(self.config, training_set, training)
+        identity = run_identity(
+            self._data_identity(), data_config, self.config, training, training.seed
+        )
         run, final, facts = prepare_run(
-            self._run_folder(), facts, data_config, self.config, training
+            self._run_folder(), facts, data_config, self.config, training, identity, log
         )
         atomic_write_json(run / SETUP_NAME, self.setup.to_dict())
         torch.manual_seed(facts.seed)  # the initial weights follow the run's seed
@@ -188,6 +193,17 @@ class AnnDataModel:
         self.run, self.facts = Path(run), facts
         self._restore(module, "end_of_training")
         return self
+
+    def _data_identity(self) -> DataIdentity:
+        """The AnnData's identity for the run record: a digest of its counts and names."""
+        values = sp.csr_matrix(self.data_set.values)
+        digest = hashlib.sha256()
+        for array in (values.data, values.indices, values.indptr):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for names in (self.data_set.example_names, self.data_set.feature_names):
+            digest.update("\n".join(map(str, names)).encode("utf-8", "surrogateescape"))
+        shape = (self.data_set.number_of_examples, self.data_set.number_of_features)
+        return DataIdentity(f"AnnData (sha256 {digest.hexdigest()[:16]})", values.nnz, None, shape)
 
     def _run_folder(self) -> Path:
         if self.run is not None:
