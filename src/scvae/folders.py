@@ -393,9 +393,9 @@ def _shown(value: Any) -> str:
 
 
 def absolute_input(input_file_or_name: str | Path) -> str:
-    """The absolute path of an existing file or folder; a built-in name as given."""
+    """The absolute path of an existing file or folder; a built-in name normalised."""
     path = Path(input_file_or_name)
-    return str(path.resolve()) if path.exists() else str(input_file_or_name)
+    return str(path.resolve()) if path.exists() else normalise_label(input_file_or_name)
 
 
 def data_identity(input_file_or_name: str | Path, shape: tuple[int, int]) -> DataIdentity:
