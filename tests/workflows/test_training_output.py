@@ -181,3 +181,16 @@ def test_batch_correction_and_mapping_named_when_they_apply(tmp_path, monkeypatc
     lines, run = _train(capsys, "development", "-e", "1", "-B", "1000", "--map-features")
     assert run.as_posix().startswith("m/development/no_split/features_mapped/")
     assert _setup(lines)["feature size"] == "5"
+
+
+def test_numbers_keep_the_decimals_that_matter():
+    from scvae.workflows.training_output import duration, number
+
+    values = (-1622.4, -625.93, -32.544, 4.1379, 0.2774, 0.00012)
+    assert [number(v) for v in values] == ["-1622", "-625.9", "-32.54", "4.14", "0.277", "0.00012"]
+    assert [duration(s) for s in (0.934, 12.34, 125, 3725)] == [
+        "0.93 s",
+        "12.3 s",
+        "2 min 5 s",
+        "1 h 2 min",
+    ]

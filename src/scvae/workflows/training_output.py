@@ -145,7 +145,9 @@ def number(value: float) -> str:
         return f"{value:.1f}"
     if size >= 1:
         return f"{value:.2f}"
-    return f"{value:.3g}"
+    if size >= 0.001 or size == 0:
+        return f"{value:.3f}"
+    return f"{value:.2g}"
 
 
 def duration(seconds: float) -> str:
