@@ -193,7 +193,7 @@ def test_cli_filters_and_writes_tables_and_figures(tree, capsys):
 
 
 def test_plots_keep_models_with_the_extra_option_only_when_asked(tree):
-    from scvae.analyses.cross import plotted
+    from scvae.analyses.cross_figures import plotted
 
     points = points_table(find_evaluations(tree))
     points = points[points["data_set"] == DATA]
