@@ -10,8 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-from scvae.analyses.common import colourings
-from scvae.analyses.data import log_normalised
+from scvae.analyses.common import colourings, log_normalised
 from scvae.analyses.decompositions import decompose
 from scvae.analyses.evaluation import evaluated_kind
 from scvae.analyses.figures import every_profile, representative_rows
@@ -30,6 +29,7 @@ def test_log_normalisation_scales_each_cell_to_the_median_total():
         if total:
             expected[i] = np.log(1 + counts[i] * median / total)
     np.testing.assert_allclose(log_normalised(sp.csr_matrix(counts)).toarray(), expected)
+    np.testing.assert_allclose(log_normalised(counts), expected, rtol=1e-6)  # dense alike
 
 
 def test_pca_of_sparse_values_is_the_centred_pca():
@@ -46,7 +46,7 @@ def test_titles_are_human():
     assert decomposition_title("latent_space-z", "pca") == "Latent space (PCA)"
     assert (
         decomposition_title("original_space-full", "t_sne", "log-normalised counts")
-        == "Original counts (all cells) (t-SNE of log-normalised counts)"
+        == "Original counts, all cells (t-SNE of log-normalised counts)"
     )
 
 

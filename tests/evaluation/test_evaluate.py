@@ -122,7 +122,7 @@ def test_train_then_evaluate_writes_the_standard_files(trained, capsys):
     # the standard analyses: figures of every kind, decomposition tables, the report
     for pattern in (
         "learning_curves.png",
-        "profile_comparisons/profile_comparison-*-linear-sorted.png",
+        "profile_comparisons/profile_comparisons.png",
         "histograms/histogram-normed-counts.png",
         "reconstructions/reconstructions-pca-labels.png",
         "latent_space-z/latent_space-z-pca-predicted_cluster_ids-model_*.png",

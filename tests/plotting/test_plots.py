@@ -193,7 +193,7 @@ def test_scatter_centroids_with_one_sigma_ellipses():
     assert first.center == (1.0, 2.0)
     assert {round(first.width, 9), round(first.height, 9)} == {4.0, 2.0}  # 2 sigma each way
     assert {round(second.width, 9), round(second.height, 9)} == {2.0, 6.0}
-    assert "Centroids" in _legend_texts(figure.axes[0])
+    assert {"Component means", "1-σ of each component"} <= set(_legend_texts(figure.axes[0]))
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         plot_scatter(np.zeros((5, 3)))
 
@@ -374,7 +374,9 @@ def test_mixture_probabilities_bars():
     bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
     assert len(bars) == 6
     np.testing.assert_allclose([bar.get_height() for bar in bars], [*posterior, *prior])
-    assert _legend_texts(axes) == ["Posterior", "Prior"]
+    assert _legend_texts(axes) == ["Mean q(y|x) over the cells", "Prior p(y)"]
+    # numbered as the cluster IDs are, from 0
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == ["0", "1", "2"]
 
 
 def test_centroids_are_pca_projected_and_weights_drawn():

@@ -10,7 +10,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.patches import Ellipse, StepPatch
 
 from scvae.plotting import plot_histogram, plot_profile_grid, plot_scatter
-from scvae.plotting.scatter import CLIP_QUANTILES
+from scvae.plotting.scatter import CLIP_MARGIN, CLIP_QUANTILES
 
 
 def _texts(figure) -> list[str]:
@@ -24,7 +24,7 @@ def test_one_far_point_does_not_stretch_the_scatter():
     figure = plot_scatter(points, labels=rng.choice(["a", "b"], 2000), legend_title="Cell type")
     axes = figure.axes[0]
     low, high = np.quantile(points[:, 0], CLIP_QUANTILES)
-    margin = 0.05 * (high - low)
+    margin = CLIP_MARGIN * (high - low)
     np.testing.assert_allclose(axes.get_xlim(), (low - margin, high + margin))
     assert axes.get_ylim()[0] > -10  # the far point is outside
     note = " ".join(_texts(figure))
@@ -36,11 +36,19 @@ def test_one_far_point_does_not_stretch_the_scatter():
             | (points[:, 1] > axes.get_ylim()[1])
         ).sum()
     )
-    assert f"{outside} point" in note and "quantiles" in note
+    assert outside == 1 and "1 far point outside the axes" in note
     assert axes.get_legend().get_title().get_text() == "Cell type"
     # every point is still drawn (only the view is limited)
     (drawn,) = [c for c in axes.collections if isinstance(c, PathCollection)]
     assert len(drawn.get_offsets()) == 2000
+
+
+def test_a_few_hundred_points_with_one_far_away():
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(350, 2))
+    points[0] = (60.0, 0.0)  # as one cell far out in a PCA of a small test set
+    axes = plot_scatter(points).axes[0]
+    assert axes.get_xlim()[1] < 10 and "1 far point" in " ".join(_texts(axes.figure))
 
 
 def test_compact_points_keep_their_full_range():
@@ -79,7 +87,7 @@ def test_histogram_leaves_out_a_far_outlier_and_says_so():
     cut = np.quantile(values, 0.999)
     assert edges[-1] <= cut * 1.01  # the bins end at the quantile, not at 1e5
     above = int((values > cut).sum())
-    assert f"{above} values above the 99.9 % quantile" in " ".join(_texts(figure))
+    assert f"{above} values above {cut:.4g} (the 99.9 % quantile)" in " ".join(_texts(figure))
     # nothing is left out when no value lies far out, or when asked not to
     assert _texts(plot_histogram(values[1:])) == []
     unclipped = plot_histogram(values, clip_outliers=False)

@@ -259,3 +259,23 @@ def test_metrics_then_figures_then_configuration_and_a_subtitle(tmp_path, templa
     figures = html.index('<section id="figures-')
     assert positions[0] < figures < positions[1]
     assert "data · run" in "".join(_parse(path).text)
+
+
+def test_many_metrics_are_turned_into_rows_and_empty_ones_dropped():
+    from scvae.report.html import metrics_html
+
+    names = ["accuracy", "adjusted_rand_index", "adjusted_rand_index_labels",
+             "adjusted_mutual_information", "silhouette_score", "number_of_clusters", "extra_one"]  # fmt: skip
+    rows = {
+        method: {**{name: 0.5 for name in names}, "accuracy_superset": None}
+        for method in ("kmeans", "model")
+    }
+    (html,) = metrics_html({"predictions": rows})
+    page = _Page()
+    page.feed(html)
+    text = "".join(page.text)
+    assert "superset" not in text  # empty in every row
+    assert "Adjusted Rand index, predicted labels" in text and "extra_one" in text
+    # a row per metric, a column per method: the header holds the two methods only
+    header = html[html.index("<thead>") : html.index("</thead>")]
+    assert header.count("<th>") == 3 and "k-means" in header

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from scvae import progress
 from scvae.analyses.decompositions import Decomposition, decompose
@@ -27,6 +28,32 @@ if TYPE_CHECKING:
 
 #: the extensive level draws per-class figures up to this many classes
 EXTENSIVE_CLASSES = 10
+#: what :func:`log_normalised` values are called in figure titles
+LOG_NORMALISED = "log-normalised counts"
+
+
+def median_total(values) -> float:
+    """The median total of the examples with any counts (1 when none has)."""
+    totals = np.asarray(values.sum(axis=1), dtype=np.float64).ravel()
+    positive = totals[totals > 0]
+    return float(np.median(positive)) if positive.size else 1.0
+
+
+def log_normalised(values, target: float | None = None):
+    """``log(1 + x * m / n)``: every example scaled to the total ``m``, then ``log1p``.
+
+    ``m`` is ``target``, else the median total (:func:`median_total`); ``n`` is the
+    example's own total. Without it the first components of counts mostly follow each
+    example's total count (its sequencing depth). Examples with no counts stay zero.
+    Sparse values stay sparse (CSR); dense ones give a dense ``float32`` array.
+    """
+    target = median_total(values) if target is None else target
+    totals = np.asarray(values.sum(axis=1), dtype=np.float64).ravel()
+    scale = np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sp.issparse(values):
+        return sp.csr_matrix(sp.diags(scale) @ sp.csr_matrix(values, dtype=np.float64)).log1p()
+    dense = np.asarray(values, dtype=np.float32)
+    return np.log1p(np.clip(dense, 0.0, None) * scale[:, None].astype(np.float32))
 
 
 def saver(

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from scvae.analyses import common
 from scvae.analyses.metrics import count_sums, write_data_set_metrics
 from scvae.analyses.selection import included_analyses
+from scvae.analyses.titles import SET_NAMES
 from scvae.data.matrix import as_matrix, read_rows
 from scvae.plotting.distributions import (
     Binning,
@@ -61,9 +61,6 @@ def analyse_data(
                 written += _histograms(directory / "histograms", data_set, analysis, step)
             if "decompositions" in chosen:
                 written += _decompositions(directory, data_set, analysis, step)
-    from scvae.analyses.extensive import extensive_data
-
-    written += extensive_data(data_sets, directory, analysis, chosen)
     from scvae.analyses.extensive import extensive_data
 
     written += extensive_data(data_sets, directory, analysis, chosen)
@@ -117,30 +114,46 @@ def _histograms(folder: Path, data_set: DataSet, analysis: AnalysisConfig, step=
 
     save = common.saver(analysis, step)
     kind = data_set.kind
+    terms = data_set.terms
+    count, example = terms.get("type", "count"), terms.get("example", "example")
+    where = SET_NAMES.get(kind, kind)
     zeros = implicit_zeros(data_set.values)
+    label = f"{count.capitalize()}s"
     binnings = {
-        f"histogram-normed-counts-{kind}.png": (Binning(zeros), "Counts"),
-        f"histogram-normed-counts-{kind}-log_values.png": (Binning(zeros, log_x=True), "Counts"),
+        f"histogram-normed-counts-{kind}.png": (Binning(zeros), f"{label} ({where})"),
+        f"histogram-normed-counts-{kind}-log_values.png": (
+            Binning(zeros, log_x=True),
+            f"{label} ({where}, log scale)",
+        ),
     }
     if analysis.analysis_level == "extensive":
         for cutoff in range(1, 10):  # the low counts in detail
             name = f"../histograms-counts/histogram-normed-counts-{kind}-cutoff-{cutoff}.png"
-            binnings[name] = (Binning(zeros, cutoff=cutoff), "Counts")
+            binnings[name] = (Binning(zeros, cutoff=cutoff), f"{label} up to {cutoff} ({where})")
     counted = count_histograms(data_set.values, [binning for binning, _ in binnings.values()])
     figures = {
-        name: plot_binned_histogram(*numbers, log_x=binning.log_x, x_label=label)
-        for (name, (binning, label)), numbers in zip(binnings.items(), counted, strict=True)
+        name: plot_binned_histogram(*numbers, log_x=binning.log_x, x_label=label, title=title)
+        for (name, (binning, title)), numbers in zip(binnings.items(), counted, strict=True)
     }
     figures[f"histogram-normed-count_sum-{kind}.png"] = plot_histogram(
-        count_sums(data_set.values), log_y=False, x_label="Count sum"
+        count_sums(data_set.values),
+        log_y=False,
+        x_label=f"Total {count}s per {example}",
+        title=f"Total {count}s per {example} ({where})",
     )
     if data_set.labels is not None and (data_set.number_of_classes or 0) < CLASS_HISTOGRAM_LIMIT:
+        class_term = terms.get("class", "class")
         figures[f"histogram-normed-classes-{kind}.png"] = plot_class_counts(
-            data_set.labels, palette=data_set.class_palette
+            data_set.labels,
+            palette=data_set.class_palette,
+            x_label=class_term.capitalize(),
+            title=f"{example.capitalize()}s per {class_term} ({where})",
         )
         if data_set.superset_labels is not None:
             figures[f"histogram-normed-classes-{kind}-superset.png"] = plot_class_counts(
-                data_set.superset_labels
+                data_set.superset_labels,
+                x_label=f"{class_term.capitalize()} (superset)",
+                title=f"{example.capitalize()}s per {class_term} superset ({where})",
             )
     return [save(figure, Path(os.path.normpath(folder / name))) for name, figure in figures.items()]
 
@@ -153,28 +166,13 @@ def decomposition_rows(number_of_examples: int) -> np.ndarray:
     return np.sort(generator.choice(number_of_examples, DECOMPOSITION_LIMIT, replace=False))
 
 
-def log_normalised(values) -> sp.csr_matrix:
-    """``log(1 + x * m / n)`` of sparse counts: every example scaled to the median total ``m``.
-
-    Without it the first components of raw counts mostly follow each example's total
-    count (its sequencing depth). Examples with no counts stay zero.
-    """
-    matrix = sp.csr_matrix(values, dtype=np.float64)
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
-    positive = totals > 0
-    target = float(np.median(totals[positive])) if positive.any() else 1.0
-    scale = np.divide(target, totals, out=np.zeros_like(totals), where=positive)
-    scaled = sp.diags(scale) @ matrix
-    return sp.csr_matrix(scaled).log1p()
-
-
 def _decompositions(
     directory: Path, data_set: DataSet, analysis: AnalysisConfig, step=None
 ) -> list[Path]:
     rows = decomposition_rows(data_set.number_of_examples)
     values = read_rows(data_set.values, rows)  # the subset only, backed or not
     if data_set.example_type == "counts":
-        values, note = log_normalised(values), "log-normalised counts"
+        values, note = common.log_normalised(values), common.LOG_NORMALISED
     else:
         note = None
     colourings = common.colourings(data_set, rows, [], analysis)

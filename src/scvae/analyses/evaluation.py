@@ -28,7 +28,7 @@ def analyse_results(
     """Write the chosen analyses of one version into ``folder``; return the printed summary."""
     folder = Path(folder)
     chosen = included_analyses(context.analysis.included_analyses)
-    kind = context.evaluation.evaluation_set_kind
+    kind = evaluated_kind(context.evaluation.evaluation_set_kind, data_set)
     gmvae = evaluation.y is not None
     original = read_rows(data_set.values, evaluation.reconstruction_rows)
     _, text = write_results(
@@ -70,8 +70,16 @@ def analyse_results(
     return text + (notes + "\n" if notes else "")
 
 
+def evaluated_kind(asked: str, data_set) -> str:
+    """The kind of set really evaluated: ``full`` when the data are not split (whatever
+    ``--evaluation-set-kind`` says), else the one asked for."""
+    return "full" if getattr(data_set, "kind", asked) == "full" else asked
+
+
 def _report(folder: Path, context, trained, predictions) -> Path | None:
     import json
+
+    from scvae.analyses.titles import report_sections
 
     try:
         from scvae.report import write_report
@@ -82,9 +90,18 @@ def _report(folder: Path, context, trained, predictions) -> Path | None:
         "data": context.data.to_dict(),
         "model": context.model.to_dict(),
         "training": context.training.to_dict(),
+        "evaluation": context.evaluation.to_dict(),
+        "analysis": context.analysis.to_dict(),
         "run": str(context.run),
     }
-    title = (
-        f"scvae: {context.data_path} / {trained.version.replace('_', ' ')} (epoch {trained.epoch})"
+    version = trained.version.replace("_", " ")
+    name = Path(context.data_path).parts[0] if context.data_path else "data"
+    title = f"scvae {context.model.model_type}: {name}, {version} (epoch {trained.epoch})"
+    return write_report(
+        folder,
+        title=title,
+        metrics=metrics,
+        configuration=configuration,
+        sections=report_sections(folder),
+        subtitle=f"{context.data_path} · run folder {context.run}",
     )
-    return write_report(folder, title=title, metrics=metrics, configuration=configuration)

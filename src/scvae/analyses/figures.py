@@ -25,6 +25,8 @@ PROFILE_CUTOFF = 10.5
 REPRESENTATIVE_PROFILES = 4
 #: analysis names that ask for every profile comparison (five figures per cell)
 EVERY_PROFILE = ("all", "profile_comparisons")
+#: title of the learning curves
+CURVES_TITLE = "Learning curves: nats per cell (training solid, validation dashed)"
 
 
 def result_figures(
@@ -67,30 +69,7 @@ def _result_figures(
     )
     methods = context.analysis.decomposition_methods
     if "decompositions" in chosen and evaluation.reconstruction is not None:
-        rows = evaluation.reconstruction_rows
-        for method in methods:
-            written += common.decomposition_set(
-                folder / "reconstructions",
-                "reconstructions",
-                evaluation.reconstruction,
-                np.asarray(data_set.example_names)[rows],
-                method,
-                colourings,
-                save,
-            )
-        if samples is not None:
-            original = read_rows(data_set.values, rows)
-            for method in methods:
-                written += common.decomposition_set(
-                    folder / "originals",
-                    "originals",
-                    original,
-                    np.asarray(data_set.example_names)[rows],
-                    method,
-                    colourings,
-                    save,
-                    samples=samples["x"],
-                )
+        written += _decompositions(folder, data_set, evaluation, samples, colourings, methods, save)
     if "latent_space" in chosen:
         written += _latent_space(folder, context, data_set, evaluation, predictions, methods, save)
     from scvae.analyses.extra_figures import extra_figures
@@ -107,6 +86,35 @@ def _result_figures(
     return written
 
 
+def _decompositions(folder, data_set, evaluation, samples, colourings, methods, save) -> list[Path]:
+    """Reconstructions, and originals with the model's samples, as log-normalised counts.
+
+    Each example (and sample) is scaled to the originals' median total before ``log1p``,
+    so a few cells with very large totals do not make the first components.
+    """
+    rows = evaluation.reconstruction_rows
+    names = np.asarray(data_set.example_names)[rows]
+    original = read_rows(data_set.values, rows)
+    target = common.median_total(original)
+    note = common.LOG_NORMALISED
+    reconstruction = common.log_normalised(evaluation.reconstruction, target)
+    written = []
+    for method in methods:
+        written += common.decomposition_set(
+            folder / "reconstructions", "reconstructions", reconstruction, names, method,
+            colourings, save, input_note=note,
+        )  # fmt: skip
+    if samples is not None:
+        original = common.log_normalised(original, target)
+        drawn = common.log_normalised(samples["x"], target)
+        for method in methods:
+            written += common.decomposition_set(
+                folder / "originals", "originals", original, names, method, colourings, save,
+                samples=drawn, input_note=note,
+            )  # fmt: skip
+    return written
+
+
 def _learning_curves(folder: Path, context, save) -> list[Path]:
     import pandas as pd
 
@@ -117,7 +125,11 @@ def _learning_curves(folder: Path, context, save) -> list[Path]:
         return []
     curves = pd.read_csv(path)
     return (
-        [] if curves.empty else [save(plot_learning_curves(curves), folder / "learning_curves.png")]
+        []
+        if curves.empty
+        else [
+            save(plot_learning_curves(curves, title=CURVES_TITLE), folder / "learning_curves.png")
+        ]
     )
 
 
@@ -151,21 +163,29 @@ def _profile_grid(folder: Path, context, data_set, evaluation, save) -> list[Pat
     number = 1 if context.analysis.analysis_level == "limited" else REPRESENTATIVE_PROFILES
     rows = representative_rows(evaluation.profile_rows, data_set.labels, number)
     position = {int(row): index for index, row in enumerate(evaluation.reconstruction_rows)}
+    terms = data_set.terms
+    count, example, kind = (
+        terms.get("type", "count"),
+        terms.get("example", "example"),
+        terms["class"],
+    )
     profiles = []
     for row in (row for row in rows if row in position):
         original = read_rows(data_set.values, [row]).toarray().ravel()
-        label = "" if data_set.labels is None else f" ({data_set.labels[row]})"
-        name = (
-            f"{data_set.terms.get('example', 'example').capitalize()} {data_set.example_names[row]}"
-        )
-        profiles.append((f"{name}{label}", original, evaluation.reconstruction[position[row]]))
+        label = "" if data_set.labels is None else f": {kind} {data_set.labels[row]}"
+        name = f"{data_set.example_names[row]}{label}"
+        profiles.append((name, original, evaluation.reconstruction[position[row]]))
     if not profiles:
         return []
+    title = f"Original {count}s and their reconstruction"
+    if data_set.labels is not None:
+        title += f": one {example} from each of the largest {kind}s"
     figure = plot_profile_grid(
-        profiles, y_label=f"{data_set.terms.get('type', 'count').capitalize()}s",
-        title="Original and reconstructed profiles of representative "
-        f"{data_set.terms.get('example', 'example')}s",
-    )  # fmt: skip
+        profiles,
+        x_label=f"{terms.get('feature', 'feature').capitalize()}s",
+        y_label=f"{count.capitalize()}s",
+        title=title,
+    )
     return [save(figure, folder / "profile_comparisons.png")]
 
 
@@ -258,7 +278,9 @@ def _latent_space(folder, context, data_set, evaluation, predictions, methods, s
             )
     if evaluation.y is not None:
         prior = centroids[0] if centroids is not None else None
-        figure = plot_mixture_probabilities(evaluation.y.mean(axis=0), prior)
+        figure = plot_mixture_probabilities(
+            evaluation.y.mean(axis=0), prior, title="Mixture weights of the GMVAE's components"
+        )
         written.append(
             save(figure, folder / "latent_space-z" / "probabilities-posterior-prior.png")
         )

@@ -11,7 +11,7 @@ METHOD_NAMES = {"pca": "PCA", "svd": "SVD", "ica": "ICA", "t_sne": "t-SNE", "uma
 SPACE_TITLES = {
     "latent_space-z": "Latent space",
     "latent_space-y": "Cluster probabilities q(y|x)",
-    "reconstructions": "Reconstructed counts (expected values)",
+    "reconstructions": "Reconstructed counts",
     "originals": "Original counts and samples from the model",
 }
 
@@ -29,13 +29,13 @@ def method_name(method: str) -> str:
 
 
 def space_title(name: str) -> str:
-    """``Latent space`` for ``latent_space-z``; ``Original counts (test set)`` for
+    """``Latent space`` for ``latent_space-z``; ``Original counts, test set`` for
     ``original_space-test``; other names with their dashes and underscores as spaces."""
     if name in SPACE_TITLES:
         return SPACE_TITLES[name]
     if name.startswith("original_space-"):
         kind = name.removeprefix("original_space-")
-        return f"Original counts ({SET_NAMES.get(kind, kind)})"
+        return f"Original counts, {SET_NAMES.get(kind, kind)}"
     text = name.replace("-", " ").replace("_", " ")
     return text[:1].upper() + text[1:]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from scvae import progress as progress_bars
 from scvae.data.batches import RowSource, minibatches
 from scvae.distributions._common import unvalidated
 from scvae.errors import ScvaeError
@@ -161,7 +161,9 @@ def evaluate_module(
     accumulator = _Accumulator(source.number_of_examples, keep.astype(np.int64), profile)
     batches = minibatches(source, minibatch_size, device=device)
     total = math.ceil(source.number_of_examples / max(minibatch_size, 1))
-    bar = tqdm(batches, total=total, desc=description, disable=not progress, leave=False)
+    bar = progress_bars.bar(
+        batches, total=total, desc=description, enabled=progress, leave=False, unit="batch"
+    )
     with seeded_draws(seed, device):
         for inputs, rows in bar:
             output = module(inputs, kl_scale=1.0, samples=samples)

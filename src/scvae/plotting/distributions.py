@@ -26,24 +26,26 @@ CLIP_QUANTILE = 0.999
 CLIP_STRETCH = 3.0
 
 
-def robust_cutoff(values: np.ndarray, extra_zeros: int = 0) -> float | None:
-    """The :data:`CLIP_QUANTILE` of the values (and ``extra_zeros`` zeros) when it is needed.
+def robust_cutoff(values: np.ndarray, extra_zeros: int = 0) -> tuple[float, float] | None:
+    """``(cut, level)``: the ``level`` quantile of the values (and ``extra_zeros`` zeros).
 
-    ``None`` when the largest value is within :data:`CLIP_STRETCH` times that quantile
-    (nothing stretches the axis), or when there are too few values to tell.
+    ``level`` is :data:`CLIP_QUANTILE`, or lower for few values (all but the two largest
+    of a few hundred). ``None`` when the largest value is within :data:`CLIP_STRETCH`
+    times that quantile (nothing stretches the axis), or with fewer than 20 values.
     """
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
     total = finite.size + extra_zeros
-    if finite.size == 0 or total < 100:
+    if finite.size == 0 or total < 20:
         return None
+    level = 1.0 - max(1.0 - CLIP_QUANTILE, 2.0 / total)
     # the quantile of values and zeros together, as a quantile of the values alone
-    level = (CLIP_QUANTILE * total - extra_zeros) / finite.size
-    cut = float(np.quantile(finite, min(max(level, 0.0), 1.0))) if level > 0 else 0.0
+    within = (level * total - extra_zeros) / finite.size
+    cut = float(np.quantile(finite, min(within, 1.0))) if within > 0 else 0.0
     low = min(float(finite.min()), 0.0) if extra_zeros else float(finite.min())
     if cut <= low or finite.max() - low <= CLIP_STRETCH * (cut - low):
         return None
-    return cut
+    return cut, level
 
 
 def histogram_edges(values: np.ndarray, *, discrete: bool, log_x: bool, bins: int = 100):
@@ -206,12 +208,13 @@ def plot_histogram(
     note = None
     if clip_outliers and cutoff is None and not log_x:
         array = as_1d(values, "values")
-        cutoff = robust_cutoff(array, extra_zeros)
-        if cutoff is not None:
+        found = robust_cutoff(array, extra_zeros)
+        if found is not None:
+            cutoff, level = found
             left_out = int((array > cutoff).sum())
             note = (
-                f"{left_out:,} value{'s' * (left_out != 1)} above the "
-                f"{100 * CLIP_QUANTILE:g} % quantile ({cutoff:.4g}) not shown"
+                f"{left_out:,} value{'s' * (left_out != 1)} above {cutoff:.4g} "
+                f"(the {100 * level:.3g} % quantile) not shown"
             )
     binning = Binning(extra_zeros, discrete, log_x, cutoff, bins)
     numbers, edges = histogram_counts(values, binning)

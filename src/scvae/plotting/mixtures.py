@@ -18,13 +18,17 @@ def plot_mixture_probabilities(
     *,
     title: str | None = None,
 ) -> Figure:
-    """Bars of the mixture weights per component: posterior (mean q(y|x)) beside the prior."""
-    weights = {"Posterior": as_1d(posterior, "posterior")}
+    """Bars of the mixture weights per component: posterior (mean q(y|x)) beside the prior.
+
+    Components are numbered from 0, as the GMVAE's cluster IDs are.
+    """
+    posterior_name, prior_name = "Mean q(y|x) over the cells", "Prior p(y)"
+    weights = {posterior_name: as_1d(posterior, "posterior")}
     if prior is not None:
-        weights["Prior"] = as_1d(prior, "prior")
-        if weights["Prior"].shape != weights["Posterior"].shape:
+        weights[prior_name] = as_1d(prior, "prior")
+        if weights[prior_name].shape != weights[posterior_name].shape:
             raise ValueError("posterior and prior must have the same number of components")
-    components = weights["Posterior"].size
+    components = weights[posterior_name].size
     figure = new_figure(max(4.0, 0.35 * components + 2.0), 3.6)
     axes = figure.subplots()
     width = 0.8 / len(weights)
@@ -33,8 +37,9 @@ def plot_mixture_probabilities(
         offset = (index - (len(weights) - 1) / 2) * width
         colour = ("tab:blue", "tab:gray")[index]
         axes.bar(positions + offset, values, width=width, color=colour, label=name)
-    axes.set_xticks(positions, [str(component + 1) for component in positions])
-    axes.set_xlabel("Mixture component")
+    # numbered from 0, as the cluster IDs in the predictions and scatter legends
+    axes.set_xticks(positions, [str(component) for component in positions])
+    axes.set_xlabel("Mixture component (cluster ID)")
     axes.set_ylabel("Probability")
     axes.legend(loc="best")
     if title:
@@ -156,6 +161,7 @@ def _draw_weights(axes, weights: np.ndarray, components: int) -> None:
         raise ValueError(f"{weights.size} weights for {components} components")
     positions = np.arange(components)
     axes.bar(positions, weights, color=categorical_colours(components))
-    axes.set_xticks(positions, [str(component + 1) for component in positions])
-    axes.set_xlabel("Mixture component")
+    # numbered from 0, as the cluster IDs in the predictions and scatter legends
+    axes.set_xticks(positions, [str(component) for component in positions])
+    axes.set_xlabel("Mixture component (cluster ID)")
     axes.set_ylabel("Mixture weight")

@@ -90,6 +90,7 @@ def plot_profile_grid(
     profiles: Sequence[tuple[str, np.ndarray, np.ndarray]],
     *,
     columns: int = 2,
+    x_label: str = "Features",
     y_label: str = "Counts",
     title: str | None = None,
 ) -> Figure:
@@ -120,10 +121,10 @@ def plot_profile_grid(
         axes.plot(positions, expected[order], color="tab:orange", linewidth=1.2,
                   label="Reconstruction (mean)")  # fmt: skip
         axes.set_xscale("log")
-        axes.set_yscale("symlog", linthresh=1.0)
-        axes.set_ylim(bottom=0.0)
+        axes.set_yscale("symlog", linthresh=1.0, linscale=0.6)
+        axes.set_ylim(bottom=-0.15)  # zero counts show above the axis line
         axes.set_title(name)
-        axes.set_xlabel("Features (sorted by reconstruction)")
+        axes.set_xlabel(f"{x_label} (sorted by reconstruction)")
         axes.set_ylabel(y_label)
     for axes in list(grid.flat)[len(profiles) :]:
         axes.set_visible(False)

@@ -24,10 +24,10 @@ from scvae.plotting.style import (
 
 #: Seed of the drawing order: points are shuffled so no class hides another.
 SHUFFLE_SEED = 117
-#: Axes span the points between these quantiles when a few points lie far outside.
-CLIP_QUANTILES = (0.002, 0.998)
-#: ... that is, when all points need more than this many times that span on an axis.
-CLIP_STRETCH = 1.5
+#: Axes span the points between these quantiles, widened by :data:`CLIP_MARGIN` of that
+#: span on each side, when some points lie outside that (a few far points)
+CLIP_QUANTILES = (0.01, 0.99)
+CLIP_MARGIN = 0.5
 #: Component ellipses: thin, light lines, drawn under the points' densest parts' colours.
 ELLIPSE_STYLE = {"edgecolor": (0.0, 0.0, 0.0, 0.35), "linewidth": 0.6, "linestyle": "--"}
 
@@ -72,9 +72,9 @@ def plot_scatter(
     legend_title
         Title of the legend (or of the colour bar when ``colour_label`` is not given).
     clip_outliers
-        When a few points lie far from the rest (all points need more than
-        :data:`CLIP_STRETCH` times the span between the :data:`CLIP_QUANTILES` on an
-        axis), the axes show that span and a note says how many points lie outside.
+        When a few points lie far from the rest (outside the span between the
+        :data:`CLIP_QUANTILES`, widened by :data:`CLIP_MARGIN` of it on each side), the
+        axes show that widened span and a note says how many points lie outside.
     """
     points, names = _coordinates(values, axis_labels)
     if labels is not None and colour_values is not None:
@@ -97,7 +97,17 @@ def plot_scatter(
         handles.append(_draw_samples(axes, samples))
     if centroids is not None:
         handles.append(draw_centroids(axes, centroids, centroid_covariances))
-    if handles:
+        if centroid_covariances is not None:
+            handles.append(
+                Line2D([], [], color=ELLIPSE_STYLE["edgecolor"], linewidth=0.8, linestyle="--",
+                       label="1-σ of each component")
+            )  # fmt: skip
+    if handles and colour_values is not None:  # the colour bar is beside: legend below
+        axes.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+            ncols=len(handles), borderaxespad=0.0,
+        )  # fmt: skip
+    elif handles:
         place_legend(axes, handles, [handle.get_label() for handle in handles], legend_title)
     axes.set_xlabel(names[0])
     axes.set_ylabel(names[1])
@@ -109,10 +119,10 @@ def plot_scatter(
 
 
 def robust_limits(values: np.ndarray) -> tuple[float, float] | None:
-    """Axis limits between the :data:`CLIP_QUANTILES` of ``values`` (with a 5 % margin).
+    """Axis limits: the :data:`CLIP_QUANTILES` of ``values`` widened by :data:`CLIP_MARGIN`.
 
-    ``None`` when the values need no clipping: their full range is at most
-    :data:`CLIP_STRETCH` times that span.
+    ``None`` when every value lies within them (nothing to clip) or there are fewer
+    than 20 values.
     """
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
@@ -120,9 +130,10 @@ def robust_limits(values: np.ndarray) -> tuple[float, float] | None:
         return None
     low, high = np.quantile(finite, CLIP_QUANTILES)
     span = high - low
-    if span <= 0 or finite.max() - finite.min() <= CLIP_STRETCH * span:
+    limits = float(low - CLIP_MARGIN * span), float(high + CLIP_MARGIN * span)
+    if span <= 0 or (finite.min() >= limits[0] and finite.max() <= limits[1]):
         return None
-    return float(low - 0.05 * span), float(high + 0.05 * span)
+    return limits
 
 
 def clip_to_quantiles(axes, points: np.ndarray) -> int:
@@ -136,11 +147,10 @@ def clip_to_quantiles(axes, points: np.ndarray) -> int:
         if limit is not None:
             set_limits(*limit)
             outside |= (points[:, axis] < limit[0]) | (points[:, axis] > limit[1])
-    low, high = (100 * q for q in CLIP_QUANTILES)
     count = int(outside.sum())
     axes.text(
         0.99, 0.01,
-        f"axes at the {low:g}-{high:g} % quantiles; {count} point{'s' * (count != 1)} outside",
+        f"{count} far point{'s' * (count != 1)} outside the axes",
         transform=axes.transAxes, ha="right", va="bottom", fontsize=6, color="0.35",
     )  # fmt: skip
     return count

@@ -65,9 +65,41 @@ TITLES = {
 }
 
 
+#: name endings of clustering metrics: what the clusters are compared with
+SUFFIXES = {
+    "_labels_superset": ", predicted superset labels",
+    "_superset": ", superset",
+    "_labels": ", predicted labels",
+}
+
+
 def title_of(name: Any) -> str:
-    """The shown title of a metric name (:data:`TITLES`, else the name itself)."""
-    return TITLES.get(str(name), str(name))
+    """The shown title of a metric name (:data:`TITLES`, else the name itself).
+
+    ``adjusted_rand_index_labels`` is "Adjusted Rand index, predicted labels".
+    """
+    name = str(name)
+    if name in TITLES:
+        return TITLES[name]
+    for suffix, words in SUFFIXES.items():
+        if name.endswith(suffix) and name[: -len(suffix)] in TITLES:
+            return TITLES[name[: -len(suffix)]] + words
+    return name
+
+
+def _order(names) -> list:
+    """Names in :data:`TITLES` order first (as scvae lists them), the others as given."""
+    known = list(TITLES)
+
+    def rank(name) -> tuple:
+        base = str(name)
+        for suffix in SUFFIXES:
+            if base.endswith(suffix) and base[: -len(suffix)] in TITLES:
+                base = base[: -len(suffix)]
+                break
+        return (known.index(base), str(name)) if base in TITLES else (len(known), "")
+
+    return sorted(names, key=rank)
 
 
 def page(title: str, body: list[str]) -> str:
@@ -109,8 +141,9 @@ def metrics_html(metrics: Mapping[str, Any], caption: str = "") -> list[str]:
     with a row per method and a column per metric; deeper nesting becomes one
     table per branch, captioned with its path.
     """
-    scalars = {key: value for key, value in metrics.items() if not isinstance(value, Mapping)}
-    nested = {key: value for key, value in metrics.items() if isinstance(value, Mapping)}
+    ordered = {key: metrics[key] for key in _order(metrics)}
+    scalars = {key: value for key, value in ordered.items() if not isinstance(value, Mapping)}
+    nested = {key: value for key, value in ordered.items() if isinstance(value, Mapping)}
     parts = [_key_value_table(scalars, caption)] if scalars else []
     if nested and all(_is_flat(value) for value in nested.values()) and len(nested) > 1:
         parts.append(_grid_table(nested, caption))
@@ -171,16 +204,31 @@ def _key_value_table(values: Mapping[str, Any], caption: str) -> str:
 
 
 def _grid_table(rows: Mapping[str, Mapping[str, Any]], caption: str) -> str:
+    """One row per entry and a column per metric; columns empty in every row are left out.
+
+    With many more metrics than entries the table is turned: a row per metric.
+    """
     columns: list[str] = []
     for row in rows.values():
         columns += [str(key) for key in row if str(key) not in columns]
-    header = "".join(f"<th>{escape(title_of(column))}</th>" for column in ["", *columns])
-    body = "".join(
-        f"<tr><th>{escape(title_of(name))}</th>"
-        + "".join(_cell({str(k): v for k, v in row.items()}.get(column)) for column in columns)
-        + "</tr>"
-        for name, row in rows.items()
-    )
+    cells = {name: {str(k): v for k, v in row.items()} for name, row in rows.items()}
+    columns = [c for c in _order(columns) if any(r.get(c) is not None for r in cells.values())]
+    if len(columns) > 2 * len(rows) and len(columns) > 6:  # a row per metric
+        header = "".join(f"<th>{escape(title_of(name))}</th>" for name in ["", *rows])
+        body = "".join(
+            f"<tr><th>{escape(title_of(column))}</th>"
+            + "".join(_cell(cells[name].get(column)) for name in rows)
+            + "</tr>"
+            for column in columns
+        )
+    else:
+        header = "".join(f"<th>{escape(title_of(column))}</th>" for column in ["", *columns])
+        body = "".join(
+            f"<tr><th>{escape(title_of(name))}</th>"
+            + "".join(_cell(cells[name].get(column)) for column in columns)
+            + "</tr>"
+            for name in rows
+        )
     return (
         f"<table>{_caption(caption)}<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
     )
