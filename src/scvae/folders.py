@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from scvae.config import DataConfig, ModelConfig, TrainingConfig
+from scvae.config import ABSENT_VALUES, DataConfig, ModelConfig, TrainingConfig
 from scvae.data.processing import normalise_label
 from scvae.data.splitting import split_directory_name
 from scvae.distributions.registry import canonical_name
@@ -501,8 +501,10 @@ def differences(
         found.append(Difference("data", there.describe(), here.describe()))
     elif there.size is not None and here.size is not None and there.size != here.size:
         found.append(Difference("data", f"{there.size:,} bytes", f"{here.size:,} bytes"))
-    for key in sorted(set(saved.options) | set(wanted.options)):
-        before, after = saved.options.get(key), wanted.options.get(key)
+    for key in sorted(wanted.options):
+        after = wanted.options[key]
+        # an option added after the run was recorded had its old behaviour then
+        before = saved.options[key] if key in saved.options else _value_before(key, after)
         if _plain_value(before) != _plain_value(after):
             found.append(Difference(_flag(key), before, after))
     if training:
@@ -525,6 +527,21 @@ def data_modified(saved: RunIdentity, wanted: RunIdentity) -> bool:
     there, here = saved.data, wanted.data
     same = (there.input, there.size, there.shape) == (here.input, here.size, here.shape)
     return same and bool(there.modified and here.modified and there.modified != here.modified)
+
+
+def _value_before(key: str, value: Any) -> Any:
+    """The value an option had in runs recorded before it existed (``value`` if unknown).
+
+    Options added in this version name their earlier behaviour in ``ABSENT_VALUES``;
+    other new options are taken to default to what the run did.
+    """
+    name = key.split(".", 1)[1]
+    if name in ABSENT_VALUES:
+        return ABSENT_VALUES[name]
+    for item in fields({"data": DataConfig, "model": ModelConfig}[key.split(".", 1)[0]]):
+        if item.name == name:
+            return _plain_value(item.default)
+    return value
 
 
 def _plain_value(value: Any) -> Any:

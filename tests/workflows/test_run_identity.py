@@ -243,3 +243,21 @@ def test_weights_of_another_shape_are_one_line(toy, capsys):
     assert _evaluate(toy, "-l", "3") == 2
     line = _one_error_line(capsys.readouterr())
     assert "does not fit this model" in line
+
+
+def test_an_option_newer_than_the_record_takes_its_earlier_value(toy, capsys):
+    assert _train(toy, "--seed", "1") == 0
+    record = _identity(FOLDER)
+    del record["options"]["data.genome"]  # as if recorded before --genome existed
+    (FOLDER / "identity.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert _train(toy, "--seed", "1") == 0
+    out = capsys.readouterr().out
+    assert "already been trained" in out and "other settings" not in out
+    # an option outside the folder name: a run_options_<digest> run
+    labels = toy.with_name("labels.tsv")
+    labels.write_text("".join(f"c{i}\t{'AB'[i % 2]}\n" for i in range(60)))
+    assert _train(toy, "--seed", "1", "--labels", str(labels)) == 0
+    out = capsys.readouterr().out
+    assert f"--labels (none) there, {labels.resolve()} here" in out
+    assert len(list(FOLDER.glob("run_options_*"))) == 1
