@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scvae.analyses.cross import (
+from scvae.analyses.cross_tables import (
     CLUSTERING,
     TERMS,
     CrossAnalysisConfig,
