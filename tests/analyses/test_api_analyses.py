@@ -126,3 +126,25 @@ def test_analyse_model_plots_a_trained_models_curves(tmp_path):
     names = {path.name for path in written}
     assert "learning_curves.png" in names and "learning_curves-kl_divergence.png" in names
     assert all((tmp_path / "a" / model.name / "e_2") == path.parent for path in written)
+
+
+def test_image_data_get_an_image_grid_and_count_data_one_line(tmp_path, capsys):
+    from matplotlib.image import imread
+
+    from scvae.data import DataSet
+
+    rng = np.random.default_rng(5)
+    images = DataSet(
+        "images",
+        values=rng.integers(0, 2, (30, 12)).astype(np.float32),
+        specifications={"example type": "images", "feature dimensions": [3, 4]},
+    )
+    written = analyses.analyse_data(images, analyses_directory=tmp_path, included_analyses="images")
+    assert [path.name for path in written] == ["image_examples-full.png"]
+    assert imread(written[0]).ndim == 3  # a real PNG
+    assert "images: not drawn" not in capsys.readouterr().out
+    written = analyses.analyse_data(
+        _data_set(), analyses_directory=tmp_path / "counts", included_analyses="images"
+    )
+    assert written == []
+    assert capsys.readouterr().out.count("images: not drawn; the data are not images") == 1
