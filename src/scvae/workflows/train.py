@@ -277,13 +277,13 @@ def prepare_run(
     facts = _reuse_saved_facts(run, facts)
     run.mkdir(parents=True, exist_ok=True)
     if trained_epochs(run) < training_config.number_of_epochs:  # else nothing is rewritten
+        if identity is not None:  # first: a run with a config.json always has its record
+            write_identity(run, identity.with_(seed=facts.seed))
         data_config, saved_training = absolute_configs(data_config, training_config)
         save_configs(
             run / CONFIG_NAME, data=data_config, model=model_config, training=saved_training
         )
         atomic_write_json(run / MODEL_FACTS, facts.to_dict())
-        if identity is not None:
-            write_identity(run, identity.with_(seed=facts.seed))
     return run, final, facts
 
 
