@@ -261,3 +261,13 @@ def test_an_option_newer_than_the_record_takes_its_earlier_value(toy, capsys):
     out = capsys.readouterr().out
     assert f"--labels (none) there, {labels.resolve()} here" in out
     assert len(list(FOLDER.glob("run_options_*"))) == 1
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"data": {"input": 1}}'])
+def test_a_damaged_run_record_is_one_line(toy, capsys, text):
+    assert _train(toy, "--seed", "1") == 0
+    (FOLDER / "identity.json").write_text(text)
+    capsys.readouterr()
+    assert _train(toy, "--seed", "1") == 2
+    line = _one_error_line(capsys.readouterr())
+    assert "identity.json" in line and "is not a valid run record" in line
