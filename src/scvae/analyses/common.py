@@ -81,7 +81,10 @@ def drawing(description: str) -> Iterator[Callable[[Path], None]]:
     Yields the ``on_save`` callback of :func:`saver`. Drawn only where
     :func:`scvae.progress.wanted` allows (a terminal, not ``--quiet``).
     """
-    with progress.bar(total=None, desc=description, unit=" figures", leave=False) as bar:
+    with progress.bar(
+        total=None, desc=description, leave=False,
+        bar_format="{desc}: {n_fmt} figures drawn [{elapsed}]{postfix}",
+    ) as bar:  # fmt: skip
 
         def step(path: Path) -> None:
             bar.set_postfix_str(path.name, refresh=False)

@@ -266,7 +266,8 @@ def _train_epoch(
         if bar is not None:
             bar.update()
             if step % 10 == 0 and not bar.disable:
-                bar.set_postfix_str(f"ELBO {float(output.lower_bound.detach().mean()):.1f}")
+                elbo = float(output.lower_bound.detach().mean())
+                bar.set_postfix_str(f"training ELBO {elbo:.1f}")
     return time.perf_counter() - started
 
 
