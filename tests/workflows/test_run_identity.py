@@ -271,3 +271,13 @@ def test_a_damaged_run_record_is_one_line(toy, capsys, text):
     assert _train(toy, "--seed", "1") == 2
     line = _one_error_line(capsys.readouterr())
     assert "identity.json" in line and "is not a valid run record" in line
+
+
+def test_evaluate_notes_a_run_trained_with_another_learning_rate(toy, capsys):
+    assert _train(toy, "--seed", "1", "--learning-rate", "0.01") == 0
+    capsys.readouterr()
+    assert _evaluate(toy) == 0  # the only run for these data and options
+    out = capsys.readouterr().out
+    (note,) = [line for line in out.splitlines() if line.startswith("Note: evaluating")]
+    assert "--learning-rate 0.01 there, 0.001 here" in note
+    assert f"{MODEL}/e_1" in out

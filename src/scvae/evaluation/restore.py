@@ -277,18 +277,23 @@ def find_run(directory: Path, training: TrainingConfig, wanted: RunIdentity, log
 
 
 def _pick(matching: list, directory: Path, wanted: RunIdentity, log) -> Path:
+    """One of the matching runs; a note when the choice is not fully determined."""
     if len(matching) > 1:  # the training options decide, as they decided in training
         same = [item for item in matching if not training_differences(item[1], wanted)]
         matching = same or matching
+    run, saved = next((item for item in matching if item[0] == directory), matching[0])
     if len(matching) > 1:
-        run = next((run for run, _ in matching if run == directory), matching[0][0])
         others = ", ".join(path.name[4:] for path, _ in matching if path != run)
         log(
             f'Note: evaluating the run in "{run}"; other runs match these options too '
             f"(--run-id {others}); give --seed or --run-id to choose one."
         )
-        return run
-    return matching[0][0]
+    elif training_differences(saved, wanted):  # the only run, trained otherwise
+        log(
+            f'Note: evaluating the run in "{run}", trained with '
+            f"{describe_differences(training_differences(saved, wanted))}."
+        )
+    return run
 
 
 def model_directory_configs(
