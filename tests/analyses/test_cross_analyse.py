@@ -75,8 +75,10 @@ def tree(tmp_path):
     _write(root, DATA, MODELS["gm_nb"], "e_50-mc_1-iw_1", -80.0, 50, 0.8, run="run_long")
     # not test-set evaluations, or not version folders: ignored
     _write(root, DATA, MODELS["gm_nb"], "e_10-mc_1-iw_1/validation", -1.0, 10, 0.9)
-    _write(root, DATA, MODELS["gm_nb"], "e_10-mc_1-iw_1", -1.0, 10, 0.9, run="x", kind="full")
-    _write(root, OTHER, MODELS["vae_nb"], "e_10-mc_1-iw_1", -700.0, 10, 0.4)
+    _write(root, DATA, MODELS["gm_nb"], "e_10-mc_1-iw_1", -1.0, 10, 0.9, run="x", kind="training")
+    _write(root, DATA, MODELS["gm_nb"], "e_10-mc_1-iw_1/full", -1.0, 10, 0.9, kind="full")
+    # a data set that is not split is evaluated on all its examples
+    _write(root, OTHER, MODELS["vae_nb"], "e_10-mc_1-iw_1", -700.0, 10, 0.4, kind="full")
     # a k-means baseline beside the models
     baseline = root / DATA / "kmeans" / "metrics.json"
     baseline.parent.mkdir(parents=True)

@@ -112,7 +112,12 @@ class Evaluated:
 
 # ------------------------------------------------------------------ finding
 def find_evaluations(root: str | Path) -> list[Evaluated]:
-    """Every test-set evaluation under ``root`` (sorted by path)."""
+    """Every test-set evaluation under ``root`` (sorted by path).
+
+    A data set that is not split is evaluated on all its examples (``full``); those
+    evaluations count too. Evaluations of other sets lie in sub-folders of the version
+    folders and are left out.
+    """
     root = Path(root)
     found = []
     for path in sorted(root.rglob("metrics.json")):
@@ -126,7 +131,11 @@ def find_evaluations(root: str | Path) -> list[Evaluated]:
             metrics = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if not isinstance(metrics, dict) or metrics.get("evaluation_set", "test") != "test":
+        # the test set; or all examples of a data set that is not split ("full")
+        if not isinstance(metrics, dict) or metrics.get("evaluation_set", "test") not in (
+            "test",
+            "full",
+        ):
             continue
         predictions = {
             entry.get("specification", method): entry
