@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scvae.analyses.data import analyse_data
 from scvae.config import AnalysisConfig, DataConfig
-from scvae.folders import data_path
+from scvae.folders import data_path, features_mapped
 from scvae.workflows.data_sets import load_data_set, split_data_set
 
 
@@ -25,6 +25,7 @@ def analyse(
         data_config,
         data_set.split_indices is not None,
         include_preprocessing=False,
+        features_mapped=features_mapped(data_config, data_set),
     )
     return analyse_data(
         data_sets,
