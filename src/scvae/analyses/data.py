@@ -7,6 +7,7 @@ path runs the same code, so both modes write the same numbers and figures.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,13 +70,8 @@ def analyse_data(
     from scvae.analyses.titles import report_sections
     from scvae.report import write_report
 
-    metrics = {
-        data_set.kind: {
-            "examples": data_set.number_of_examples,
-            "features": data_set.number_of_features,
-        }
-        for data_set in data_sets
-    }
+    summary = directory / "data_set_metrics.json"  # the statistics written above
+    metrics = json.loads(summary.read_text()) if summary.is_file() else {}
     shown = {**(configuration or {}), "analysis": analysis.to_dict()}
     written.append(
         write_report(

@@ -103,8 +103,10 @@ def report_sections(folder: Path) -> dict[str, list[Path]]:
             found.setdefault("" if relative == "." else relative, []).append(
                 path.relative_to(folder)
             )
-    known = [name for name in REPORT_SECTIONS if name in found]
-    others = sorted((name for name in found if name not in REPORT_SECTIONS), key=natural_key)
+    # an analysis report: the decompositions of the data first
+    known = sorted((name for name in found if name.startswith("original_space-")), key=natural_key)
+    known += [name for name in REPORT_SECTIONS if name in found]
+    others = sorted((name for name in found if name not in known), key=natural_key)
     return {
         section_title(name): sorted(
             found[name], key=lambda path: (figure_rank(path.stem), natural_key(path.name))

@@ -69,6 +69,15 @@ TITLES = {
     "reconstructed": "Reconstructed counts",
     "examples": "Examples",
     "features": "Features",
+    "full": "All cells",
+    "training": "Training set",
+    "validation": "Validation set",
+    "test": "Test set",
+    "number_of_examples": "Examples",
+    "number_of_features": "Features",
+    "number_of_classes": "Classes",
+    "summary_statistics": "All values",
+    "count_sum": "Total count per example",
 }
 
 
