@@ -18,6 +18,7 @@ FLOORS = [
     {"workflows"},
     {"analyses", "evaluation"},
     {"training"},
+    {"runs"},  # run identity: which run a command uses
     {"folders"},
     {"data", "models"},
     {"nn"},

@@ -21,22 +21,24 @@ from scvae.config import (
 from scvae.errors import ConfigError, ScvaeError
 from scvae.folders import (
     CONFIG_NAME,
-    LEGACY_NOTE,
     MODEL_FACTS,
     VERSION_FOLDERS,
+    run_directory,
+    version_checkpoint,
+)
+from scvae.models.build import ModelFacts
+from scvae.runs import (
+    LEGACY_NOTE,
     DataIdentity,
     RunIdentity,
     data_identity,
     describe_differences,
     differences,
     read_identity,
-    run_directory,
     run_identity,
     runs_in,
     training_differences,
-    version_checkpoint,
 )
-from scvae.models.build import ModelFacts
 from scvae.training.commit import RunFileError
 
 #: saved JSON files larger than this are refused (real ones hold a few kilobytes)

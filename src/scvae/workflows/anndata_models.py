@@ -31,9 +31,10 @@ from scvae.data.anndata import from_anndata
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError, DataError, NotCountsError
 from scvae.evaluation.restore import load_version, read_model_facts, read_run_configs
-from scvae.folders import DataIdentity, move_run, run_identity
+from scvae.folders import move_run
 from scvae.io import atomic_write_json
 from scvae.models.build import ModelFacts, build_module_from
+from scvae.runs import DataIdentity, run_identity
 from scvae.training.lock import holds_run_locks
 from scvae.workflows.data_sets import (
     latent_values,

@@ -26,14 +26,9 @@ from scvae.evaluation.restore import read_model_facts
 from scvae.folders import (
     CONFIG_NAME,
     MODEL_FACTS,
-    RunIdentity,
-    absolute_configs,
-    absolute_input,
     cache_run_directory,
-    check_same_run,
     choose_run,
     corrected_batches,
-    data_identity,
     data_path,
     features_mapped,
     intermediate_folder,
@@ -41,12 +36,19 @@ from scvae.folders import (
     model_directory,
     move_run,
     reset_directory,
+)
+from scvae.io import atomic_write_json, atomic_write_text
+from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
+from scvae.runs import (
+    RunIdentity,
+    absolute_configs,
+    absolute_input,
+    check_same_run,
+    data_identity,
     run_identity,
     select_training_run,
     write_identity,
 )
-from scvae.io import atomic_write_json, atomic_write_text
-from scvae.models.build import ModelFacts, build_module_from, effective_batch_size, samples_for
 from scvae.runtime import keep_freed_memory, resolve_device
 from scvae.training.checkpoints import trained_epochs
 from scvae.training.commit import recover
@@ -136,7 +138,7 @@ def train_session(
 
     With ``identity`` (what determines the result) the run is chosen by it: the same
     command continues its run, other data or options never reuse one (see
-    :func:`scvae.folders.select_training_run`); without, the model folder is used.
+    :func:`scvae.runs.select_training_run`); without, the model folder is used.
     """
     from scvae.distributions.registry import check_combination
 
