@@ -48,7 +48,6 @@ from scvae.evaluation.restore import (
 from scvae.folders import (
     analyses_folder,
     corrected_batches,
-    data_identity,
     data_path,
     features_mapped,
     model_directory,
@@ -56,6 +55,7 @@ from scvae.folders import (
 )
 from scvae.models.build import ModelFacts, build_module_from, samples_for
 from scvae.models.naming import model_name
+from scvae.runs import data_identity
 from scvae.runtime import keep_freed_memory, resolve_device
 from scvae.workflows.data_sets import (
     labelled,
