@@ -148,3 +148,10 @@ def test_image_data_get_an_image_grid_and_count_data_one_line(tmp_path, capsys):
     )
     assert written == []
     assert capsys.readouterr().out.count("images: not drawn; the data are not images") == 1
+
+
+def test_the_default_groups_say_nothing_about_images_of_count_data(tmp_path, capsys):
+    analyses.analyse_data(_data_set(), analyses_directory=tmp_path, included_analyses="simple")
+    assert "images" not in capsys.readouterr().out
+    analyses.analyse_data(_data_set(), analyses_directory=tmp_path, included_analyses="all")
+    assert "images: not drawn" in capsys.readouterr().out

@@ -192,6 +192,12 @@ def image_shape(data_set) -> tuple[int, ...] | None:
     return tuple(int(size) for size in shape) if shape else None
 
 
+def asked_for(name: str, analysis) -> bool:
+    """Whether ``name`` was asked for by name or through ``all``: the default groups include
+    ``images`` and ``predictions``, which say nothing when they do not apply."""
+    return name in analysis.included_analyses or "all" in analysis.included_analyses
+
+
 def not_images_line(data_set) -> str:
     kind = getattr(data_set, "example_type", "unknown")
     return f"images: not drawn; the data are not images (example type: {kind})"
@@ -246,7 +252,7 @@ def extensive_data(data_sets, directory: str | Path, analysis, chosen) -> list[P
         if "feature_value_standard_deviations" in chosen:
             written += standard_deviation_figures(directory, kind, data_set.values, save)
         if "images" in chosen:
-            written += _image_examples(directory, data_set, save)
+            written += _image_examples(directory, data_set, analysis, save)
         classes = data_set.class_names or []
         if (
             "distributions" in chosen
@@ -261,12 +267,12 @@ def extensive_data(data_sets, directory: str | Path, analysis, chosen) -> list[P
     return written
 
 
-def _image_examples(directory: Path, data_set, save) -> list[Path]:
+def _image_examples(directory: Path, data_set, analysis, save) -> list[Path]:
     from scvae.plotting.extensive import plot_images
 
     shape = image_shape(data_set)
     if shape is None:
-        if data_set.kind == "full":
+        if data_set.kind == "full" and asked_for("images", analysis):
             print(not_images_line(data_set))
         return []
     rows = np.sort(
@@ -324,10 +330,11 @@ def extensive_results(
     if "images" in chosen:
         shape = image_shape(data_set)
         if shape is None:
-            notes.append(not_images_line(data_set))
+            if asked_for("images", analysis):
+                notes.append(not_images_line(data_set))
         elif evaluation.reconstruction is not None:
             written += _image_comparisons(folder, data_set, evaluation, shape, save)
-    if "predictions" in chosen and not predictions:
+    if "predictions" in chosen and not predictions and asked_for("predictions", analysis):
         notes.append("predictions: none to write; the model has no clusters (give -P kmeans)")
     notes += _missing(folder, chosen, evaluation)
     if analysis.analysis_level == "extensive" and evaluation.reconstruction is not None:
