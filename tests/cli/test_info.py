@@ -194,3 +194,20 @@ def test_record_digests_refuses_a_file_that_is_not_a_checkpoint(tmp_path, monkey
     assert len(err) == 1 and err[0].startswith("scvae: error:")
     assert err[0].endswith("it cannot be given a digest")
     assert not (run / "checkpoint.pt.sha256").exists()
+
+
+def test_info_names_the_data_the_run_was_trained_on(tmp_path, monkeypatch, capsys):
+    from scvae.runs import RunIdentity, data_identity, write_identity
+
+    monkeypatch.chdir(tmp_path)
+    run = _make_run(tmp_path)
+    data = tmp_path / "toy.tsv"
+    data.write_text("a\tb\n1\t2\n")
+    identity = RunIdentity(data_identity(data, (1, 2)), {}, {}, 7)
+    write_identity(run, identity)
+    trained_on = _info(capsys, RUN)["Trained on"]
+    assert trained_on == f"{data.resolve()} (1 x 2); unchanged since training"
+    data.write_text("a\tb\n1\t2\n3\t4\n")
+    assert "changed since training (8 bytes then, 12 now)" in _info(capsys, RUN)["Trained on"]
+    data.unlink()
+    assert _info(capsys, RUN)["Trained on"].endswith("that input no longer exists")

@@ -19,6 +19,7 @@ from typing import Any
 
 from scvae.cli.common import add_leaf_options
 from scvae.errors import ScvaeError
+from scvae.runs import data_identity, read_identity
 from scvae.training.checkpoints import checkpoint_status, record_digest
 
 #: the run's model versions: sub-folder holding the checkpoint -> name
@@ -110,6 +111,9 @@ def describe(folder, configs, facts, curves, analyses) -> list[tuple[str, str]]:
     model, training = configs["model"], configs.get("training")
     training = training if isinstance(training, dict) else {}
     lines = [("Run", str(folder)), ("Data", _data(folder, facts, model))]
+    trained_on = _trained_on(folder)
+    if trained_on:
+        lines.append(("Trained on", trained_on))
     lines.append(("Model", _model(model, facts)))
     lines.append(("Training", _training(training, facts)))
     lines += _epochs(folder, training, curves)
@@ -132,6 +136,26 @@ def _data(folder: Path, facts: dict, model: dict) -> str:
     text = f"{name} ({', '.join(parts)})" if parts else str(name)
     data_path = _data_path(folder, model)
     return f"{text}; data folder {data_path}" if data_path else text
+
+
+def _trained_on(folder: Path) -> str | None:
+    """The data the run's record names, and whether that input still matches it."""
+    identity = read_identity(folder)
+    if identity is None:
+        return None
+    data = identity.data
+    text = data.describe()
+    if data.size is None:
+        return text
+    path = Path(data.input)
+    if not path.exists():
+        return f"{text}; that input no longer exists"
+    now = data_identity(path, data.shape)
+    if (now.size, now.modified) == (data.size, data.modified):
+        return f"{text}; unchanged since training"
+    if now.size == data.size:
+        return f"{text}; modified since training (same size)"
+    return f"{text}; changed since training ({data.size:,} bytes then, {now.size:,} now)"
 
 
 def _data_path(folder: Path, model: dict) -> str | None:
