@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.data_sets:
         log(f"preparing {key}")
         prepared[key] = prepare(SETS[key], work)
+    if str(args.peer).lower() == "none":
+        args.peer = None
     tools = ("scvae", "scVI") if args.peer or args.collect else ("scvae",)
     # seed by seed, so that a run cut short still has every set and both tools
     tasks = [(key, seed, tool) for seed in args.seeds for key in args.data_sets for tool in tools]
