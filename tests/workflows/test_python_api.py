@@ -69,8 +69,10 @@ def test_save_and_load_give_the_same_model(adata, trained):
         model.save(saved)
 
 
-def test_an_api_run_evaluated_by_the_cli_gives_the_api_latent(adata, trained, tmp_path):
+def test_an_api_run_evaluated_by_the_cli_gives_the_api_latent(adata, trained, tmp_path, capsys):
     model, saved = trained
+    assert main(["evaluate", "--model-directory", str(saved), "-A", str(tmp_path / "x")]) == 2
+    assert "in-memory AnnData; give its .h5ad file as DATA" in capsys.readouterr().err
     path = tmp_path / "cells.h5ad"
     adata.write_h5ad(path)
     analyses = tmp_path / "a"

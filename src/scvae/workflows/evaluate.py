@@ -74,6 +74,8 @@ PROFILES_UNLABELLED = 25
 KMEANS_KEY = "scvae_kmeans_cluster"
 SUBSET_KEY = "scvae_set"
 REPORT_NAME = "index.html"
+#: the data set name a model trained on an in-memory AnnData records (scvae.VAE/GMVAE)
+IN_MEMORY_ANNDATA = "anndata"
 
 
 @dataclass
@@ -193,6 +195,11 @@ def _context(
         run = Path(evaluation.model_directory)
         saved, saved_input = model_directory_configs(run, data_config, training_config)
         data_config, model_config, training_config = saved.data, saved.model, saved.training
+        if not input_file_or_name and saved_input == IN_MEMORY_ANNDATA:
+            raise ConfigError(
+                f'the model in "{run}" was trained in Python on an in-memory AnnData; give '
+                "its .h5ad file as DATA"
+            )
         input_file_or_name = input_file_or_name or saved_input
     if not input_file_or_name:
         raise ConfigError("give the data set (DATA) or --model-directory")
