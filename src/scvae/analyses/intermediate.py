@@ -77,17 +77,18 @@ class IntermediatePlots:
                 if len(prior_means) > 1:
                     centroids = {"centroids": pca.transform(prior_means.cpu().numpy())}
         stem = self.folder / f"latent_space-epoch-{epoch}-{method}"
-        save_figure(
-            plot_scatter(points, title=f"Epoch {epoch}", **centroids), stem.with_suffix(".png")
-        )
+        title = f"Latent space{' (PCA)' if method == 'pca' else ''}, epoch {epoch}"
+        save_figure(plot_scatter(points, title=title, **centroids), stem.with_suffix(".png"))
         if self.data.labels is not None:
             labels = np.asarray(self.data.labels)[: len(points)]
-            figure = plot_scatter(points, labels=labels, title=f"Epoch {epoch}", **centroids)
+            figure = plot_scatter(
+                points, labels=labels, title=title, legend_title="Label", **centroids
+            )
             save_figure(figure, Path(f"{stem}-labels.png"))
         if hasattr(self.module, "prior_centroids"):
             weights, _, _ = self.module.prior_centroids()
             figure = plot_mixture_probabilities(
-                weights.cpu().numpy(), title=f"Prior, epoch {epoch}"
+                weights.cpu().numpy(), title=f"Prior mixture weights, epoch {epoch}"
             )
             save_figure(figure, self.folder / f"probabilities-epoch_{epoch}-prior.png")
         self.module.train(was_training)
