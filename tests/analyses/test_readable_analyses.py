@@ -100,3 +100,44 @@ def test_report_shows_the_latent_space_first_and_labels_before_the_rest(tmp_path
         "latent_space-z-pca-count_sum.png",
         "latent_space-z-pca.png",
     ]
+
+
+def _profile_case(included: tuple[str, ...]):
+    from scvae.analyses.figures import _profiles
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(6, 40)).astype(float)
+    counts[3, 0] = 50.0  # above the cut-off limit: three more figures for this cell
+    data = DataSet(
+        "toy",
+        values=sp.csr_matrix(counts),
+        labels=np.array(["B", "B", "T", "T", "T", "NK"]),
+        example_names=[f"c{i}" for i in range(6)],
+    )
+    evaluation = SimpleNamespace(
+        profile_rows=np.array([0, 3]),
+        reconstruction_rows=np.arange(6),
+        reconstruction=counts + 0.5,
+        total_sd=np.ones((2, 40)),
+        explained_sd=np.ones((2, 40)),
+    )
+    titles: dict[str, list[str]] = {}
+
+    def save(figure, path):
+        titles[path.name] = [axes.get_title() for axes in figure.axes if axes.get_title()]
+        figure.clear()
+        return path
+
+    context = SimpleNamespace(analysis=AnalysisConfig(included_analyses=included))
+    written = _profiles(Path("unused"), context, data, evaluation, save)
+    return written, titles
+
+
+def test_standard_draws_one_profile_grid_and_all_draws_every_profile():
+    written, titles = _profile_case(("standard",))
+    assert [path.name for path in written] == ["profile_comparisons.png"]
+    # the largest classes first (T: 3 cells, B: 2, NK: 1), one profile row each where drawn
+    assert titles["profile_comparisons.png"] == ["c3: cell type T", "c0: cell type B"]
+    written, titles = _profile_case(("all",))
+    assert len(written) == 1 + 2 + 5  # the grid, two figures of c0, five of c3
+    assert titles["profile_comparison-c3-T-cutoff-log.png"][0].startswith("c3: ")

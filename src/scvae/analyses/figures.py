@@ -202,12 +202,18 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
         reconstructed = evaluation.reconstruction[position[int(row)]]
         label = "" if data_set.labels is None else f"-{common.token(data_set.labels[row])}"
         stem = f"profile_comparison-{common.token(data_set.example_names[row])}{label}"
+        name = str(data_set.example_names[row])
+        if data_set.labels is not None:
+            name += f": {data_set.terms['class']} {data_set.labels[row]}"
+        axes = {"x_label": f"{data_set.terms.get('feature', 'feature').capitalize()}s"}
         bands = {
             "total_standard_deviations": evaluation.total_sd[index],
             "explained_standard_deviations": evaluation.explained_sd[index],
         }
         for sort, suffix in ((True, "sorted"), (False, "unsorted")):
-            figure = plot_profile_comparison(original, reconstructed, sort=sort, **bands)
+            figure = plot_profile_comparison(
+                original, reconstructed, sort=sort, title=name, **axes, **bands
+            )
             written.append(save(figure, folder / f"{stem}-linear-{suffix}.png"))
         if original.max(initial=0) > PROFILE_CUTOFF_LIMIT:
             for scale, options in (
@@ -216,8 +222,9 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
                 ("both", {"log_y": True, "log_x": True}),
             ):
                 figure = plot_profile_comparison(
-                    original, reconstructed, y_cutoff=PROFILE_CUTOFF, **options
-                )
+                    original, reconstructed, y_cutoff=PROFILE_CUTOFF, **options, **axes,
+                    title=f"{name} (up to {PROFILE_CUTOFF:g})",
+                )  # fmt: skip
                 written.append(save(figure, folder / f"{stem}-cutoff-{scale}.png"))
     return written
 
