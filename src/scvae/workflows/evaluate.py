@@ -30,7 +30,7 @@ from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConf
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError
 from scvae.evaluation.evaluate import Evaluation, evaluate_module, sample_model
-from scvae.evaluation.metrics import clustering_metrics
+from scvae.evaluation.metrics import prediction_metrics
 from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import (
     ModelNotFound,
@@ -525,10 +525,4 @@ def _kmeans_clusters_wanted(context, data_set) -> int:
 
 
 def _metrics(prediction, data_set, evaluation: Evaluation) -> dict:
-    return clustering_metrics(
-        data_set.labels,
-        prediction.cluster_ids,
-        prediction.labels,
-        evaluation.z,
-        tuple(data_set.excluded_classes),
-    )
+    return prediction_metrics(prediction, data_set, evaluation.z)
