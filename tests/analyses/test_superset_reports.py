@@ -25,13 +25,15 @@ def test_superset_accuracy_and_the_four_clustering_slots_are_reported(tmp_path, 
     assert curves["superset_accuracy"].between(0, 1).all()
     assert (curves["superset_accuracy"] >= curves["accuracy"] - 1e-9).all()  # coarser classes
     options = ["-A", str(tmp_path / "a"), "-P", "kmeans", "--model-versions", "eot"]
-    options += ["--included-analyses", "metrics", "predictions", "accuracies"]
+    options += ["--included-analyses", "metrics", "predictions", "accuracies", "latent_space"]
     assert main(["evaluate", *DATA, *MODEL, *folders, *options]) == 0
     printed = capsys.readouterr().out
     for line in ("        Clusters; superset: ", "        Labels; superset: ", "Acc (superset): "):
         assert line in printed
     version = next((tmp_path / "a").rglob("e_2-mc_1-iw_1"))
     assert (version / "accuracies-superset.png").is_file()
+    for suffix in ("superset_labels", "predicted_superset_labels-kmeans_3"):
+        assert list(version.rglob(f"latent_space-z-*-{suffix}.png")), suffix
     log = (version / "test-prediction-kmeans_3.log").read_text()
     assert "Clusters; superset" in log and "Superset" in log
     metrics = json.loads((version / "metrics.json").read_text())["predictions"]["kmeans"]

@@ -124,10 +124,19 @@ def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[st
                     "legend_title": class_term,
                 }
     if data_set.superset_labels is not None:
+        superset = np.asarray(data_set.superset_labels)[rows]
         found["-superset_labels"] = {
-            "labels": np.asarray(data_set.superset_labels)[rows],
+            "labels": superset,
             "legend_title": f"{class_term} (superset)",
         }
+        names = sorted({str(name) for name in superset})
+        if analysis.analysis_level == "extensive" and len(names) <= EXTENSIVE_CLASSES:
+            for name in names:  # one figure per superset class, the others in grey
+                found[f"-superset_class-{token(name)}"] = {
+                    "labels": superset,
+                    "highlight": name,
+                    "legend_title": f"{class_term} (superset)",
+                }
     if data_set.batch_indices is not None:
         found["-batches"] = {"labels": batch_labels(data_set, rows), "legend_title": "Batch"}
     for prediction, _ in predictions:
@@ -141,6 +150,11 @@ def colourings(data_set, rows, predictions, analysis: AnalysisConfig) -> dict[st
                 "labels": np.asarray(prediction.labels)[rows],
                 "palette": palette,
                 "legend_title": f"Predicted {terms.get('class', 'class')} ({method})",
+            }
+        if prediction.superset_labels is not None:
+            found[f"-predicted_superset_labels-{spec}"] = {
+                "labels": np.asarray(prediction.superset_labels)[rows],
+                "legend_title": f"Predicted {terms.get('class', 'class')} (superset, {method})",
             }
     sums = count_sums(data_set.values)[rows]
     found["-count_sum"] = {
