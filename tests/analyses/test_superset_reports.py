@@ -17,7 +17,9 @@ MODEL = ["-l", "2", "-r", "poisson", "-m", "GMVAE"]
 @pytest.mark.slow
 def test_superset_accuracy_and_the_four_clustering_slots_are_reported(tmp_path, capsys):
     folders = ["-D", str(tmp_path / "d"), "-M", str(tmp_path / "m")]
-    assert main(["train", *DATA, *MODEL, *folders, "-e", "2"]) == 0
+    assert main(["train", *DATA, *MODEL, *folders, "-e", "2", "-A", str(tmp_path / "i")]) == 0
+    for name in ("labels", "superset_labels"):  # the intermediate plots of the first epoch
+        assert list((tmp_path / "i").rglob(f"latent_space-epoch-1-*-{name}.png")), name
     epochs = capsys.readouterr().out
     lines = [line for line in epochs.splitlines() if line.startswith("Epoch ")]
     assert len(lines) == 2 and all("superset" in line.lower() for line in lines)

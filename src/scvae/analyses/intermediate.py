@@ -79,12 +79,15 @@ class IntermediatePlots:
         stem = self.folder / f"latent_space-epoch-{epoch}-{method}"
         title = f"Latent space{' (PCA)' if method == 'pca' else ''}, epoch {epoch}"
         save_figure(plot_scatter(points, title=title, **centroids), stem.with_suffix(".png"))
-        if self.data.labels is not None:
-            labels = np.asarray(self.data.labels)[: len(points)]
-            figure = plot_scatter(
-                points, labels=labels, title=title, legend_title="Label", **centroids
-            )
-            save_figure(figure, Path(f"{stem}-labels.png"))
+        colourings = (("labels", "Label"), ("superset_labels", "Label (superset)"))
+        for name, legend_title in colourings:
+            values = getattr(self.data, name, None)
+            if values is not None:
+                labels = np.asarray(values)[: len(points)]
+                figure = plot_scatter(
+                    points, labels=labels, title=title, legend_title=legend_title, **centroids
+                )
+                save_figure(figure, Path(f"{stem}-{name}.png"))
         if hasattr(self.module, "prior_centroids"):
             weights, _, _ = self.module.prior_centroids()
             figure = plot_mixture_probabilities(
