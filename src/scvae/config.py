@@ -74,6 +74,7 @@ ORIGINAL_DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden_sizes": (100,),
         "library_size": "none",
         "mixture_initialisation_epoch": 0,
+        "prior_probabilities_method": "uniform",
     },
     "training": {"learning_rate": 1e-4, "number_of_epochs": 200},
 }
@@ -225,10 +226,10 @@ class ModelConfig(_Config):
         help="k_max of the piecewise-categorical likelihood (0: off)",
     )
     prior_probabilities_method: str = option(
-        "uniform",
+        "learn",
         "--prior-probabilities-method",
-        help="GMVAE mixture weights: uniform, infer (the training labels' shares), learn, "
-        "or kmeans (the shares of the k-means clusters the components are placed on, "
+        help="GMVAE mixture weights: learn (fitted with the model), uniform, infer (the "
+        "training labels' shares), or kmeans (the shares of the k-means clusters the components are placed on, "
         "see --mixture-initialisation-epoch)",
         choices=("uniform", "infer", "learn", "kmeans"),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -207,6 +209,8 @@ def test_original_defaults_are_one_switch_away() -> None:
     original = ModelConfig.with_defaults("2.1.4")
     assert (original.reconstruction_distribution, original.latent_size) == ("poisson", 2)
     assert original.hidden_sizes == (100,) and original.library_size == "none"
+    assert original.prior_probabilities_method == "uniform"
+    assert ModelConfig().prior_probabilities_method == "learn"
     assert TrainingConfig.with_defaults("2.1.4").learning_rate == 1e-4
     assert ModelConfig.with_defaults("2.1.4", latent_size=5).latent_size == 5
     assert ModelConfig.with_defaults("current") == ModelConfig()
@@ -228,9 +232,14 @@ def test_kmeans_prior_probabilities_take_the_clusters_shares() -> None:
     torch.testing.assert_close(weights.double(), shares, rtol=1e-6, atol=1e-7)
     # the shares are part of the model's state (saved with it)
     assert "y_prior.fixed_logits" in module.state_dict()
-    uniform = _gmvae()
+    uniform = build_module(
+        replace(config, prior_probabilities_method="uniform"), F, number_of_classes=3
+    )
     uniform.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
     assert uniform.y_prior.logits() is None
+    learned = _gmvae()  # the default: learned weights, left to the optimiser by the placement
+    learned.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
+    assert torch.equal(learned.y_prior.logits().detach(), torch.zeros(3))
 
 
 def test_kmeans_prior_probabilities_need_the_placement() -> None:
