@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from torch.nn import functional
 
 from scvae.training.parallel import SINGLE, evaluation_batches
@@ -67,6 +66,8 @@ def kmeans_components(values: np.ndarray, k: int, seed: int) -> MixtureFit:
     A component with fewer than two members gets the overall variance; variances are
     floored at :data:`VARIANCE_FLOOR`.
     """
+    from sklearn.cluster import KMeans  # only when placing components (about 100 MB)
+
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed % 2**32).fit(values)
     overall = values.var(axis=0)
     variances = np.empty_like(kmeans.cluster_centers_)
