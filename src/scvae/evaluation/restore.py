@@ -6,7 +6,6 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from scvae.folders import (
     run_directory,
     version_checkpoint,
 )
-from scvae.models.build import ModelFacts
+from scvae.models.build import MAXIMUM_PARAMETERS, ModelFacts, parameter_estimate
 from scvae.runs import (
     LEGACY_NOTE,
     DataIdentity,
@@ -43,8 +42,6 @@ from scvae.training.commit import RunFileError
 
 #: saved JSON files larger than this are refused (real ones hold a few kilobytes)
 MAXIMUM_JSON_BYTES = 64 << 20
-#: a saved model larger than this many numbers (4 GiB of float32) is refused
-MAXIMUM_PARAMETERS = 1 << 30
 EVALUATION_ADVICE = (
     "evaluate another version with --model-versions, or train again with --reset-training"
 )
@@ -163,25 +160,11 @@ def _probabilities(values: object) -> bool:
     )
 
 
-def parameter_estimate(config: ModelConfig, facts: ModelFacts) -> int:
-    """About how many numbers the model of ``config`` and ``facts`` holds (from its sizes).
-
-    Counts the weights between consecutive layers of the encoder and decoder and the
-    GMVAE's per-component parameters; Python integers, so absurd sizes cannot overflow.
-    """
-    hidden = [int(size) for size in config.hidden_sizes]
-    latent = int(config.latent_size)
-    k, batches, features = facts.number_of_classes, facts.number_of_batches, facts.feature_size
-    heads = 3 + max(int(config.number_of_reconstruction_classes), 0)
-    encoder = [features + batches + k, *hidden, 2 * latent]
-    decoder = [latent + batches + k, *reversed(hidden), features * heads]
-    total = sum(a * b + b for chain in (encoder, decoder) for a, b in pairwise(chain))
-    return total + k * (2 * latent + 1)
-
-
 def check_model_size(config: ModelConfig, facts: ModelFacts, run: str | Path) -> None:
     """Refuse a saved model too large to build before anything is allocated."""
-    estimate = parameter_estimate(config, facts)
+    estimate = parameter_estimate(
+        config, facts.feature_size, facts.number_of_classes, facts.number_of_batches
+    )
     if estimate > MAXIMUM_PARAMETERS:
         raise RunFileError(
             Path(run) / MODEL_FACTS,
