@@ -29,6 +29,7 @@ import torch
 from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.data.anndata import from_anndata
 from scvae.data.data_set import DataSet
+from scvae.data.loading import load as load_into_memory
 from scvae.errors import ConfigError, DataError, NotCountsError
 from scvae.evaluation.restore import load_version, read_model_facts, read_run_configs
 from scvae.folders import move_run
@@ -248,7 +249,7 @@ class AnnDataModel:
         data_set = _with_features(data_set, setup.feature_names, self.facts.feature_size)
         if self.facts.number_of_batches:
             _rename_batches(data_set, setup.batch_names, setup.batch_key)
-        return data_set.load()
+        return load_into_memory(data_set)
 
     # ------------------------------------------------------------------ save
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
