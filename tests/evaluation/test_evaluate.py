@@ -114,9 +114,7 @@ def test_train_then_evaluate_writes_the_standard_files(trained, capsys):
     adata = anndata.read_h5ad(version / "scvae.h5ad")
     assert adata.obsm["X_scvae"].shape == (data.number_of_examples, 4)  # every cell
     test_rows = adata.obs_names.get_indexer(z.index.astype(str))
-    np.testing.assert_allclose(
-        adata.obsm["X_scvae"][test_rows], z.to_numpy(), rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(adata.obsm["X_scvae"][test_rows], z.to_numpy(), rtol=1e-5, atol=1e-5)
     assert "label" in adata.obs and any(c.startswith("scvae_kmeans") for c in adata.obs)
     assert (version / "test-metrics.log").read_text().count("ELBO") == 1
     # the standard analyses: figures of every kind, decomposition tables, the report
