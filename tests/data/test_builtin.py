@@ -66,17 +66,12 @@ def _population_counts(position: int) -> np.ndarray:
 
 
 @pytest.fixture
-def server(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(download_module.time, "sleep", lambda seconds: None)
-    with LocalServer() as local:
-        monkeypatch.setenv(MIRROR_VARIABLE, local.root)
-        for position, population in enumerate(PBMC_POPULATIONS):
-            barcodes = [f"AAAC{cell}-1" for cell in range(position + 1)]
-            path = f"10x/1.1.0/{population}/{population}_filtered_gene_bc_matrices.tar.gz"
-            local.files[path] = _tenx_tarball(_population_counts(position), barcodes)
-        yield local
+def server(mirror):
+    for position, population in enumerate(PBMC_POPULATIONS):
+        barcodes = [f"AAAC{cell}-1" for cell in range(position + 1)]
+        path = f"10x/1.1.0/{population}/{population}_filtered_gene_bc_matrices.tar.gz"
+        mirror.files[path] = _tenx_tarball(_population_counts(position), barcodes)
+    return mirror
 
 
 # ------------------------------------------------------------------ catalogue

@@ -33,13 +33,8 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 @pytest.fixture
-def server(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(download_module.time, "sleep", lambda seconds: None)
-    with LocalServer() as local:
-        monkeypatch.setenv(MIRROR_VARIABLE, local.root)
-        yield local
+def server(mirror):
+    return mirror
 
 
 def _serve_original(server) -> None:
