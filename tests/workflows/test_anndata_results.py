@@ -209,7 +209,9 @@ def test_a_version_equal_to_another_is_evaluated_once(scanpy_h5ad, tmp_path, cap
     assert code == 0
     printed = capsys.readouterr().out
     # after one epoch the best model is the model at the end of training
-    assert "Best model is the end-of-training model (epoch 1, the same parameters)" in printed
+    assert (
+        "Best model is the same model as the end of training (epoch 1): evaluated once." in printed
+    )
     folders = sorted(path.parent.name for path in (tmp_path / "a").rglob("metrics.json"))
     assert folders == ["e_1-mc_1-iw_1"]
     written = anndata.read_h5ad(next((tmp_path / "a").rglob("scvae.h5ad")))

@@ -178,14 +178,12 @@ def _same_state(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor])
 
 
 def _same_versions_line(group: list[str], epoch: int) -> str:
-    """E.g. "Best model and early stopping are the end-of-training model (epoch 60, ...)"."""
+    """E.g. "Best model and early stopping are the same model as the end of training
+    (epoch 60): evaluated once"."""
     names = [version.replace("_", " ") for version in group]
     others = " and ".join(names[1:]).capitalize()
     verb = "are" if len(names) > 2 else "is"
-    first = names[0].replace(" ", "-")
-    return (
-        f"{others} {verb} the {first} model (epoch {epoch}, the same parameters): evaluated once."
-    )
+    return f"{others} {verb} the same model as the {names[0]} (epoch {epoch}): evaluated once."
 
 
 def _context(
