@@ -122,6 +122,8 @@ def write_synthetic_h5ad(
         write_elem(file, "obs", pd.DataFrame(index=pd.Index(names, dtype=object)))
         gene_names = [f"gene_{j:05d}" for j in range(genes)]
         write_elem(file, "var", pd.DataFrame(index=pd.Index(gene_names, dtype=object)))
+        for key in ("layers", "obsm", "obsp", "uns", "varm", "varp"):  # as anndata writes them
+            write_elem(file, key, {})
     temporary.replace(path)
     return path
 
