@@ -336,6 +336,15 @@ class TrainingConfig(_Config):
         help="train with this many processes on this machine (DistributedDataParallel); "
         "under torchrun the launcher's process count is used instead",
     )
+    epoch_evaluation_cells: int = option(
+        20_000,
+        "--epoch-evaluation-cells",
+        type=int,
+        metavar="N",
+        help="after each epoch, evaluate a training or validation set of more than N cells "
+        "(learning curves, early stopping) on a fixed random N of its cells, the same every "
+        "epoch; 0 or 'all': every cell",
+    )
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
     def curves(folder):
         return [
-            {k: v for k, v in row.items() if k != "seconds"}
+            {k: v for k, v in row.items() if k not in ("seconds", "evaluation_seconds")}
             for row in read_curves(folder / "learning_curves.csv")
         ]
 

@@ -18,7 +18,7 @@ import torch
 
 from scvae.cli import main
 
-EPOCH_LINE = re.compile(r"^Epoch +(\d+)/(\d+) \(([\d.]+) s\): (.*)$")
+EPOCH_LINE = re.compile(r"^Epoch +(\d+)/(\d+) \(([\d.]+) s \+ ([\d.]+) s\): (.*)$")
 RAW_NAMES = (
     "lower_bound",
     "reconstruction_error",
@@ -94,13 +94,15 @@ def test_gmvae_epoch_lines_are_one_compact_line_each(toy, capsys):
     assert lines.index(legend) == lines.index(epochs[0]) - 1
     curves = _curves(run)
     for line in epochs:
-        assert len(line) <= 110, line
-        epoch, total, seconds, terms = EPOCH_LINE.match(line).groups()
+        assert len(line) <= 120, line  # with the training and evaluation times
+        epoch, total, seconds, evaluation, terms = EPOCH_LINE.match(line).groups()
         assert total == "2"
         rows = [row for row in curves if row["epoch"] == epoch]
         assert [row["set"] for row in rows] == ["training", "validation"]
-        # the printed time includes the evaluation passes: more than the training pass
-        assert float(seconds) >= float(rows[0]["seconds"])
+        # the training pass, then the evaluation passes of both sets
+        assert float(seconds) == pytest.approx(float(rows[0]["seconds"]), abs=0.006)
+        evaluated = sum(float(row["evaluation_seconds"]) for row in rows)
+        assert float(evaluation) == pytest.approx(evaluated, abs=0.006)
         values = dict(part.rsplit(" ", 1) for part in terms.removesuffix(" %").split(", "))
         assert set(values) == {"ELBO", "ENRE", "KL_z", "KL_y", "Acc"}
         for title, column in (("ELBO", "lower_bound"), ("ENRE", "reconstruction_error"),
@@ -150,7 +152,8 @@ def test_vae_description_has_no_components(toy, capsys):
     assert not any("components" in line for line in lines)
     (epoch,) = [line for line in lines if line.startswith("Epoch ")]
     assert re.search(r"ELBO -?[\d.]+, ENRE -?[\d.]+, KL [\d.]+$", epoch), epoch
-    assert "Epochs (training set; nats per cell" in "\n".join(lines)
+    legend = "Epochs (training set, all 60 cells evaluated; time: training + evaluation; nats per"
+    assert legend in "\n".join(lines)
 
 
 def test_no_batch_correction_or_mapping_in_names_when_the_data_have_none(toy, capsys):

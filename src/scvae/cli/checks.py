@@ -31,6 +31,16 @@ def whole(least: int) -> Check:
     return check
 
 
+def whole_or_all(text: str) -> int:
+    """A whole number of at least 0, or ``all`` (0: no limit)."""
+    if text.strip().lower() == "all":
+        return 0
+    try:
+        return whole(0)(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error} (or 'all')") from None
+
+
 def real(
     low: float = -math.inf,
     high: float = math.inf,
@@ -151,6 +161,7 @@ CHECKS: dict[str, Check] = {
     "device": device,
     "threads": whole(1),
     "processes": whole(1),
+    "epoch_evaluation_cells": whole_or_all,
     # evaluation and analysis
     "sample_size": whole(0),
     "highlight_feature_indices": whole(0),

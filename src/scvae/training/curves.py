@@ -1,4 +1,10 @@
-"""Learning curves: one CSV row per epoch and set, rewritten with each epoch's commit."""
+"""Learning curves: one CSV row per epoch and set, rewritten with each epoch's commit.
+
+Besides the terms, each row has the seconds of the epoch's training pass, the seconds of
+that set's evaluation and the number of cells it was evaluated on (``evaluated_cells``:
+the whole set, or the fixed subsample of a large one). Files written before these two
+columns existed read with them empty (``None``).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +25,14 @@ SETS = ("training", "validation")
 MAXIMUM_CURVES_BYTES = 256 << 20
 
 
+#: columns after the terms and accuracies: timings and the cells each evaluation used
+TIMING_COLUMNS = ("seconds", "evaluation_seconds", "evaluated_cells")
+
+
 def curve_columns(terms: Sequence[str]) -> list[str]:
-    """``epoch, set, <terms>, accuracy, superset_accuracy, seconds``."""
-    return ["epoch", "set", *terms, "accuracy", "superset_accuracy", "seconds"]
+    """``epoch, set, <terms>, accuracy, superset_accuracy, seconds, evaluation_seconds,
+    evaluated_cells``."""
+    return ["epoch", "set", *terms, "accuracy", "superset_accuracy", *TIMING_COLUMNS]
 
 
 def write_curves(path: str | Path, rows: Sequence[dict], terms: Sequence[str]) -> None:
@@ -64,4 +75,9 @@ def _parse_row(row: dict) -> dict:
     if parsed["epoch"] < 1 or parsed["set"] not in SETS:
         raise ValueError(f"invalid epoch {parsed['epoch']} or set {parsed['set']!r}")
     parsed.update({key: float(value) if value else None for key, value in row.items()})
+    cells = parsed.get("evaluated_cells")
+    if cells is not None:
+        if cells < 1 or cells != int(cells):
+            raise ValueError(f"invalid number of evaluated cells {cells}")
+        parsed["evaluated_cells"] = int(cells)
     return parsed

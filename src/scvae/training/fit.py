@@ -6,12 +6,20 @@ early-stopping state), ``learning_curves.csv``, and the ``best/`` and
 the epoch number, and all of an epoch's files are committed in one step
 (:mod:`scvae.training.commit`), so a run killed at any point and resumed gives the
 same curves, records and model versions as an uninterrupted one.
+
+After each epoch the training and validation sets are evaluated (the learning curves,
+early stopping, the GMVAE's accuracy). A set of more than ``evaluation_cells`` examples
+is evaluated on a fixed random subsample of that many (:func:`evaluation_sample`: drawn
+from the run seed, the same cells every epoch and after a resume); smaller sets, or
+``evaluation_cells = 0``, are evaluated exactly, on every example.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +30,7 @@ import torch
 from scvae import progress
 from scvae.clustering import accuracy, majority_labels
 from scvae.data.batches import RowSource
-from scvae.errors import ScvaeError
+from scvae.errors import ConfigError, ScvaeError
 from scvae.folders import BEST_DIRECTORY, CHECKPOINT_NAME, CURVES_NAME, EARLY_STOPPING_DIRECTORY
 from scvae.training.checkpoints import (
     CheckpointError,
@@ -45,6 +53,8 @@ from scvae.training.parallel import (
 from scvae.training.priors import fit_library_prior, place_mixture
 
 EARLY_STOPPING_PATIENCE = 10
+#: the stream of the per-epoch evaluation subsamples (mixed with the run seed and the set)
+EVALUATION_SAMPLE_STREAM = 0x5EED_E7A1
 RESUME_ADVICE = "train again from the start with --reset-training"
 
 
@@ -105,6 +115,130 @@ class FitOptions:
     on_epoch_end: Callable[[int, list[dict]], None] | None = None
     terms: tuple[str, ...] = field(default=("lower_bound", "reconstruction_error", "kl_divergence"))
     processes: Processes = SINGLE
+    #: a set of more than this many examples is evaluated after each epoch on a fixed
+    #: random subsample of this many (0: every example, whatever the size)
+    evaluation_cells: int = 0
+    #: examples per evaluation minibatch (``None``: ``minibatch_size``, the fastest per
+    #: example on the CPU, where larger minibatches were measured to be slower)
+    evaluation_minibatch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class EvaluatedSet:
+    """A set as the per-epoch evaluation sees it: every example, or a fixed subsample."""
+
+    kind: str
+    data: LabelledSource
+    #: examples of the whole set
+    total: int
+    #: the positions evaluated (sorted), or ``None`` for every example
+    rows: np.ndarray | None = None
+
+    @property
+    def cells(self) -> int:
+        """Examples evaluated each epoch."""
+        return self.total if self.rows is None else len(self.rows)
+
+
+def evaluation_sample(examples: int, cells: int, seed: int, kind: str) -> np.ndarray | None:
+    """The positions a set of ``examples`` is evaluated on after each epoch (sorted).
+
+    ``None`` (every example) when ``cells`` is 0 or the set has at most ``cells``
+    examples; otherwise ``cells`` positions drawn without replacement from a generator
+    seeded by the run seed and the set's kind, so every epoch, every process and a
+    resumed run use the same ones.
+    """
+    if cells <= 0 or examples <= cells:
+        return None
+    stream = ("training", "validation").index(kind) if kind in ("training", "validation") else 2
+    rng = np.random.default_rng([int(seed), EVALUATION_SAMPLE_STREAM, stream])
+    return np.sort(rng.choice(examples, size=cells, replace=False))
+
+
+def evaluated_sets(training, validation, options: FitOptions) -> list[EvaluatedSet]:
+    """The sets evaluated after each epoch, each whole or as its fixed subsample."""
+    cells = options.evaluation_cells
+    if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 0:
+        raise ConfigError(
+            "--epoch-evaluation-cells (epoch_evaluation_cells) must be a whole number of "
+            f"cells, or 0 for every cell; got {cells!r}"
+        )
+    sets = []
+    for kind, data in (("training", training), ("validation", validation)):
+        if data is None:
+            continue
+        total = data.source.number_of_examples
+        rows = evaluation_sample(total, int(cells), options.seed, kind)
+        sets.append(EvaluatedSet(kind, data if rows is None else subset(data, rows), total, rows))
+    return sets
+
+
+def subset(data: LabelledSource, rows: np.ndarray) -> LabelledSource:
+    """The examples at ``rows`` (positions) of ``data``, with their labels, as a set of their own.
+
+    Each example's values, network input, library size, count sum and batch are those
+    it has in ``data`` (the count sums are not normalised again), so evaluating the
+    subset gives each example the terms it has when the whole set is evaluated.
+    """
+
+    def take(values):
+        return None if values is None else np.asarray(values)[rows]
+
+    return dataclasses.replace(
+        data,
+        source=subset_source(data.source, rows),
+        labels=take(data.labels),
+        superset_labels=take(data.superset_labels),
+    )
+
+
+def subset_source(source, rows: np.ndarray):
+    """A minibatch source of the examples at ``rows`` (sorted positions) of ``source``.
+
+    A :class:`RowSource` becomes a view of those rows read directly (no block cache: on
+    disk, the store merges the reads of nearby rows), otherwise a thin wrapper.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if not isinstance(source, RowSource):
+        return _SourceRows(source, rows)
+
+    def take(values):
+        return None if values is None else values[rows]
+
+    return dataclasses.replace(
+        source,
+        matrix=source.matrix[rows],
+        inputs=take(source.inputs),
+        library_size=source.library_size[rows],
+        count_sum=take(source.count_sum),
+        batch_indices=take(source.batch_indices),
+        order="permutation",
+        _cache=OrderedDict(),
+        _ranks=None,
+    )
+
+
+class _SourceRows:
+    """The examples at ``rows`` of any minibatch source (read through it)."""
+
+    def __init__(self, source, rows: np.ndarray) -> None:
+        self.source, self.rows = source, rows
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)  # e.g. ``noisy``
+
+    @property
+    def number_of_examples(self) -> int:
+        return len(self.rows)
+
+    def reading_order(self) -> np.ndarray:
+        return np.arange(len(self.rows))
+
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.permutation(len(self.rows))
+
+    def inputs_for(self, rows, device="cpu", noise=None):
+        return self.source.inputs_for(self.rows[np.asarray(rows, dtype=np.int64)], device, noise)
 
 
 def warm_up_weight(epoch: int, warm_up_epochs: int) -> float:
@@ -131,6 +265,7 @@ def fit(
 
 
 def _fit(module, training, validation, run_directory: Path, options: FitOptions) -> list[dict]:
+    evaluated = evaluated_sets(training, validation, options)
     device = torch.device(options.device)
     module.to(device)
     optimiser = _adam(module, options.learning_rate)
@@ -140,7 +275,7 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     if start == 0:
         fit_library_prior(module, training.source, 500, device, options.processes)
     trainer = wrap_module(module, options.processes, device)
-    bar = _run_bar(training, validation, start, options)
+    bar = _run_bar(training, evaluated, start, options)
     try:
         for epoch in range(start, options.number_of_epochs):
             if options.early_stopping and stopping.stopped:
@@ -152,7 +287,7 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
                 bar.set_description_str(_stage(epoch, options, "placing the mixture components"))
                 place_mixture(module, training.source, options.seed, 500, device, options.processes)
             _seed_evaluation(options.seed, epoch)
-            rows += _evaluate_sets(module, (training, validation), epoch, seconds, options, bar)
+            rows += _evaluate_sets(module, evaluated, epoch, seconds, options, bar)
             with bar.external_write_mode():  # epoch lines printed by the callback
                 _after_epoch(module, optimiser, run_directory, epoch, rows, stopping, options)
     finally:
@@ -160,23 +295,28 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     return rows
 
 
-def _evaluate_sets(module, sets, epoch: int, seconds: float, options, bar) -> list[dict]:
+def _evaluate_sets(
+    module, sets: Sequence[EvaluatedSet], epoch: int, seconds: float, options, bar
+) -> list[dict]:
     """The epoch's rows: the terms of the training and validation sets, with their timings.
 
-    ``seconds`` is the training pass; ``evaluation_seconds`` the evaluation of that set.
+    ``seconds`` is the training pass; ``evaluation_seconds`` the evaluation of that set,
+    made on ``evaluated_cells`` of its examples.
     """
     rows = []
     device = torch.device(options.device)
-    for kind, data in zip(("training", "validation"), sets, strict=True):
-        if data is None:
-            continue
-        bar.set_description_str(_stage(epoch, options, f"evaluating the {kind} set"))
+    for evaluated in sets:
+        what = f"evaluating the {evaluated.kind} set"
+        if evaluated.rows is not None:
+            what += f" ({evaluated.cells:,} of {evaluated.total:,})"
+        bar.set_description_str(_stage(epoch, options, what))
         started = time.perf_counter()
-        terms = evaluate_terms(module, data, options, device, bar)
+        terms = evaluate_terms(module, evaluated.data, options, device, bar)
         elapsed = time.perf_counter() - started
         rows.append(
-            {"epoch": epoch + 1, "set": kind, **terms, "seconds": seconds,
-             "evaluation_seconds": elapsed}
+            {"epoch": epoch + 1, "set": evaluated.kind, **terms, "seconds": seconds,
+             "evaluation_seconds": elapsed, "evaluated_cells": evaluated.cells,
+             "set_cells": evaluated.total}
         )  # fmt: skip
     return rows
 
@@ -217,19 +357,21 @@ def _seed_evaluation(seed: int, epoch: int) -> None:
     torch.manual_seed(seed * 100_003 + epoch + 50_021)
 
 
-def _run_bar(training: LabelledSource, validation, start: int, options: FitOptions):
+def _run_bar(
+    training: LabelledSource, evaluated: Sequence[EvaluatedSet], start: int, options: FitOptions
+):
     """One bar for the whole run: every training step and every evaluation minibatch.
 
     Its ETA covers the epochs still to train, with their evaluation passes of the
-    training and validation sets (a rate averaged over the run, not the last steps).
-    Drawn by the main process only, and only where :func:`scvae.progress.wanted` says so.
+    training and validation sets (or their subsamples; a rate averaged over the run,
+    not the last steps). Drawn by the main process only, and only where
+    :func:`scvae.progress.wanted` says so.
     """
     processes = options.processes
     size = options.minibatch_size
     per_epoch = number_of_steps(training.source.number_of_examples, size, processes)
-    for data in (training, validation):
-        if data is not None:
-            per_epoch += evaluation_steps(data.source.number_of_examples, size, processes)
+    for data in evaluated:
+        per_epoch += evaluation_steps(data.cells, _evaluation_size(options), processes)
     return progress.bar(
         total=max(options.number_of_epochs - start, 0) * per_epoch,
         enabled=options.progress and processes.is_main,
@@ -239,6 +381,10 @@ def _run_bar(training: LabelledSource, validation, start: int, options: FitOptio
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps "
         "[{elapsed}<{remaining}]{postfix}",
     )
+
+
+def _evaluation_size(options: FitOptions) -> int:
+    return options.evaluation_minibatch_size or options.minibatch_size
 
 
 def _stage(epoch: int, options: FitOptions, what: str) -> str:
@@ -283,6 +429,7 @@ def _diverged_message(what: str) -> str:
 def evaluate_terms(module, data: LabelledSource, options: FitOptions, device, bar=None) -> dict:
     """Exact per-cell means of the bound and its terms (and accuracy) over a data set.
 
+    ``data`` is evaluated whole (pass :func:`subset` of it for some of its examples).
     With several processes each evaluates its part and the sums are shared; ``bar``
     (a progress bar) advances by one per minibatch.
     """
@@ -290,7 +437,7 @@ def evaluate_terms(module, data: LabelledSource, options: FitOptions, device, ba
     processes = options.processes
     sums: dict[str, float] = {}
     clusters, positions = [], []
-    batches = evaluation_batches(data.source, options.minibatch_size, device, processes)
+    batches = evaluation_batches(data.source, _evaluation_size(options), device, processes)
     for inputs, rows in batches:
         output = module(inputs, kl_scale=1.0, samples=options.training_samples)
         terms = {

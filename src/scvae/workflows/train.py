@@ -370,6 +370,7 @@ def _fit_options(
         terms=GMVAE_TERMS if model_config.model_type == "GMVAE" else VAE_TERMS,
         on_epoch_end=on_epoch_end,
         processes=processes,
+        evaluation_cells=training_config.epoch_evaluation_cells,
     )
 
 

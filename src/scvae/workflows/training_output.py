@@ -4,7 +4,9 @@ The description lists the model's setup the way scVAE 2.1.4 did (type, sizes, la
 reconstruction distributions, samples, KL, normalisation, corrections, warm-up, dropout,
 early stopping) plus the data and the run folder. Each epoch is one line with human
 names (ELBO, ENRE, KL or KL_z and KL_y, accuracy) for the training and, when there is
-one, the validation set, and the time of the epoch including its evaluation passes.
+one, the validation set, and the time of the epoch's training pass and of its evaluation
+passes. The legend above the first epoch line says how many cells each set is evaluated
+on; an epoch line repeats the numbers where a set is evaluated on a subsample.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from scvae.models.build import ModelFacts
 from scvae.models.naming import latent_distribution
 
 #: row keys that are not terms of the bound
-NOT_TERMS = ("epoch", "set", "seconds", "evaluation_seconds", "accuracy", "superset_accuracy")
+NOT_TERMS = (
+    "epoch",
+    "set",
+    "seconds",
+    "evaluation_seconds",
+    "evaluated_cells",
+    "set_cells",
+    "accuracy",
+    "superset_accuracy",
+)
 INDENT = "    "
 
 
@@ -136,6 +147,17 @@ def parameter_table(module: torch.nn.Module) -> str:
 
 
 # ------------------------------------------------------------------ epoch lines
+def _times(rows: Sequence[dict]) -> str:
+    """``1.02 s + 0.21 s`` (training + evaluation), ``... on 20,000/5,000 cells`` if sampled."""
+    if not rows or all(row.get("evaluation_seconds") is None for row in rows):
+        return duration(epoch_seconds(rows))
+    training = duration(float(rows[0].get("seconds") or 0.0))
+    text = f"{training} + {duration(evaluation_seconds(rows))}"
+    if any(_subsampled(row) for row in rows):
+        text += " on " + "/".join(f"{row['evaluated_cells']:,}" for row in rows) + " cells"
+    return text
+
+
 def number(value: float) -> str:
     """A value with the decimals that matter at its size (-625.9, -32.54, 4.14, 0.183)."""
     size = abs(value)
@@ -172,19 +194,50 @@ def epoch_seconds(rows: Sequence[dict]) -> float:
     """The epoch's time: its training pass and the evaluation passes of each set."""
     if not rows:
         return 0.0
-    return float(rows[0].get("seconds") or 0.0) + sum(
-        float(row.get("evaluation_seconds") or 0.0) for row in rows
-    )
+    return float(rows[0].get("seconds") or 0.0) + evaluation_seconds(rows)
+
+
+def evaluation_seconds(rows: Sequence[dict]) -> float:
+    """The time of the epoch's evaluation passes (all sets)."""
+    return sum(float(row.get("evaluation_seconds") or 0.0) for row in rows)
+
+
+def _subsampled(row: dict) -> bool:
+    cells, total = row.get("evaluated_cells"), row.get("set_cells")
+    return cells is not None and total is not None and cells < total
+
+
+def _evaluated(rows: Sequence[dict]) -> str | None:
+    """``all 270/30 cells evaluated``, or ``cells evaluated: 20,000 of 1,050,000/all 5,000``."""
+    if any(row.get("evaluated_cells") is None for row in rows):
+        return None
+    if not any(_subsampled(row) for row in rows):
+        return "all " + "/".join(f"{row['evaluated_cells']:,}" for row in rows) + " cells evaluated"
+    parts = [
+        f"{row['evaluated_cells']:,} of {row['set_cells']:,}"
+        if _subsampled(row)
+        else f"all {row['evaluated_cells']:,}"
+        for row in rows
+    ]
+    return "cells evaluated: " + "/".join(parts) + ", the same each epoch"
 
 
 def epoch_legend(rows: Sequence[dict]) -> str:
     """The line above the first epoch line: which sets the values are of, and log P(N).
 
-    log P(N), the library-size prior's term of the ELBO, is fixed before the first epoch
-    (the prior is fitted to the training totals), so it is given once here.
+    It also says how many cells of each set are evaluated after each epoch and that the
+    times are those of the training pass and of the evaluation passes. log P(N), the
+    library-size prior's term of the ELBO, is fixed before the first epoch (the prior is
+    fitted to the training totals), so it is given once here.
     """
     sets = "/".join(row["set"] for row in rows)
-    text = f"Epochs ({sets} set{'s' if len(rows) > 1 else ''}; nats per cell"
+    text = f"Epochs ({sets} set{'s' if len(rows) > 1 else ''}"
+    evaluated = _evaluated(rows)
+    if evaluated:
+        text += f", {evaluated}"
+    if any(row.get("evaluation_seconds") is not None for row in rows):
+        text += "; time: training + evaluation"
+    text += "; nats per cell"
     if rows[0].get("log_p_library") is not None:
         values = "/".join(number(row["log_p_library"]) for row in rows)
         text += f"; the ELBO includes log P(N) = {values}, fixed by the data"
@@ -192,12 +245,14 @@ def epoch_legend(rows: Sequence[dict]) -> str:
 
 
 def epoch_line(epoch: int, rows: Sequence[dict], number_of_epochs: int) -> str:
-    """``Epoch 3/60 (1.23 s): ELBO -625.9/-630.1, ENRE ..., KL 12.34/12.56, Acc 71.2/70.3 %``.
+    """``Epoch 3/60 (1.02 s + 0.21 s): ELBO -625.9/-630.1, ENRE ..., KL 12.34/12.56, ...``.
 
-    Each value is given for the training set, then the validation set when there is one.
+    The times are the training pass and the evaluation passes (with the cells evaluated,
+    ``on 20,000/20,000 cells``, where a set is evaluated on a subsample). Each value is
+    given for the training set, then the validation set when there is one.
     """
     width = len(str(number_of_epochs))
-    head = f"Epoch {epoch + 1:>{width}}/{number_of_epochs} ({duration(epoch_seconds(rows))}):"
+    head = f"Epoch {epoch + 1:>{width}}/{number_of_epochs} ({_times(rows)}):"
     if not rows:
         return head
     parts = []
