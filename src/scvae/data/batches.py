@@ -35,6 +35,7 @@ from scvae.data.preprocessing import NoisyPreprocessing, noisy_methods
 from scvae.data.processing import DEFAULTS
 from scvae.distributions.entries import StoredEntries
 from scvae.nn.inputs import ModelInputs
+from scvae.nn.sparse import SPARSE_INPUT_DENSITY, csr_tensor, wants_sparse_input
 
 if TYPE_CHECKING:
     from scvae.data.data_set import DataSet
@@ -197,7 +198,9 @@ class RowSource:
         else:
             target, entries = densified(values)
             target, entries = target.to(device, non_blocking=True), entries.to(device)
-            x = target if inputs is None else _tensor(inputs, device)
+            x = _network_input(values if inputs is None else inputs, target, device)
+            if x is None:
+                x = target if inputs is None else _tensor(inputs, device)
             if self.binarise:
                 target = (target > 0.5).float()
                 entries = densified((values > 0.5).astype(np.float32))[1].to(device)
@@ -342,6 +345,24 @@ def _stacked(pieces: list[sp.csr_matrix], order: np.ndarray, width: int) -> sp.c
         return sp.csr_matrix((0, width), dtype=np.float32)
     stacked = pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
     return stacked[order]
+
+
+def _network_input(
+    block: sp.csr_matrix, target: torch.Tensor, device: torch.device
+) -> torch.Tensor | None:
+    """The network input as a sparse tensor when it is wide and mostly zeros (else ``None``).
+
+    The model's first layer then multiplies only the stored entries (on the CPU).
+    """
+    count, width = block.shape
+    if not wants_sparse_input(width, device) or not count:
+        return None
+    if block.nnz > SPARSE_INPUT_DENSITY * count * width:
+        return None
+    block = canonical(block)
+    if block.dtype != np.float32:
+        block = block.astype(np.float32)
+    return csr_tensor(block)
 
 
 def _tensor(values: sp.csr_matrix, device: torch.device) -> torch.Tensor:

@@ -254,7 +254,7 @@ class Encoder(nn.Module):
 def _conditioned_block(block: DenseBlock, x: Tensor, conditions: Tensor, split: int) -> Tensor:
     """``block([x, c_k])`` for every row ``c_k`` of ``conditions``: shape ``(K, B, out)``."""
     weight = block.linear.weight
-    from_x = functional.linear(block.dropout(x), weight[:, :split], block.linear.bias)
+    from_x = block.linear_part(x, weight[:, :split])
     from_conditions = functional.linear(conditions, weight[:, split:])
     linear = from_conditions.unsqueeze(1) + from_x.unsqueeze(0)
     count, size = linear.shape[:2]

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from scvae.distributions.entries import StoredEntries
+from scvae.nn.sparse import is_sparse, select_rows
 
 __all__ = ["ModelInputs"]
 
@@ -23,7 +24,8 @@ class ModelInputs:
     Attributes
     ----------
     x
-        Network input ``(B, F)`` (preprocessed values).
+        Network input ``(B, F)`` (preprocessed values): dense, or a sparse CSR tensor
+        for wide, mostly-zero inputs on the CPU (see :mod:`scvae.nn.sparse`).
     target
         Values scored by the likelihood ``(B, F)`` (e.g. raw or binarised counts).
     library_size
@@ -72,9 +74,10 @@ class ModelInputs:
 
     def select(self, rows: Tensor) -> ModelInputs:
         """The inputs of the examples at ``rows`` (an index tensor)."""
-        values = [self.x, self.target, self.library_size, self.count_sum, self.batch]
+        values = [self.target, self.library_size, self.count_sum, self.batch]
         chosen = [None if value is None else value[rows] for value in values]
-        return ModelInputs(*chosen)  # type: ignore[arg-type]  # non-zeros found anew
+        x = select_rows(self.x, rows) if is_sparse(self.x) else self.x[rows]
+        return ModelInputs(x, *chosen)  # type: ignore[arg-type]  # non-zeros found anew
 
     @property
     def size(self) -> int:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from scvae.nn.sparse import SPARSE_INPUT_FEATURES, is_sparse, sparse_linear, store_feature_major
+
 #: batch-norm settings of the original: TF decay 0.999 and epsilon 1e-3
 BATCH_NORM_MOMENTUM = 0.001
 BATCH_NORM_EPSILON = 1e-3
@@ -70,6 +72,9 @@ class DenseBlock(nn.Module):
         Shift-only batch normalisation after the linear layer.
     activation
         A module applied last (``None``: identity).
+    feature_major
+        Keep the weight on a feature-major storage (same shape and values), which the
+        sparse first layer reads fast (see :mod:`scvae.nn.sparse`).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class DenseBlock(nn.Module):
         keep_probability: float = 1.0,
         batch_norm: bool = False,
         activation: nn.Module | None = None,
+        feature_major: bool = False,
     ) -> None:
         super().__init__()
         use_dropout = 0.0 < keep_probability < 1.0
@@ -88,11 +94,26 @@ class DenseBlock(nn.Module):
         nn.init.xavier_uniform_(self.linear.weight)
         if self.linear.bias is not None:
             nn.init.zeros_(self.linear.bias)
+        if feature_major:
+            store_feature_major(self.linear)
         self.norm = ShiftOnlyBatchNorm(out_size) if batch_norm else nn.Identity()
         self.activation = activation if activation is not None else nn.Identity()
 
+    def linear_part(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Input dropout and the linear layer (with ``weight``, e.g. a slice of it, if given).
+
+        ``x`` may be a sparse CSR tensor: only its stored entries are multiplied
+        (densified first when input dropout is active in training).
+        """
+        weight = self.linear.weight if weight is None else weight
+        if is_sparse(x):
+            if not (self.training and isinstance(self.dropout, nn.Dropout)):
+                return sparse_linear(x, weight, self.linear.bias)
+            x = x.to_dense()
+        return functional.linear(self.dropout(x), weight, self.linear.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.norm(self.linear(self.dropout(x))))
+        return self.activation(self.norm(self.linear_part(x)))
 
 
 class MLP(nn.Module):
@@ -118,6 +139,7 @@ class MLP(nn.Module):
                     keep_probability=input_keep if index == 0 else hidden_keep,
                     batch_norm=batch_norm,
                     activation=nn.ReLU(),
+                    feature_major=index == 0 and size >= SPARSE_INPUT_FEATURES,
                 )
             )
             size = hidden

@@ -1,0 +1,156 @@
+"""The sparse first layer: same values and gradients as the dense product, and its use."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch.nn import functional
+
+from scvae.config import ModelConfig
+from scvae.data.batches import RowSource
+from scvae.models import ModelInputs, build_module
+from scvae.nn.layers import MLP, DenseBlock
+from scvae.nn.sparse import SPARSE_INPUT_FEATURES, csr_tensor, is_sparse, sparse_linear
+
+WIDE = SPARSE_INPUT_FEATURES + 17
+
+
+def sparse_counts(rows: int, columns: int, density: float = 0.05, seed: int = 0) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    matrix = sp.random(rows, columns, density=density, format="csr", random_state=rng)
+    matrix.data = np.ceil(matrix.data * 6).astype(np.float32)
+    matrix = matrix.astype(np.float32).tolil()
+    matrix[1] = 0  # an empty row
+    matrix = matrix.tocsr()
+    matrix.eliminate_zeros()
+    return matrix
+
+
+@pytest.mark.parametrize("feature_major", [True, False])
+def test_sparse_linear_equals_dense_product_and_gradient(feature_major: bool) -> None:
+    torch.manual_seed(0)
+    block = sparse_counts(9, 300)
+    weight = nn.Parameter(torch.randn(7, 300))
+    if feature_major:
+        weight = nn.Parameter(weight.detach().t().contiguous().t())
+    bias = nn.Parameter(torch.randn(7))
+    gradient = torch.randn(9, 7)
+
+    sparse_out = sparse_linear(csr_tensor(block), weight, bias)
+    sparse_out.backward(gradient)
+    sparse_grads = weight.grad.clone(), bias.grad.clone()
+    weight.grad = bias.grad = None
+
+    dense_out = functional.linear(torch.from_numpy(block.toarray()), weight, bias)
+    dense_out.backward(gradient)
+    torch.testing.assert_close(sparse_out, dense_out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sparse_grads[0], weight.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sparse_grads[1], bias.grad)
+    # against numpy as well: x W^T + b, and W's gradient g^T x
+    expected = block.toarray() @ weight.detach().numpy().T + bias.detach().numpy()
+    np.testing.assert_allclose(sparse_out.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        sparse_grads[0].numpy(), gradient.numpy().T @ block.toarray(), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_weight_slice_gets_its_gradient() -> None:
+    block = sparse_counts(5, 40)
+    weight = nn.Parameter(torch.randn(6, 43).t().contiguous().t())
+    sparse_linear(csr_tensor(block), weight[:, :40]).sum().backward()
+    expected = np.zeros((6, 43), np.float32)
+    expected[:, :40] = np.ones((6, 5), np.float32) @ block.toarray()
+    np.testing.assert_allclose(weight.grad.numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_feature_major_first_layer_keeps_values_and_round_trips() -> None:
+    torch.manual_seed(3)
+    plain = MLP(WIDE, (8,))
+    torch.manual_seed(3)
+    reference = nn.Linear(WIDE, 8, bias=False)
+    nn.init.xavier_uniform_(reference.weight)
+    weight = plain.blocks[0].linear.weight
+    assert weight.shape == (8, WIDE) and weight.t().is_contiguous()
+    torch.testing.assert_close(weight, reference.weight, rtol=0, atol=0)
+    # a narrow first layer is left as nn.Linear made it
+    assert MLP(50, (8,)).blocks[0].linear.weight.is_contiguous()
+
+    buffer = io.BytesIO()
+    torch.save(plain.state_dict(), buffer)
+    buffer.seek(0)
+    other = MLP(WIDE, (8,))
+    other.load_state_dict(torch.load(buffer, weights_only=True))
+    torch.testing.assert_close(other.blocks[0].linear.weight, weight, rtol=0, atol=0)
+
+
+def test_input_dropout_in_training_uses_the_dense_values() -> None:
+    block = DenseBlock(WIDE, 4, keep_probability=0.5)
+    values = sparse_counts(6, WIDE, density=0.01)
+    block.train()
+    torch.manual_seed(5)
+    sparse = block(csr_tensor(values))
+    torch.manual_seed(5)
+    dense = block(torch.from_numpy(values.toarray()))
+    torch.testing.assert_close(sparse, dense)
+    block.eval()
+    torch.testing.assert_close(
+        block(csr_tensor(values)), block(torch.from_numpy(values.toarray())), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("model_type", ["VAE", "GMVAE"])
+def test_model_loss_and_gradients_match_with_sparse_input(model_type: str) -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(model_type=model_type, latent_size=3, hidden_sizes=(16,))
+    module = build_module(config, WIDE, number_of_classes=3, number_of_batches=0)
+    values = sparse_counts(12, WIDE, density=0.02)
+    dense_inputs = ModelInputs.from_counts(torch.from_numpy(values.toarray()))
+    sparse_inputs = ModelInputs.from_counts(
+        torch.from_numpy(values.toarray()), x=csr_tensor(values)
+    )
+    results = []
+    for inputs in (sparse_inputs, dense_inputs):
+        module.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        output = module(inputs, kl_scale=1.0, samples=(1, 1))
+        output.loss.backward()
+        grads = [p.grad.clone() for p in module.parameters() if p.grad is not None]
+        results.append((output.lower_bound.detach(), grads))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-3)
+    assert len(results[0][1]) == len(results[1][1])
+    for sparse_grad, dense_grad in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(sparse_grad, dense_grad, rtol=1e-3, atol=1e-3)
+
+
+def test_row_source_gives_sparse_input_for_wide_data_on_the_cpu_only() -> None:
+    wide = sparse_counts(20, WIDE, density=0.02)
+    source = RowSource(
+        matrix=wide,
+        library_size=np.asarray(wide.sum(axis=1)).ravel().astype(np.float32),
+        count_sum=None,
+        batch_indices=None,
+        number_of_batches=0,
+    )
+    rows = np.array([0, 1, 5, 7])
+    inputs = source.inputs_for(rows)
+    assert is_sparse(inputs.x)
+    np.testing.assert_array_equal(inputs.x.to_dense().numpy(), wide[rows].toarray())
+    np.testing.assert_array_equal(inputs.target.numpy(), wide[rows].toarray())
+    chosen = inputs.select(torch.tensor([2, 0]))
+    assert is_sparse(chosen.x)
+    np.testing.assert_array_equal(chosen.x.to_dense().numpy(), wide[[5, 0]].toarray())
+
+    narrow = sparse_counts(20, 50)
+    narrow_source = RowSource(
+        matrix=narrow,
+        library_size=np.asarray(narrow.sum(axis=1)).ravel().astype(np.float32),
+        count_sum=None,
+        batch_indices=None,
+        number_of_batches=0,
+    )
+    assert not is_sparse(narrow_source.inputs_for(rows).x)
