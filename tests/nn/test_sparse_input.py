@@ -12,7 +12,8 @@ from torch import nn
 from torch.nn import functional
 
 from scvae.config import ModelConfig
-from scvae.data.batches import RowSource
+from scvae.data.batches import RowSource, densified_on, filled
+from scvae.distributions.entries import StoredEntries
 from scvae.models import ModelInputs, build_module
 from scvae.nn.layers import MLP, DenseBlock
 from scvae.nn.sparse import SPARSE_INPUT_FEATURES, csr_tensor, is_sparse, sparse_linear
@@ -154,3 +155,12 @@ def test_row_source_gives_sparse_input_for_wide_data_on_the_cpu_only() -> None:
         number_of_batches=0,
     )
     assert not is_sparse(narrow_source.inputs_for(rows).x)
+
+
+def test_blocks_filled_from_their_entries_equal_the_dense_block() -> None:
+    block = sparse_counts(7, 60)
+    entries = StoredEntries.from_csr(block.indptr, block.indices, block.data, 60)
+    np.testing.assert_array_equal(filled(entries, block.shape).numpy(), block.toarray())
+    dense, cpu_entries = densified_on(block, torch.device("cpu"))
+    np.testing.assert_array_equal(dense.numpy(), block.toarray())
+    torch.testing.assert_close(cpu_entries.positions, entries.positions)
