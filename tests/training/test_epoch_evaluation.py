@@ -295,3 +295,38 @@ def test_the_estimators_reach_training(counts_h5ad, tmp_path):
         log=lambda *_: None,
     )  # fmt: skip
     assert _curve_cells(run) == [("training", "40"), ("validation", "36")]
+
+
+class _Steps:
+    """A progress bar that counts its updates."""
+
+    n = 0
+
+    def update(self) -> None:
+        self.n += 1
+
+
+def test_the_evaluation_minibatch_size_changes_only_the_summation_order(tmp_path):
+    """A deterministic module: the means over 32 or 250 examples a minibatch agree."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import ddp_toy
+    finally:
+        sys.path.pop(0)
+    module, data = ddp_toy.ToyRegression(), LabelledSource(ddp_toy.toy_source())
+    results = []
+    for size in (None, 7, 250):
+        options = FitOptions(number_of_epochs=1, minibatch_size=32, evaluation_minibatch_size=size)
+        bar = _Steps()
+        results.append((evaluate_terms(module, data, options, torch.device("cpu"), bar), bar.n))
+    assert [steps for _, steps in results] == [4, 15, 1]  # 103 examples
+    values = ddp_toy.toy_values().toarray()
+    with torch.no_grad():
+        error = module.linear(torch.from_numpy(values[:, :-1])).squeeze(1) - torch.from_numpy(
+            values[:, -1]
+        )
+    truth = -float((error.double() ** 2).mean())
+    for terms, _ in results:
+        assert terms["lower_bound"] == pytest.approx(truth, rel=1e-6)
