@@ -190,6 +190,17 @@ def scvae_phase(arguments: list[str], folder: Path, name: str, env: dict, work: 
     return result
 
 
+def say(phase: str, result: dict, rate: float | None) -> None:
+    """One line as soon as a phase ends (what is left if a later phase is cut short)."""
+    shown = "–" if rate is None else f"{rate:,.0f}"
+    print(
+        f"[atlas] {phase}: {duration(result['seconds'])}, peak RSS "
+        f"{gigabytes(result['peak_rss_bytes'])}, peak GPU memory "
+        f"{gigabytes(result.get('gpu_peak_bytes'))}, {shown} cells/s",
+        flush=True,
+    )
+
+
 def child_environment(threads: int | None) -> dict:
     env = dict(os.environ)
     if threads:
@@ -240,6 +251,7 @@ def write_phase(args, path: Path) -> dict:
         tail = Path(result["log"]).read_text(errors="replace").strip().splitlines()[-15:]
         fail("writing the file failed:\n  " + "\n  ".join(tail))
     result["file_bytes"] = path.stat().st_size
+    say("writing", result, args.cells / result["seconds"])
     return result
 
 
@@ -270,12 +282,22 @@ def run_folder(models: Path) -> Path | None:
     return curves[0].parent if len(curves) == 1 else None
 
 
-def training_seconds(run: Path) -> float:
-    """Seconds of the optimisation steps (the training rows' ``seconds``, all epochs)."""
+def curve_timings(run: Path) -> dict:
+    """From ``learning_curves.csv``: the seconds of the optimisation steps (the training
+    rows' ``seconds``, all epochs) and, where the library writes them, of the per-epoch
+    evaluation passes (``evaluation_seconds``) and the cells they used (``evaluated_cells``).
+    """
     with open(run / "learning_curves.csv", newline="") as file:
-        return sum(
-            float(row["seconds"]) for row in csv.DictReader(file) if row["set"] == "training"
-        )
+        rows = list(csv.DictReader(file))
+    timings = {
+        "loop_seconds": sum(float(row["seconds"]) for row in rows if row["set"] == "training")
+    }
+    passes = [row for row in rows if row.get("evaluation_seconds")]
+    if passes:
+        timings["evaluation_seconds"] = sum(float(row["evaluation_seconds"]) for row in passes)
+        if all(row.get("evaluated_cells") for row in passes):
+            timings["evaluated_cells"] = sum(int(float(row["evaluated_cells"])) for row in passes)
+    return timings
 
 
 def training_cells(log: Path, run: Path, cells: int) -> int:
@@ -350,16 +372,18 @@ def run_model(args, path: Path, model: str, env: dict) -> dict:
     run = run_folder(folder / "models")
     if result["train"]["exit"] != 0 or run is None:
         return result
-    seconds = training_seconds(run)
+    timings = curve_timings(run)
+    seconds = timings["loop_seconds"]
     cells = training_cells(Path(result["train"]["log"]), run, args.cells)
     result["train"].update(
         {
-            "loop_seconds": seconds,
+            **timings,
             "training_cells": cells,
             "cells_per_second": cells * args.epochs / seconds if seconds > 0 else None,
             "values_on_disk": values_on_disk(run, path),
         }
     )
+    say("train", result["train"], result["train"]["cells_per_second"])
     evaluate = [
         "evaluate",
         "--model-directory",
@@ -373,6 +397,7 @@ def run_model(args, path: Path, model: str, env: dict) -> dict:
     if result["evaluate"]["exit"] == 0:
         result["evaluate"].update(check_export(folder / "analyses", args.cells, args.keep_export))
         result["evaluate"]["cells_per_second"] = args.cells / result["evaluate"]["seconds"]
+        say("evaluate", result["evaluate"], result["evaluate"]["cells_per_second"])
     return result
 
 
@@ -432,7 +457,13 @@ def _phase_row(model: dict, phase: str, cells: int) -> str:
     if phase == "train":
         rate = result.get("cells_per_second")
         where = "on disk" if result.get("values_on_disk") else "in memory"
-        notes = f"training loop {duration(result['loop_seconds'])}; values {where}"
+        notes = f"training loop {duration(result['loop_seconds'])}"
+        if result.get("evaluation_seconds"):
+            notes += f"; per-epoch evaluation passes {duration(result['evaluation_seconds'])}"
+            if result.get("evaluated_cells"):
+                speed = result["evaluated_cells"] / result["evaluation_seconds"]
+                notes += f" ({result['evaluated_cells']:,} cells, {speed:,.0f} cells/s)"
+        notes += f"; values {where}"
         count = result["training_cells"]
     else:
         rate = result["cells_per_second"]
@@ -504,7 +535,9 @@ READING = (
     "export). Peak RSS is `ru_maxrss` of that process (from `wait4`); peak GPU memory is "
     "`torch.cuda.max_memory_allocated()` read in the process at its end. Training cells/s "
     "= training cells x epochs / the `seconds` column of `learning_curves.csv` (the "
-    "optimisation steps only); evaluation cells/s = all cells / wall time. 'values on "
+    "optimisation steps only); the per-epoch evaluation passes (learning curves), where the "
+    "library records them, come from its `evaluation_seconds` and `evaluated_cells` columns; "
+    "evaluation cells/s = all cells / wall time. 'values on "
     "disk' is the library's own `--backed-above` decision for the run."
 )
 
