@@ -52,8 +52,10 @@ def log_normalised(values, target: float | None = None):
     scale = np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
     if sp.issparse(values):
         return sp.csr_matrix(sp.diags(scale) @ sp.csr_matrix(values, dtype=np.float64)).log1p()
-    dense = np.asarray(values, dtype=np.float32)
-    return np.log1p(np.clip(dense, 0.0, None) * scale[:, None].astype(np.float32))
+    dense = np.array(values, dtype=np.float32)  # the one copy; the rest is in place
+    np.clip(dense, 0.0, None, out=dense)
+    dense *= scale[:, None].astype(np.float32)
+    return np.log1p(dense, out=dense)
 
 
 def saver(

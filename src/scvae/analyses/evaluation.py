@@ -30,7 +30,15 @@ def analyse_results(
     chosen = included_analyses(context.analysis.included_analyses)
     kind = evaluated_kind(context.evaluation.evaluation_set_kind, data_set)
     gmvae = evaluation.y is not None
-    original = read_rows(data_set.values, evaluation.reconstruction_rows)
+    # the statistics describe the summarised rows (up to 10,000) when the evaluation
+    # streamed them, else the rows with dense reconstructions
+    streamed = getattr(evaluation, "reconstruction_statistics", None)
+    summarised = evaluation.statistics_rows if streamed is not None else None
+    metrics = "metrics" in chosen
+    original = None
+    if metrics:
+        rows = summarised if summarised is not None else evaluation.reconstruction_rows
+        original = read_rows(data_set.values, rows)
     _, text = write_results(
         folder,
         kind=kind,
@@ -38,10 +46,12 @@ def analyse_results(
         version=trained.version,
         terms=evaluation.terms,
         predictions=predictions,
-        original=original if "metrics" in chosen else None,
-        reconstruction=evaluation.reconstruction if "metrics" in chosen else None,
-        extra_statistics=extensive_statistics(context.analysis, chosen, original, evaluation),
+        original=original,
+        reconstruction=evaluation.reconstruction if metrics and streamed is None else None,
+        reconstruction_statistics=streamed if metrics else None,
+        extra_statistics=extensive_statistics(context.analysis, chosen, data_set, evaluation),
     )
+    del original
     names = data_set.example_names
     if "latent_values" in chosen:
         write_latent_values(folder, names, evaluation.z, evaluation.y, gmvae)

@@ -66,29 +66,76 @@ def feature_standard_deviations(values) -> np.ndarray:
     return np.sqrt(np.maximum(variance, 0.0))
 
 
-def difference_statistics(original, reconstruction) -> dict[str, dict[str, float]]:
-    """Summary statistics of |reconstruction - original| and |log-ratio| (log(x + 1))."""
-    from scvae.analyses.metrics import summary_statistics
+#: |difference| statistics read the originals this many rows at a time
+DIFFERENCE_ROWS = 256
 
-    original = original.toarray() if hasattr(original, "toarray") else np.asarray(original)
-    reconstruction = np.asarray(reconstruction, dtype=np.float64)
-    difference = np.abs(reconstruction - original)
-    log_ratio = np.abs(np.log1p(np.maximum(reconstruction, 0)) - np.log1p(np.maximum(original, 0)))
+
+class _DenseChunks:
+    """Row blocks of a function's dense values as CSR chunks (what the chunked summary
+    statistics of :mod:`scvae.data.statistics` walk); each block is computed when read."""
+
+    def __init__(self, shape: tuple[int, int], block: Callable[[int, int], np.ndarray]) -> None:
+        self.shape, self._block = shape, block
+
+    def iter_chunks(self):
+        import scipy.sparse as sp
+
+        for start in range(0, self.shape[0], DIFFERENCE_ROWS):
+            stop = min(start + DIFFERENCE_ROWS, self.shape[0])
+            yield np.arange(start, stop), sp.csr_matrix(self._block(start, stop))
+
+
+def difference_statistics(original, reconstruction) -> dict[str, dict[str, float]]:
+    """Summary statistics of |reconstruction - original| and |log-ratio| (log(x + 1)).
+
+    ``original`` is a matrix (sparse or dense) or a function of ``(start, stop)`` giving
+    those rows of it; the differences are computed :data:`DIFFERENCE_ROWS` rows at a
+    time, so no dense copy of the whole set is made.
+    """
+    from scvae.data.statistics import summary_statistics
+
+    read = original if callable(original) else _row_reader(original)
+
+    def difference(start: int, stop: int) -> np.ndarray:
+        block = np.asarray(reconstruction[start:stop], dtype=np.float64)
+        return np.abs(block - read(start, stop))
+
+    def log_ratio(start: int, stop: int) -> np.ndarray:
+        block = np.asarray(reconstruction[start:stop], dtype=np.float64)
+        counts = read(start, stop)
+        return np.abs(np.log1p(np.maximum(block, 0)) - np.log1p(np.maximum(counts, 0)))
+
+    shape = np.shape(reconstruction)
     return {
-        "|difference|": summary_statistics(difference),
-        "|log-ratio|": summary_statistics(log_ratio),
+        "|difference|": summary_statistics(_DenseChunks(shape, difference)),
+        "|log-ratio|": summary_statistics(_DenseChunks(shape, log_ratio)),
     }
 
 
-def extensive_statistics(analysis, chosen, original, evaluation) -> dict | None:
-    """The |difference| and |log-ratio| rows of the metrics at the extensive level."""
+def _row_reader(values) -> Callable[[int, int], np.ndarray]:
+    def read(start: int, stop: int) -> np.ndarray:
+        block = values[start:stop]
+        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        return block.astype(np.float64)
+
+    return read
+
+
+def extensive_statistics(analysis, chosen, data_set, evaluation) -> dict | None:
+    """The |difference| and |log-ratio| rows of the metrics at the extensive level, over
+    the rows with dense reconstructions (the originals read a block of rows at a time)."""
     if (
         analysis.analysis_level != "extensive"
         or "metrics" not in chosen
         or evaluation.reconstruction is None
     ):
         return None
-    return difference_statistics(original, evaluation.reconstruction)
+    rows = np.asarray(evaluation.reconstruction_rows)
+
+    def originals(start: int, stop: int) -> np.ndarray:
+        return read_rows(data_set.values, rows[start:stop]).toarray().astype(np.float64)
+
+    return difference_statistics(originals, evaluation.reconstruction)
 
 
 def _dense(values) -> np.ndarray:

@@ -60,8 +60,9 @@ def _result_figures(
         written += _profiles(folder / "profile_comparisons", context, data_set, evaluation, save)
     if "distributions" in chosen and evaluation.reconstruction is not None:
         written += _distributions(
-            folder / "histograms", evaluation.reconstruction, data_set.terms, save
-        )
+            folder / "histograms", evaluation.reconstruction, data_set.terms, save,
+            totals=getattr(evaluation, "reconstruction_totals", None),
+        )  # fmt: skip
     if context.analysis.analysis_level == "extensive" and evaluation.reconstruction is not None:
         written += _differences(folder / "heat_maps", data_set, evaluation, save)
     colourings = common.colourings(
@@ -229,19 +230,48 @@ def _profiles(folder: Path, context, data_set, evaluation, save) -> list[Path]:
     return written
 
 
-def _distributions(folder: Path, reconstruction: np.ndarray, terms, save) -> list[Path]:
-    values = np.asarray(reconstruction).ravel()
-    sums = np.asarray(reconstruction).sum(axis=1)
+#: the histograms of reconstructed values use at most this many values (whole examples)
+HISTOGRAM_VALUES = 10_000_000
+HISTOGRAM_SEED = 61
+
+
+def histogram_rows(examples: int, features: int, seed: int = HISTOGRAM_SEED) -> np.ndarray:
+    """All examples, or a seeded subset holding at most :data:`HISTOGRAM_VALUES` values."""
+    limit = max(HISTOGRAM_VALUES // max(int(features), 1), 1)
+    if examples <= limit:
+        return np.arange(examples)
+    return np.sort(np.random.default_rng(seed).choice(examples, limit, replace=False))
+
+
+def _distributions(
+    folder: Path, reconstruction: np.ndarray, terms, save, totals: np.ndarray | None = None
+) -> list[Path]:
+    """Histograms of the reconstructed values and of each example's total.
+
+    The values come from at most :data:`HISTOGRAM_VALUES` of them (a seeded subset of
+    the examples, said in the title); the totals are ``totals`` when given (those of
+    every reconstructed example), else the rows' sums.
+    """
+    reconstruction = np.asarray(reconstruction)
+    rows = histogram_rows(*reconstruction.shape)
+    values = (
+        reconstruction[rows].ravel() if len(rows) < len(reconstruction) else reconstruction.ravel()
+    )
+    sums = reconstruction.sum(axis=1) if totals is None else np.asarray(totals)
     count, example = terms.get("type", "count"), terms.get("example", "example")
     label = f"Reconstructed {count}s (expected values)"
+    shown = f" ({len(rows):,} {example}s)" if len(rows) < len(reconstruction) else ""
     return [
         save(
-            plot_histogram(values, x_label=label, title=f"Reconstructed {count}s"),
+            plot_histogram(values, x_label=label, title=f"Reconstructed {count}s{shown}"),
             folder / "histogram-normed-counts.png",
         ),
         save(
             plot_histogram(
-                values, log_x=True, x_label=label, title=f"Reconstructed {count}s (log scale)"
+                values,
+                log_x=True,
+                x_label=label,
+                title=f"Reconstructed {count}s{shown} (log scale)",
             ),
             folder / "histogram-normed-log_values.png",
         ),  # fmt: skip

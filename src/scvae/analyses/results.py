@@ -91,11 +91,14 @@ def write_results(
     original: sp.spmatrix | None = None,
     reconstruction: np.ndarray | None = None,
     extra_statistics: dict[str, dict[str, float]] | None = None,
+    reconstruction_statistics: dict[str, float] | None = None,
 ) -> tuple[list[Path], str]:
     """Write ``<kind>-metrics.log``, ``metrics.json`` and one log per prediction.
 
     ``predictions`` pairs each :class:`~scvae.evaluation.predict.Prediction` with its
-    clustering metrics. Returns the files written and the printed summary text.
+    clustering metrics. The reconstructions' statistics are ``reconstruction_statistics``
+    when given (computed as the reconstructions were produced), else those of
+    ``reconstruction``. Returns the files written and the printed summary text.
     """
     folder = Path(folder)
     timestamp = datetime.datetime.now().isoformat(timespec="seconds")
@@ -118,7 +121,9 @@ def write_results(
     statistics = {}
     if original is not None:
         statistics["original"] = summary_statistics(original)
-    if reconstruction is not None and len(reconstruction):
+    if reconstruction_statistics is not None:
+        statistics["reconstructed"] = dict(reconstruction_statistics)
+    elif reconstruction is not None and len(reconstruction):
         statistics["reconstructed"] = summary_statistics(sp.csr_matrix(reconstruction))
     statistics.update(extra_statistics or {})  # e.g. |difference| at the extensive level
     if statistics:

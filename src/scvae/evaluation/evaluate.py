@@ -2,7 +2,9 @@
 
 Everything per example that is small (latent means, q(y|x)) is kept for all examples;
 reconstructions (dense, examples x features) are kept only for the rows asked for, so
-evaluating a large set never holds a dense reconstruction of it in memory.
+evaluating a large set never holds a dense reconstruction of it in memory. Summary
+statistics and per-example totals of the reconstructions of more rows (``statistics_rows``)
+are accumulated minibatch by minibatch without keeping the reconstructions.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ class Evaluation:
 
     ``terms`` holds per-example means of ``lower_bound``, ``reconstruction_error`` and the
     KL terms. ``z`` are posterior means ``(N, L)``; ``y`` is q(y|x) ``(N, K)`` for the GMVAE.
-    ``reconstruction`` is E[x] for ``reconstruction_rows``; ``total_sd`` and
+    ``reconstruction`` is E[x] for ``reconstruction_rows`` (``float32``); ``total_sd`` and
     ``explained_sd`` are given for ``profile_rows`` (both index the evaluated set).
+    ``reconstruction_statistics`` (the summary statistics of
+    :func:`scvae.analyses.metrics.summary_statistics`) and ``reconstruction_totals`` (each
+    row's total E[x], ``float32``) describe the reconstructions of ``statistics_rows``,
+    computed as they were produced (``None`` when no statistics rows were asked for).
     """
 
     terms: dict[str, float]
@@ -47,6 +53,9 @@ class Evaluation:
     total_sd: np.ndarray | None = None
     explained_sd: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    statistics_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    reconstruction_statistics: dict[str, float] | None = None
+    reconstruction_totals: np.ndarray | None = None
 
     @property
     def cluster_ids(self) -> np.ndarray | None:
@@ -54,22 +63,84 @@ class Evaluation:
         return None if self.y is None else self.y.argmax(axis=1)
 
 
-class _Accumulator:
-    """Sums of per-example terms and the per-example arrays, minibatch by minibatch."""
+class SummaryAccumulator:
+    """Mean, standard deviation (``ddof=1``), dispersion, minimum, maximum and sparsity
+    (share of values below 0.5) of values that arrive in blocks, in one pass.
 
-    def __init__(self, n: int, keep: np.ndarray, profile: np.ndarray) -> None:
+    The same statistics as :func:`scvae.analyses.metrics.summary_statistics` over all the
+    blocks' values together; means and squared deviations of the blocks are combined
+    exactly (Chan et al.'s pairwise update, in ``float64``), so only one block is held.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self.squares = 0.0
+        self.below_half = 0
+        self.minimum, self.maximum = np.inf, -np.inf
+
+    def add(self, values: np.ndarray) -> None:
+        block = np.asarray(values, dtype=np.float64).ravel()
+        if not block.size:
+            return
+        mean = float(block.mean())
+        squares = float(np.square(block - mean).sum())
+        count = self.count + block.size
+        delta = mean - self.mean
+        self.squares += squares + delta * delta * self.count * block.size / count
+        self.mean += delta * block.size / count
+        self.count = count
+        self.below_half += int(np.count_nonzero(block < 0.5))
+        self.minimum = min(self.minimum, float(block.min()))
+        self.maximum = max(self.maximum, float(block.max()))
+
+    def result(self) -> dict[str, float]:
+        nan = float("nan")
+        total = self.count
+        variance = self.squares / (total - 1) if total > 1 else nan
+        return {
+            "mean": float(self.mean) if total else nan,
+            "standard deviation": float(np.sqrt(variance)),
+            "dispersion": float(variance / self.mean) if total and self.mean else nan,
+            "minimum": float(self.minimum) if total else nan,
+            "maximum": float(self.maximum) if total else nan,
+            "sparsity": float(self.below_half / total) if total else nan,
+        }
+
+
+class _Accumulator:
+    """Sums of per-example terms and the per-example arrays, minibatch by minibatch.
+
+    The kept reconstructions and standard deviations go straight into arrays allocated
+    once at their final size (rows in ascending order), never into lists to be stacked.
+    """
+
+    def __init__(
+        self, n: int, keep: np.ndarray, profile: np.ndarray, statistics: np.ndarray
+    ) -> None:
         self.n = n
         self.sums: dict[str, float] = {}
         self.rows: list[np.ndarray] = []
         self.z: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
         self.kl_neurons: list[np.ndarray] = []
-        self.keep, self.profile = keep, profile
-        self.reconstruction: dict[int, np.ndarray] = {}
-        self.total: dict[int, np.ndarray] = {}
-        self.explained: dict[int, np.ndarray] = {}
+        self.keep, self.profile, self.statistics = keep, profile, statistics
+        self.reconstruction: np.ndarray | None = None
+        self.total: np.ndarray | None = None
+        self.explained: np.ndarray | None = None
+        self.summary = SummaryAccumulator() if len(statistics) else None
+        self.totals = np.zeros(len(statistics), np.float32) if len(statistics) else None
         self.largest_count = 0.0
         self.largest_mean = 0.0
+
+    def place(self, name: str, rows: np.ndarray, values: np.ndarray, dtype) -> None:
+        """Put ``values`` of ``rows`` (all in the ``name`` rows' set) at their positions."""
+        wanted = {"reconstruction": self.keep, "total": self.profile, "explained": self.profile}
+        target = getattr(self, name)
+        if target is None:
+            target = np.zeros((len(wanted[name]), values.shape[1]), dtype=dtype)
+            setattr(self, name, target)
+        target[np.searchsorted(wanted[name], rows)] = values
 
     def add_terms(self, output) -> None:
         terms = {
@@ -91,15 +162,6 @@ class _Accumulator:
                 "the evaluated ELBO is NaN or infinite; the model may have diverged "
                 "(try another model version, e.g. --model-versions best_model)"
             )
-        stacked = {
-            "reconstruction": (self.keep, self.reconstruction),
-            "total_sd": (self.profile, self.total),
-            "explained_sd": (self.profile, self.explained),
-        }
-        arrays = {
-            name: np.stack([values[int(row)] for row in rows]) if len(rows) else None
-            for name, (rows, values) in stacked.items()
-        }
         # sources may read in another order (backed data: file order); restore row order
         order = np.argsort(np.concatenate(self.rows), kind="stable") if self.rows else None
         return Evaluation(
@@ -108,9 +170,14 @@ class _Accumulator:
             y=np.concatenate(self.y)[order] if self.y else None,
             kl_neurons=sum(self.kl_neurons) / max(self.n, 1) if self.kl_neurons else None,
             reconstruction_rows=self.keep,
+            reconstruction=self.reconstruction if len(self.keep) else None,
             profile_rows=self.profile,
+            total_sd=self.total if len(self.profile) else None,
+            explained_sd=self.explained if len(self.profile) else None,
             warnings=reconstruction_warnings(self.largest_mean, self.largest_count),
-            **arrays,
+            statistics_rows=self.statistics,
+            reconstruction_statistics=None if self.summary is None else self.summary.result(),
+            reconstruction_totals=self.totals,
         )
 
 
@@ -137,6 +204,7 @@ def evaluate_module(
     device: torch.device | str = "cpu",
     reconstruction_rows: np.ndarray | None = None,
     profile_rows: np.ndarray | None = None,
+    statistics_rows: np.ndarray | None = None,
     progress: bool = False,
     description: str = "Evaluating",
     seed: int = EVALUATION_SEED,
@@ -153,12 +221,19 @@ def evaluate_module(
         ``(R, M)`` importance and Monte-Carlo samples for the bound and the moments.
     reconstruction_rows, profile_rows
         Rows whose reconstruction mean (and standard deviations, for profile rows) to keep.
+    statistics_rows
+        Rows whose reconstruction means are summarised as they are computed (summary
+        statistics and each row's total), without being kept.
     """
     module.eval()
     keep = np.unique(np.asarray(reconstruction_rows if reconstruction_rows is not None else []))
     profile = np.unique(np.asarray(profile_rows if profile_rows is not None else []))
-    wanted = np.union1d(keep, profile).astype(np.int64)
-    accumulator = _Accumulator(source.number_of_examples, keep.astype(np.int64), profile)
+    statistics = np.unique(np.asarray(statistics_rows if statistics_rows is not None else []))
+    statistics = statistics.astype(np.int64)
+    wanted = np.union1d(np.union1d(keep, profile), statistics).astype(np.int64)
+    accumulator = _Accumulator(
+        source.number_of_examples, keep.astype(np.int64), profile.astype(np.int64), statistics
+    )
     batches = minibatches(source, minibatch_size, device=device)
     total = math.ceil(source.number_of_examples / max(minibatch_size, 1))
     bar = progress_bars.bar(
@@ -196,17 +271,27 @@ def _keep_moments(module, inputs, rows, wanted, samples, accumulator: _Accumulat
         return
     subset = inputs.select(torch.as_tensor(positions, device=inputs.x.device))
     mean, total, explained = module.reconstruction_moments(subset, samples)
-    mean, total, explained = (t.double().cpu().numpy() for t in (mean, total, explained))
+    # E[x] in float32 (as kept); the variances only for the profile rows, in float64
+    mean = mean.float().cpu().numpy()
     if mean.size:
         accumulator.largest_mean = max(accumulator.largest_mean, float(np.nanmax(mean)))
         accumulator.largest_count = max(accumulator.largest_count, float(subset.target.max()))
     chosen = np.asarray(rows)[positions]
-    for index in np.flatnonzero(np.isin(chosen, accumulator.keep)):
-        accumulator.reconstruction[int(chosen[index])] = mean[index].astype(np.float32)
-    for index in np.flatnonzero(np.isin(chosen, accumulator.profile)):
-        row = int(chosen[index])
-        accumulator.total[row] = np.sqrt(np.maximum(total[index], 0.0))
-        accumulator.explained[row] = np.sqrt(np.maximum(explained[index], 0.0))
+    kept = np.flatnonzero(np.isin(chosen, accumulator.keep))
+    if len(kept):
+        accumulator.place("reconstruction", chosen[kept], mean[kept], np.float32)
+    profiled = np.flatnonzero(np.isin(chosen, accumulator.profile))
+    if len(profiled):
+        index = torch.as_tensor(profiled, device=total.device)
+        for name, values in (("total", total), ("explained", explained)):
+            values = values.index_select(0, index).double().cpu().numpy()
+            accumulator.place(name, chosen[profiled], np.sqrt(np.maximum(values, 0.0)), np.float64)
+    summarised = np.flatnonzero(np.isin(chosen, accumulator.statistics))
+    if len(summarised):
+        block = mean[summarised]
+        accumulator.summary.add(block)
+        where = np.searchsorted(accumulator.statistics, chosen[summarised])
+        accumulator.totals[where] = block.sum(axis=1)
 
 
 @torch.no_grad()
@@ -221,3 +306,53 @@ def sample_model(
         for name, value in zip(("x", "z", "y"), drawn, strict=False):
             parts.setdefault(name, []).append(value.cpu().numpy())
     return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+#: the latent pass over every cell (no draws, no decoder) reads this many values per minibatch
+LATENT_MINIBATCH_VALUES = 8_000_000
+
+
+def latent_minibatch_size(features: int, minimum: int) -> int:
+    """Cells per minibatch of :func:`latent_means`: about :data:`LATENT_MINIBATCH_VALUES`
+    dense input values (1,000 at 8,000 features, 285 at 27,998), never below ``minimum``
+    (the training minibatch size) nor above 4,096."""
+    return int(min(max(LATENT_MINIBATCH_VALUES // max(int(features), 1), int(minimum), 1), 4096))
+
+
+@torch.no_grad()
+@unvalidated()  # values were checked on loading
+def latent_means(
+    module: torch.nn.Module,
+    source: RowSource,
+    *,
+    minibatch_size: int = 250,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+    description: str = "Latent values",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent means ``(N, L)`` (``float32``) and, for the GMVAE, q(y|x) ``(N, K)`` of every
+    example of ``source``, in its row order: the encoder alone, no draws.
+
+    Only the small per-example arrays are kept; a progress bar counts the minibatches.
+    """
+    module.eval()
+    n = source.number_of_examples
+    total = math.ceil(n / max(minibatch_size, 1))
+    batches = minibatches(source, max(int(minibatch_size), 1), device=device)
+    bar = progress_bars.bar(
+        batches, total=total, desc=description, enabled=progress, leave=False, unit="batch"
+    )
+    z: np.ndarray | None = None
+    y: np.ndarray | None = None
+    for inputs, rows in bar:
+        latent = module.latent_mean(inputs)
+        means, probabilities = latent if isinstance(latent, tuple) else (latent, None)
+        if z is None:
+            z = np.zeros((n, means.shape[1]), np.float32)
+            if probabilities is not None:
+                y = np.zeros((n, probabilities.shape[1]), np.float32)
+        rows = np.asarray(rows)
+        z[rows] = means.float().cpu().numpy()  # sources may read in another order
+        if y is not None:
+            y[rows] = probabilities.float().cpu().numpy()
+    return (np.zeros((0, 0), np.float32) if z is None else z), y

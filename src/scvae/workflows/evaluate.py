@@ -29,7 +29,13 @@ from scvae.analyses.model import analyse_model
 from scvae.config import AnalysisConfig, DataConfig, EvaluationConfig, ModelConfig, TrainingConfig
 from scvae.data.data_set import DataSet
 from scvae.errors import ConfigError
-from scvae.evaluation.evaluate import Evaluation, evaluate_module, sample_model
+from scvae.evaluation.evaluate import (
+    Evaluation,
+    evaluate_module,
+    latent_means,
+    latent_minibatch_size,
+    sample_model,
+)
 from scvae.evaluation.metrics import prediction_metrics
 from scvae.evaluation.predict import canonical_method, kmeans_clusters, predict
 from scvae.evaluation.restore import (
@@ -59,14 +65,16 @@ from scvae.runs import data_identity
 from scvae.runtime import keep_freed_memory, resolve_device
 from scvae.workflows.data_sets import (
     labelled,
-    latent_values,
     load_data_set,
     mixture_components,
     named_subsets,
 )
 
-#: at most this many examples keep a dense reconstruction (for plots and statistics)
+#: at most this many examples are reconstructed for the statistics and plots
 RECONSTRUCTION_LIMIT = 10_000
+#: ... and of those, the plots keep dense reconstructions of at most this many values
+#: (examples x features; 10,000 examples up to 5,000 features, 1,785 at 27,998)
+RECONSTRUCTION_VALUES = 50_000_000
 PROFILE_SEED = 80
 PROFILES_PER_CLASS = 3
 PROFILES_UNLABELLED = 25
@@ -302,6 +310,16 @@ def reconstruction_rows(n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, RECONSTRUCTION_LIMIT, replace=False))
 
 
+def dense_rows(rows: np.ndarray, features: int, seed: int = 0) -> np.ndarray:
+    """``rows``, or a seeded subset of them whose dense reconstructions (``rows x
+    features``) hold at most :data:`RECONSTRUCTION_VALUES` values (at least one row)."""
+    limit = max(RECONSTRUCTION_VALUES // max(int(features), 1), 1)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) <= limit:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+
+
 # ------------------------------------------------------ one model version
 def version_folder(context: EvaluationContext, trained: TrainedModel) -> Path:
     """``e_<epochs>[-best_model|-early_stopping]-mc_<M>-iw_<R>[/<kind> if not test]``."""
@@ -328,21 +346,23 @@ def evaluate_version(
     kind = context.evaluation.evaluation_set_kind
     data_set = pick_set(context, kind)
     profiles = profile_rows(data_set)
+    # statistics over up to 10,000 reconstructed rows, dense values of a bounded part of them
+    summarised = reconstruction_rows(data_set.number_of_examples)
+    kept = dense_rows(summarised, data_set.number_of_features)
     evaluation = _evaluate_set(
         context,
         trained,
         data_set,
-        rows=np.union1d(reconstruction_rows(data_set.number_of_examples), profiles),
+        rows=np.union1d(kept, profiles),
         profile=profiles,
+        statistics=np.union1d(summarised, profiles),
         progress=progress,
     )
     full = context.sets["full"]
     if data_set is full:
         z, y = evaluation.z, evaluation.y
     else:
-        z, y = latent_values(
-            trained.module, full, context.model, context.facts, context.training.minibatch_size
-        )
+        z, y = _all_latent_values(context, trained, full, progress)
     samples = _samples(context, trained, log)
     predictions, extra = _predictions(context, trained, data_set, evaluation, z)
     folder = version_folder(context, trained)
@@ -449,7 +469,14 @@ def _subset_column(context: EvaluationContext) -> np.ndarray | None:
 
 
 def _evaluate_set(
-    context, trained: TrainedModel, data_set, *, rows=None, profile=None, progress=False
+    context,
+    trained: TrainedModel,
+    data_set,
+    *,
+    rows=None,
+    profile=None,
+    statistics=None,
+    progress=False,
 ) -> Evaluation:
     source = labelled(data_set, context.model, context.facts).source
     return evaluate_module(
@@ -460,8 +487,26 @@ def _evaluate_set(
         device=next(trained.module.parameters()).device,
         reconstruction_rows=rows,
         profile_rows=profile,
+        statistics_rows=statistics,
         progress=progress,
         description=f"Evaluating {trained.version.replace('_', ' ')}",
+    )
+
+
+def _all_latent_values(
+    context, trained: TrainedModel, data_set, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent means (and q(y|x)) of every cell, for ``scvae.h5ad``: the encoder alone, in
+    minibatches of about 8 M input values (no draws, so their size changes nothing)."""
+    source = labelled(data_set, context.model, context.facts).source
+    size = latent_minibatch_size(data_set.number_of_features, context.training.minibatch_size)
+    return latent_means(
+        trained.module,
+        source,
+        minibatch_size=size,
+        device=next(trained.module.parameters()).device,
+        progress=progress,
+        description=f"Latent values of all {data_set.number_of_examples:,} cells",
     )
 
 
@@ -501,7 +546,7 @@ def _predictions(
         if training_kind == context.evaluation.evaluation_set_kind:
             training_z = evaluation.z
         else:
-            training_z = _evaluate_set(context, trained, pick_set(context, training_kind)).z
+            training_z = _all_latent_values(context, trained, pick_set(context, training_kind))[0]
         n = len(evaluation.z)
         ids = kmeans_clusters(
             training_z, np.concatenate([evaluation.z, all_z]), k, seed=context.facts.seed
