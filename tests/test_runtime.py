@@ -33,3 +33,22 @@ def test_applied_once_on_linux_and_not_over_the_users_choice():
     assert _run({}) == "True True"
     assert _run({"MALLOC_MMAP_THRESHOLD_": "65536"}) == "False False"
     assert _run({"SCVAE_KEEP_ALLOCATOR": "1"}) == "False False"
+
+
+def test_training_precision_allows_tf32_on_cuda_only_and_restores_it() -> None:
+    import torch
+
+    from scvae.runtime import training_precision
+
+    before = torch.get_float32_matmul_precision()
+    with training_precision(torch.device("cpu")):
+        assert torch.get_float32_matmul_precision() == before
+    with training_precision(torch.device("cuda")):
+        assert torch.get_float32_matmul_precision() == "high"
+    assert torch.get_float32_matmul_precision() == before
+    try:
+        with training_precision(torch.device("cuda")):
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert torch.get_float32_matmul_precision() == before

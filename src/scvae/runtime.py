@@ -16,6 +16,7 @@ the user set ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` or
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -26,7 +27,7 @@ import torch
 
 from scvae.errors import ConfigError
 
-__all__ = ["keep_freed_memory", "resolve_device"]
+__all__ = ["keep_freed_memory", "resolve_device", "training_precision"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +79,23 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA device is available")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def training_precision(device: torch.device):
+    """Matrix products in TF32 while training on a CUDA device; float32 elsewhere.
+
+    TF32 keeps 10 of float32's 23 mantissa bits in the products (sums stay float32) and
+    runs several times faster on recent GPUs. Measured on a trained PBMC 4k GMVAE
+    (``benchmarks/precision.py``), it moves the per-cell ELBO by 0.015 nats on average
+    (at most 1 nat, of about 600); evaluation outside training stays in float32.
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)

@@ -49,7 +49,7 @@ from scvae.runs import (
     select_training_run,
     write_identity,
 )
-from scvae.runtime import keep_freed_memory, resolve_device
+from scvae.runtime import keep_freed_memory, resolve_device, training_precision
 from scvae.training.checkpoints import trained_epochs
 from scvae.training.commit import recover
 from scvae.training.curves import GMVAE_TERMS, VAE_TERMS
@@ -332,13 +332,14 @@ def fit_run(
     )
     options = _fit_options(model_config, training_config, facts, progress, on_epoch_end)
     started = datetime.datetime.now(datetime.timezone.utc)
-    rows = fit(
-        module,
-        labelled(training_set, model_config, facts),
-        labelled(validation_set, model_config, facts),
-        run,
-        options,
-    )
+    with training_precision(torch.device(options.device)):
+        rows = fit(
+            module,
+            labelled(training_set, model_config, facts),
+            labelled(validation_set, model_config, facts),
+            run,
+            options,
+        )
     end = max((row["epoch"] for row in rows), default=done)
     if processes.is_main:
         _write_metadata_log(run, done, end, started, rows, training_config)
