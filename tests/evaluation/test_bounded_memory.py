@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from scvae.analyses import exports
 from scvae.analyses.metrics import summary_statistics
 from scvae.cli import main
 from scvae.config import ModelConfig
@@ -163,6 +164,9 @@ def test_bounded_dense_reconstructions_keep_the_metrics_and_every_cells_latent_v
     tmp_path, monkeypatch
 ):
     data = _wide_h5ad(tmp_path / "wide.h5ad")
+    # scvae.h5ad is the input copied block by block (as for files over 1 GiB), results added
+    monkeypatch.setattr(exports, "COPY_PROGRESS_BYTES", 0)
+    monkeypatch.setattr(exports, "COPY_BLOCK_BYTES", 4096)
     options = [str(data), "-l", "3", "-H", "8", "--split-data-set", "--label-key", "cell_type"]
     options += ["-D", str(tmp_path / "d"), "-M", str(tmp_path / "m"), "--seed", "2"]
     assert main(["train", *options, "-e", "1", "--quiet"]) == 0
@@ -207,3 +211,13 @@ def test_bounded_dense_reconstructions_keep_the_metrics_and_every_cells_latent_v
     np.testing.assert_array_equal(
         written.obsm["X_scvae"], anndata.read_h5ad(everything / "scvae.h5ad").obsm["X_scvae"]
     )
+
+
+def test_large_files_are_copied_block_by_block_byte_for_byte(tmp_path, monkeypatch):
+    source = tmp_path / "source.bin"
+    content = np.random.default_rng(5).bytes(10_000 * 3 + 17)
+    source.write_bytes(content)
+    monkeypatch.setattr(exports, "COPY_PROGRESS_BYTES", 100)
+    monkeypatch.setattr(exports, "COPY_BLOCK_BYTES", 10_000)
+    exports.copy_with_progress(source, tmp_path / "copy.bin")
+    assert (tmp_path / "copy.bin").read_bytes() == content

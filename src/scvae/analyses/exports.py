@@ -124,7 +124,7 @@ def write_anndata(
         obs[batch_key or "batch"] = pd.Categorical(np.asarray(batches).astype(str))
     var = pd.DataFrame(index=pd.Index(_unique([str(name) for name in data_set.feature_names])))
     held = as_matrix(data_set.values).held()
-    values = None if held is None else held.astype(np.float32)
+    values = None if held is None else held.astype(np.float32, copy=False)  # no second copy
     adata = anndata.AnnData(X=values, obs=obs, var=var)
     rows = np.arange(len(names))
     for key, column in _obs_columns(results, rows, len(names)).items():
@@ -151,9 +151,37 @@ def write_into_h5ad(source: str | Path, target: str | Path, results: CellResults
     if not source.is_file():
         raise DataError(source, "is not a file; give an existing .h5ad file")
     with writing(target), atomic_path(target) as temporary:
-        shutil.copyfile(source, temporary)
+        copy_with_progress(source, temporary)
         _add_results(temporary, results, source)
     return target
+
+
+#: files larger than this are copied block by block with a progress bar
+COPY_PROGRESS_BYTES = 1 << 30
+COPY_BLOCK_BYTES = 64 << 20
+
+
+def copy_with_progress(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target``; a progress bar (bytes) for files over 1 GiB.
+
+    The copy holds one block of 64 MiB at a time, whatever the size of the file.
+    """
+    from scvae import progress
+
+    size = source.stat().st_size
+    if size <= COPY_PROGRESS_BYTES or not progress.wanted():
+        shutil.copyfile(source, target)
+        return
+    with (
+        open(source, "rb") as reader,
+        open(target, "wb") as writer,
+        progress.bar(
+            total=size, desc=f"Copying {source.name}", unit="B", unit_scale=True, leave=False
+        ) as bar,
+    ):
+        while block := reader.read(COPY_BLOCK_BYTES):
+            writer.write(block)
+            bar.update(len(block))
 
 
 def _add_results(path: Path, results: CellResults, source: Path) -> None:
