@@ -330,3 +330,35 @@ def test_the_evaluation_minibatch_size_changes_only_the_summation_order(tmp_path
     truth = -float((error.double() ** 2).mean())
     for terms, _ in results:
         assert terms["lower_bound"] == pytest.approx(truth, rel=1e-6)
+
+
+def test_the_run_bar_counts_the_sampled_evaluation_steps(tmp_path, capsys):
+    import re
+
+    from scvae import progress
+
+    counts = np.random.default_rng(0).poisson(2.0, size=(80, 12))
+    path = tmp_path / "toy.tsv"
+    rows = [f"c{i}\t" + "\t".join(map(str, row)) for i, row in enumerate(counts)]
+    path.write_text("\n".join(["cell\t" + "\t".join(f"g{j}" for j in range(12)), *rows]) + "\n")
+    try:
+        api.train(
+            str(path),
+            DataConfig(data_directory=str(tmp_path / "d")),
+            ModelConfig(hidden_sizes=(8,), latent_size=2),
+            TrainingConfig(
+                number_of_epochs=2,
+                minibatch_size=10,
+                models_directory=str(tmp_path / "m"),
+                epoch_evaluation_cells=25,
+            ),
+            progress=True,
+            log=lambda *_: None,
+        )
+    finally:
+        progress.configure()
+    frames = capsys.readouterr().err.replace("\r", "\n")
+    # 80 cells: 8 training steps and 3 evaluation steps (25 cells) an epoch
+    assert {int(total) for total in re.findall(r"\d+/(\d+) steps", frames)} == {2 * 11}
+    assert "22/22 steps" in frames
+    assert "Epoch 2/2, evaluating the training set (25 of 80)" in frames
