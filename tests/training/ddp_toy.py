@@ -4,7 +4,9 @@ Run as ``torchrun --nproc_per_node=2 tests/training/ddp_toy.py OUT TOY.h5ad``: e
 process trains the same toy regression through :func:`scvae.training.fit.fit`; the
 main process writes the final weights and the learning curves to ``OUT``.
 Without random draws in the model, one process and two must end with the same
-weights (up to the order of floating-point sums).
+weights (up to the order of floating-point sums). Each is trained in memory and from
+the file, with every example evaluated after each epoch and with a fixed subsample of
+:data:`SAMPLED` examples (each process evaluating its part of it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from scvae.training.fit import FitOptions, LabelledSource, fit
 
 EXAMPLES, FEATURES = 103, 12
 MINIBATCH = 10  # 103 = 10 x 10 + 3: the last minibatch splits 2 + 1 over two processes
+SAMPLED = 40  # examples of the per-epoch evaluation's subsample
+#: name -> (from the file, per-epoch evaluation limit)
+VARIANTS = {
+    "memory": (False, 0),
+    "backed": (True, 0),
+    "sampled": (False, SAMPLED),
+    "sampled_backed": (True, SAMPLED),
+}
 
 
 class ToyRegression(torch.nn.Module):
@@ -72,7 +82,9 @@ def toy_source(backed_path: str | None = None):
     return source
 
 
-def train(run: Path, backed_path: str | None = None) -> tuple[dict, list[dict]]:
+def train(
+    run: Path, backed_path: str | None = None, evaluation_cells: int = 0
+) -> tuple[dict, list[dict]]:
     """Train the toy model for 3 epochs; return its final weights and the curves."""
     from scvae.training.parallel import current
 
@@ -85,6 +97,7 @@ def train(run: Path, backed_path: str | None = None) -> tuple[dict, list[dict]]:
         seed=4,
         progress=False,
         processes=current(),
+        evaluation_cells=evaluation_cells,
     )
     rows = fit(module, LabelledSource(toy_source(backed_path)), None, run, options)
     weights = {name: value.tolist() for name, value in module.state_dict().items()}
@@ -97,8 +110,8 @@ def main(out: str, backed_path: str) -> None:
 
     with distributed_session("cpu") as processes:
         result: dict = {"world_size": processes.world_size}
-        for name, path in (("memory", None), ("backed", backed_path)):
-            weights, rows = train(Path(out) / name, path)
+        for name, (backed, cells) in VARIANTS.items():
+            weights, rows = train(Path(out) / name, backed_path if backed else None, cells)
             result[name] = {"weights": weights, "rows": rows}
         if processes.is_main:
             (Path(out) / "result.json").write_text(json.dumps(result))

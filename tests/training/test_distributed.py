@@ -74,9 +74,15 @@ def test_torchrun_two_processes_take_the_same_steps_as_one(tmp_path):
     assert launched.returncode == 0, launched.stderr[-3000:]
     two = json.loads((tmp_path / "two" / "result.json").read_text())
     assert two["world_size"] == 2
-    for name, path in (("memory", None), ("backed", str(backed))):
-        weights, rows = ddp_toy.train(tmp_path / "one" / name, path)
+    for name, (from_file, cells) in ddp_toy.VARIANTS.items():
+        weights, rows = ddp_toy.train(
+            tmp_path / "one" / name, str(backed) if from_file else None, cells
+        )
         other = two[name]
+        # each process evaluates its part of the whole set or of the same fixed subsample
+        evaluated = cells or ddp_toy.EXAMPLES
+        assert [row["evaluated_cells"] for row in other["rows"]] == [evaluated] * len(rows)
+        assert [row["evaluated_cells"] for row in rows] == [evaluated] * len(rows)
         for key, value in weights.items():
             np.testing.assert_allclose(other["weights"][key], value, rtol=1e-5, atol=1e-6)
         ours = [row["lower_bound"] for row in rows]
