@@ -12,10 +12,21 @@ then times each part on its own at the step's exact shapes:
 
 The parts are timed in isolation, so their sum need not equal the step exactly; the
 difference ("rest") is batch norm, activations, the encoders' small layers and sampling,
-KL terms and Python overhead. Every time is the median of repeated runs (thread CPU).
+KL terms and Python overhead. Every time is the median of repeated runs (wall clock).
+
+``--profile`` adds a second table from ``torch.profiler`` over real steps: each operation's
+own time summed by kind (matrix products, the likelihood's forward and backward, the
+optimiser, batch norm, other tensor operations, autograd's bookkeeping) and, as "Python",
+what the step took beyond its operations. Each kind's figure is its median over the
+profiled steps, so a step the scheduler interrupted (a shared machine) moves it little;
+the profiler itself adds a few microseconds to every operation.
+
+``--clock cpu`` times with the process's CPU time instead of the wall clock: on a loaded
+machine the waits for a core drop out (use it with ``--threads 1``; with several threads
+the CPU time adds the threads' spinning).
 
 Run: .venv/bin/python benchmarks/step_breakdown.py [--configuration paper_gmvae|scvi_equivalent]
-     [--threads 2] [--steps 30]
+     [--threads 2] [--steps 30] [--profile] [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -35,16 +46,75 @@ sys.path.insert(0, str(HERE))
 from configurations import CONFIGURATIONS, DATA_SETS, data_config  # noqa: E402
 from flops import dense_layers, matmul_flops_per_second  # noqa: E402
 
+CLOCK = time.perf_counter
+
 
 def _median_ms(function, repeats: int = 7, number: int = 5) -> float:
     function()
     samples = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = CLOCK()
         for _ in range(number):
             function()
-        samples.append((time.perf_counter() - started) / number * 1e3)
+        samples.append((CLOCK() - started) / number * 1e3)
     return statistics.median(samples)
+
+
+#: Kinds of operation in the profile table, by the name of the operation or an enclosing one.
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv")
+
+
+def _kind(event) -> str:
+    """The kind of a profiled operation (its own time, without its children's)."""
+    names = []
+    parent = event
+    while parent is not None:
+        names.append(parent.name)
+        parent = parent.cpu_parent
+    if any("NegativeBinomialSum" in name for name in names):
+        return "negative-binomial log-likelihood (fused, fwd+bwd)"
+    if any(name.startswith(("Optimizer.", "aten::_foreach_clamp")) for name in names):
+        return "gradient clipping + Adam"
+    if event.name in PRODUCTS or (event.name == "aten::copy_" and names[1:2] == ["aten::addmm"]):
+        return "matrix products (all dense layers; addmm's bias copy)"
+    if "batch_norm" in event.name:
+        return "batch norm (forward and backward)"
+    if event.name.startswith("autograd::"):
+        return "autograd bookkeeping"
+    return "other tensor operations (activations, sampling, KL, views, ...)"
+
+
+def _profile(train_step, batches) -> tuple[float, dict[str, float]]:
+    """Median step (ms) and the median own time (ms) of each kind of operation per step."""
+    from torch.profiler import profile, record_function
+
+    with profile() as profiler:
+        for inputs in batches:
+            with record_function("STEP"):
+                train_step(inputs)
+    events = sorted(profiler.events(), key=lambda event: event.time_range.start)
+    steps = [event for event in events if event.name == "STEP"]
+    per_step: list[dict[str, float]] = [{} for _ in steps]
+    index = 0
+    for event in events:
+        if event.name == "STEP":
+            continue
+        while index < len(steps) and event.time_range.start > steps[index].time_range.end:
+            index += 1
+        if index == len(steps):
+            break
+        if event.time_range.start < steps[index].time_range.start:
+            continue
+        kinds = per_step[index]
+        kind = _kind(event)
+        kinds[kind] = kinds.get(kind, 0.0) + event.self_cpu_time_total / 1e3
+    for step, kinds in zip(steps, per_step, strict=True):
+        kinds["Python (the step beyond its operations)"] = step.cpu_time_total / 1e3 - sum(
+            kinds.values()
+        )
+    names = sorted({name for kinds in per_step for name in kinds})
+    medians = {name: statistics.median(k.get(name, 0.0) for k in per_step) for name in names}
+    return statistics.median(step.cpu_time_total / 1e3 for step in steps), medians
 
 
 def _matmul_ms(rows: int, in_size: int, out_size: int, input_gradient: bool) -> float:
@@ -103,8 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configuration", default="paper_gmvae", choices=sorted(CONFIGURATIONS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="add the torch.profiler table")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     from scvae import api
     from scvae.data.batches import minibatches
@@ -153,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             train_step(inputs)
         times = []
         for inputs in batches:
-            started = time.perf_counter()
+            started = CLOCK()
             train_step(inputs)
-            times.append((time.perf_counter() - started) * 1e3)
+            times.append((CLOCK() - started) * 1e3)
+        profiled = _profile(train_step, batches) if args.profile else None
     step = statistics.median(times)
 
     k = facts.number_of_classes if model_config.model_type.upper() == "GMVAE" else 1
@@ -199,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
         f"({100 * flops / matmul / 1e6 / (peak / 1e9):.0f} % of peak) at these shapes; "
         f"if nothing else took time the step would reach that share."
     )
+    if profiled is not None:
+        profiled_step, kinds = profiled
+        print(
+            f"\ntorch.profiler, {len(batches)} steps: median step {profiled_step:.2f} ms (wall, "
+            "with the profiler's overhead); each kind's own time, median over the steps:\n"
+        )
+        print("| kind | ms per step | share of step |")
+        print("|---|---|---|")
+        for name, value in sorted(kinds.items(), key=lambda item: -item[1]):
+            print(f"| {name} | {value:.2f} | {100 * value / profiled_step:.1f} % |")
     return 0
 
 

@@ -208,7 +208,9 @@ def test_fused_negative_binomial_sum_takes_given_entries_including_stored_zeros(
 
 
 def test_rising_factorial_and_digamma_difference_match_scipy_for_small_and_large_counts():
-    counts = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 17.0, 1000.0, 1e5])
+    # whole counts on both sides of SMALL_COUNT (finite products and sums below, the
+    # shifted Stirling series above) and counts that are not whole (the series)
+    counts = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 17.0, 1000.0, 1e5, 0.5, 3.25, 7.5])
     r = np.array([4.5e-5, 0.3, 1.0, 50.0, 22026.0])[:, None]
     x, r_tensor = _t(counts), _t(np.broadcast_to(r, (5, counts.size)).copy())
     np.testing.assert_allclose(
@@ -223,13 +225,58 @@ def test_rising_factorial_and_digamma_difference_match_scipy_for_small_and_large
         rtol=1e-10,
         atol=1e-14,
     )
-    # in float32 the finite sums (small counts) and the log1p form (large ones) stay
-    # accurate where digamma(x + r) - digamma(r) cancels (by 1e-2 at r = 22026)
+    # in float32 the finite sums and products (small counts) and the log1p forms (large
+    # ones) stay accurate where the differences of torch's functions cancel (digamma by
+    # 1e-2 at r = 22026, log-gamma by 3e-5 relative)
     single = kernels.digamma_difference(x.float(), r_tensor.float()).double().numpy()
     expected = special.psi(counts + r) - special.psi(r)
     np.testing.assert_allclose(single, expected, rtol=1e-6)
     naive = torch.digamma(x.float() + r_tensor.float()) - torch.digamma(r_tensor.float())
     assert not np.allclose(naive.double().numpy(), expected, rtol=1e-6)
+    single = kernels.log_rising_factorial(x.float(), r_tensor.float()).double().numpy()
+    expected = special.gammaln(counts + r) - special.gammaln(r)
+    np.testing.assert_allclose(single, expected, rtol=2e-6, atol=1e-6)
+    naive = torch.lgamma(x.float() + r_tensor.float()) - torch.lgamma(r_tensor.float())
+    assert not np.allclose(naive.double().numpy(), expected, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_count_terms_log_factorials_match_scipy_inside_and_beyond_the_table(dtype):
+    whole = _t([0.0, 1.0, 2.0, 7.0, 300.0, 65535.0], dtype)
+    beyond = _t([0.0, 3.0, 65536.0, 2.5e5], dtype)
+    broken = _t([1.0, 2.5], dtype)  # not whole: torch.lgamma
+    for values in (whole, beyond, broken):
+        expected = special.gammaln(values.double().numpy() + 1.0)
+        got = kernels.CountTerms.of(values).log_factorial.double().numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == torch.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("largest", [15.0, 85.0, 300.0])
+def test_fused_negative_binomial_sum_holds_for_any_logit(largest):
+    """Below a largest logit of 80 the kernel derives log(1 - p) and p from one exp(logits),
+    above it it uses softplus and sigmoid: both match the dense log-pmf (in logit space
+    throughout) and its autograd gradients, and scipy where scipy's p = 1 - sigmoid(logits)
+    is itself exact (moderate logits; beyond, 1 - p loses digits in float64)."""
+    generator = torch.Generator().manual_seed(8)
+    counts = torch.poisson(torch.rand(3, 25, generator=generator) * 4.0).double()
+    log_r = (torch.randn(2, 3, 25, generator=generator, dtype=F64) * 2).requires_grad_(True)
+    logits = torch.rand(2, 3, 25, generator=generator, dtype=F64) * 2 * largest - largest
+    logits[0, 0, 0] = largest
+    logits.requires_grad_(True)
+    fused = kernels.negative_binomial_log_prob_sum(counts, log_r, logits)
+    if largest < 20:
+        expected = stats.nbinom.logpmf(
+            counts.numpy(), np.exp(log_r.detach().numpy()), special.expit(-logits.detach().numpy())
+        ).sum(-1)
+        np.testing.assert_allclose(fused.detach().numpy(), expected, rtol=1e-10)
+    fused.sum().backward()
+    grads = log_r.grad.clone(), logits.grad.clone()
+    log_r.grad = logits.grad = None
+    dense = kernels.negative_binomial_log_prob(counts, log_r, logits, sparse=False).sum(-1)
+    torch.testing.assert_close(fused, dense, rtol=1e-10, atol=1e-9)
+    dense.sum().backward()
+    torch.testing.assert_close(grads[0], log_r.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[1], logits.grad, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("outside", [False, True])

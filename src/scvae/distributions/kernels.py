@@ -7,8 +7,11 @@ Each has its own test in ``tests/distributions/test_distribution_kernels.py``.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional
@@ -146,65 +149,168 @@ def negative_binomial_log_prob_sum(
     return _NegativeBinomialSum.apply(log_r, logits, entries, values, *bounds)
 
 
-#: Counts up to this are handled by the finite sum of :func:`digamma_difference` (most
-#: non-zero single-cell counts are this small).
+#: Whole counts up to this are handled by finite products and sums (most non-zero
+#: single-cell counts are this small); see :func:`count_terms`.
 SMALL_COUNT = 4
 
-#: Arguments of digamma are shifted above this before its asymptotic series is used.
-_DIGAMMA_SHIFT = 6
+#: Arguments are shifted by this before the asymptotic series are used.
+_SHIFT = 6
+
+
+@dataclass(frozen=True)
+class CountTerms:
+    """What :func:`count_terms` needs of the counts ``x`` (``(n,)``) alone, found once per
+    minibatch.
+
+    Attributes
+    ----------
+    x
+        The counts.
+    present
+        ``[x > k]`` for ``k < SMALL_COUNT``, as numbers (``(SMALL_COUNT, n)``).
+    offsets
+        ``1 + (k - 1) [x > k]``, so that ``offsets[k] + r present[k]`` is ``r + k`` where
+        ``x > k`` and 1 elsewhere.
+    large
+        Indices of the counts beyond :data:`SMALL_COUNT` or not whole.
+    log_factorial
+        ``lgamma(x + 1)``.
+    """
+
+    x: Tensor
+    present: Tensor
+    offsets: Tensor
+    large: Tensor
+    log_factorial: Tensor
+
+    @classmethod
+    def of(cls, x: Tensor) -> CountTerms:
+        """The terms of ``x``; on the CPU through NumPy, whose comparisons of a few
+        thousand values are several times faster than torch's."""
+        if x.device.type != "cpu" or x.requires_grad or x.dim() != 1:
+            steps = torch.arange(SMALL_COUNT, dtype=x.dtype, device=x.device).unsqueeze(1)
+            present = (x > steps).to(x.dtype)
+            large = torch.nonzero((x > SMALL_COUNT) | (x != torch.floor(x)), as_tuple=True)[0]
+            offsets = present * (steps - 1.0) + 1.0
+            return cls(x, present, offsets, large, torch.lgamma(x + 1.0))
+        values = x.numpy()
+        steps = np.arange(SMALL_COUNT, dtype=values.dtype)[:, None]
+        present = (values > steps).astype(values.dtype)
+        offsets = present * (steps - 1.0) + 1.0
+        whole = values == np.floor(values)
+        large = np.flatnonzero((values > SMALL_COUNT) | ~whole)
+        log_factorial = _log_factorials(values, whole, x)
+        return cls(
+            x, *(torch.from_numpy(part) for part in (present, offsets, large)), log_factorial
+        )
+
+
+#: ``log(k!)`` for whole counts below this come from a table.
+_FACTORIAL_TABLE_SIZE = 1 << 16
+
+
+@functools.cache
+def _log_factorial_table(dtype: np.dtype) -> np.ndarray:
+    table = torch.lgamma(torch.arange(1, _FACTORIAL_TABLE_SIZE + 1, dtype=torch.float64))
+    return table.numpy().astype(dtype)
+
+
+def _log_factorials(values: np.ndarray, whole: np.ndarray, x: Tensor) -> Tensor:
+    """``lgamma(x + 1)``: looked up in a table when every count is whole and in its range."""
+    if values.size and whole.all() and values.min() >= 0 and values.max() < _FACTORIAL_TABLE_SIZE:
+        table = _log_factorial_table(values.dtype)
+        return torch.from_numpy(table.take(values.astype(np.int64)))
+    return torch.lgamma(x + 1.0)
+
+
+def count_terms(
+    r: Tensor, counts: CountTerms, *, digamma: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """``lgamma(x + r) - lgamma(r)`` and (with ``digamma``) ``digamma(x + r) - digamma(r)``
+    for the counts of ``counts`` (:class:`CountTerms`, ``(n,)``) and ``r > 0`` (``(..., n)``).
+
+    For whole ``x <= SMALL_COUNT`` (most non-zero single-cell counts) they are the
+    logarithm of ``r (r + 1) ... (r + x - 1)`` and ``1/r + 1/(r + 1) + ... + 1/(r + x - 1)``:
+    one logarithm where ``torch.lgamma`` and ``torch.digamma``, not vectorised on the CPU,
+    cost two calls of about 14 ns a value each, and free of the cancellation the
+    differences suffer at large ``r``. Other counts use :func:`_large_count_terms`.
+    """
+    present, offsets = counts.present.unbind(0), counts.offsets.unbind(0)
+    product = torch.addcmul(offsets[0], r, present[0])  # r where x > 0, 1 elsewhere
+    reciprocals = torch.div(present[0], product) if digamma else None
+    for k in range(1, SMALL_COUNT):
+        factor = torch.addcmul(offsets[k], r, present[k])  # r + k where x > k, 1 elsewhere
+        product.mul_(factor)
+        if reciprocals is not None:
+            reciprocals.addcdiv_(present[k], factor)
+    log_rising = product.log_()
+    large = counts.large
+    if large.numel():
+        exact = _large_count_terms(
+            counts.x.index_select(0, large), r.index_select(-1, large), digamma=digamma
+        )
+        log_rising.index_copy_(-1, large, exact[0])
+        if reciprocals is not None:
+            reciprocals.index_copy_(-1, large, exact[1])
+    return log_rising, reciprocals
 
 
 def log_rising_factorial(x: Tensor, r: Tensor) -> Tensor:
-    """``lgamma(x + r) - lgamma(r)`` for counts ``x`` (``(n,)``) and ``r > 0`` (``(..., n)``).
-
-    (Measured: two log-gamma passes are cheaper here than a short product and a logarithm.)
-    """
-    return torch.lgamma(x + r) - torch.lgamma(r)
+    """``lgamma(x + r) - lgamma(r)`` for counts ``x >= 0`` (``(n,)``) and ``r > 0`` (``(..., n)``),
+    see :func:`count_terms`."""
+    return count_terms(r, CountTerms.of(x), digamma=False)[0]
 
 
 def digamma_difference(x: Tensor, r: Tensor) -> Tensor:
-    """``digamma(x + r) - digamma(r)`` for whole ``x >= 0`` (``(n,)``) and ``r > 0``.
+    """``digamma(x + r) - digamma(r)`` for whole counts ``x >= 0`` (``(n,)``) and ``r > 0``,
+    see :func:`count_terms`."""
+    return count_terms(r, CountTerms.of(x))[1]
 
-    For ``x <= SMALL_COUNT`` it is ``1/r + 1/(r + 1) + ... + 1/(r + x - 1)`` (exact, and
-    free of the cancellation the difference suffers for large ``r``); larger counts use
-    :func:`_large_digamma_difference`.
+
+def _large_count_terms(x: Tensor, r: Tensor, *, digamma: bool) -> tuple[Tensor, Tensor | None]:
+    """``lgamma(x + r) - lgamma(r)`` and ``digamma(x + r) - digamma(r)`` for any ``x >= 0``
+    and ``r > 0``, vectorised.
+
+    Both arguments are shifted by 6: with ``a = x + r + 6`` and ``b = r + 6``,
+    ``lgamma(x + r) - lgamma(r) = lgamma(a) - lgamma(b) + sum_k log((r + k) / (x + r + k))``
+    and ``digamma(x + r) - digamma(r) = digamma(a) - digamma(b) + sum_k x / ((r + k)(x + r + k))``
+    (``k < 6``). Stirling's series for ``a, b >= 6`` then give, free of cancellation at
+    large ``r``, ``lgamma(a) - lgamma(b) = (a - 1/2) log1p(x / b) + x (log b - 1) + ...``
+    and ``digamma(a) - digamma(b) = log1p(x / b) - ...`` (the tails of
+    :func:`_stirling_tails`).
     """
-    result = torch.zeros_like(r)
-    for k in range(SMALL_COUNT):
-        result.addcdiv_((x > k).to(r.dtype), r + k)
-    large = torch.nonzero(x > SMALL_COUNT, as_tuple=True)[0]
-    if large.numel():
-        exact = _large_digamma_difference(x.index_select(0, large), r.index_select(-1, large))
-        result.index_copy_(-1, large, exact)
-    return result
+    steps = torch.arange(_SHIFT, dtype=r.dtype, device=r.device)
+    shifted_r = r.unsqueeze(-1) + steps
+    shifted_xr = shifted_r + x.unsqueeze(-1)
+    b = shifted_r[..., -1] + 1.0
+    a = b + x
+    log_ratio = torch.log1p(x / b)
+    log_tails, digamma_tails = _stirling_tails(torch.stack([a, b]), digamma=digamma)
+    log_rising = (a - 0.5).mul_(log_ratio).add_(torch.log(b).sub_(1.0).mul_(x))
+    log_rising.add_(log_tails[0]).sub_(log_tails[1])
+    log_rising.add_(torch.div(shifted_r, shifted_xr).log_().sum(-1))
+    if not digamma:
+        return log_rising, None
+    difference = log_ratio.sub_(digamma_tails[0]).add_(digamma_tails[1])
+    difference.add_(shifted_r.mul_(shifted_xr).reciprocal_().sum(-1).mul_(x))
+    return log_rising, difference
 
 
-def _large_digamma_difference(x: Tensor, r: Tensor) -> Tensor:
-    """``digamma(x + r) - digamma(r)`` for counts ``x > SMALL_COUNT`` and ``r > 0``.
-
-    With the recurrence ``psi(r) = psi(r + 6) - sum_{k<6} 1/(r + k)`` both arguments are
-    at least 5, where ``psi(z) = log z - tail(z)`` with the asymptotic series of
-    :func:`_digamma_tail`. The logarithms combine into one ``log1p``, so large ``r``
-    loses nothing to cancellation. (``torch.digamma`` is not vectorised on the CPU: this
-    is several times faster, and as exact in float64.)
-    """
-    shifted = r + _DIGAMMA_SHIFT
-    result = torch.log1p((x - _DIGAMMA_SHIFT) / shifted)
-    for k in range(_DIGAMMA_SHIFT):
-        result += torch.reciprocal(r + k)
-    tails = _digamma_tail(torch.stack([x + r, shifted]))
-    return result.sub_(tails[0]).add_(tails[1])
-
-
-def _digamma_tail(z: Tensor) -> Tensor:
-    """``log z - digamma(z)`` for ``z >= 5``: the asymptotic series
-    ``1/(2z) + 1/(12z^2) - 1/(120z^4) + 1/(252z^6) - 1/(240z^8) + 1/(132z^10)``, whose
-    error is below ``691 / (32760 z^12)`` (1e-11 at ``z = 6``)."""
+def _stirling_tails(z: Tensor, *, digamma: bool) -> tuple[Tensor, Tensor | None]:
+    """For ``z >= 6``: ``lgamma(z) - ((z - 1/2) log z - z + log(2 pi) / 2)``, the series
+    ``1/(12z) - 1/(360z^3) + 1/(1260z^5) - 1/(1680z^7) + 1/(1188z^9) - 691/(360360z^11)``
+    (error below ``1 / (156 z^13)``, 5e-13 at ``z = 6``), and ``log z - digamma(z)``,
+    ``1/(2z) + 1/(12z^2) - 1/(120z^4) + 1/(252z^6) - 1/(240z^8) + 1/(132z^10)`` (error
+    below ``691 / (32760 z^12)``, 1e-11 at ``z = 6``)."""
     w = torch.reciprocal(z)
     w2 = w * w
-    series = w2.mul(1.0 / 132.0).sub_(1.0 / 240.0).mul_(w2).add_(1.0 / 252.0).mul_(w2)
-    series.sub_(1.0 / 120.0).mul_(w2).add_(1.0 / 12.0).mul_(w)
-    return series.add_(0.5).mul_(w)
+    log_tail = w2.mul(-691.0 / 360360.0).add_(1.0 / 1188.0).mul_(w2).sub_(1.0 / 1680.0).mul_(w2)
+    log_tail.add_(1.0 / 1260.0).mul_(w2).sub_(1.0 / 360.0).mul_(w2).add_(1.0 / 12.0).mul_(w)
+    if not digamma:
+        return log_tail, None
+    tail = w2.mul(1.0 / 132.0).sub_(1.0 / 240.0).mul_(w2).add_(1.0 / 252.0).mul_(w2)
+    tail.sub_(1.0 / 120.0).mul_(w2).add_(1.0 / 12.0).mul_(w)
+    return log_tail, tail.add_(0.5).mul_(w)
 
 
 def _clip(raw: Tensor, bounds: tuple[float, float] | None) -> tuple[Tensor, bool]:
@@ -220,14 +326,62 @@ def _clip(raw: Tensor, bounds: tuple[float, float] | None) -> tuple[Tensor, bool
     return raw.clamp(low, high), True
 
 
+def _clip_logits(
+    raw: Tensor, bounds: tuple[float, float] | None
+) -> tuple[Tensor, bool, float | None]:
+    """:func:`_clip` of the logits, and (on the CPU) their largest value after clipping
+    (``None`` where not known without a host synchronisation)."""
+    if raw.device.type != "cpu" or not raw.numel():
+        clipped, changed = _clip(raw, bounds)
+        return clipped, changed, None
+    smallest, largest = (float(value) for value in torch.aminmax(raw))
+    if bounds is None:
+        return raw, False, largest
+    low, high = bounds
+    if smallest > low and largest < high:
+        return raw, False, largest
+    return raw.clamp(low, high), True, min(largest, high)
+
+
 def _mask_clipped(grad: Tensor, raw: Tensor, bounds: tuple[float, float]) -> Tensor:
     """``grad`` with zeros where ``raw`` is at or beyond a bound (``hardtanh``'s rule)."""
     low, high = bounds
     return grad.masked_fill_((raw <= low) | (raw >= high), 0.0)
 
 
+#: Below this largest logit ``exp(logits)`` is finite in float32, and ``log(1 - p)`` and
+#: ``p`` come from it (:func:`_dense_terms`).
+_EXP_SAFE_LOGIT = 80.0
+
+
+def _dense_terms(
+    log_r: Tensor, logits: Tensor, largest_logit: float | None, gradient: bool
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(r, softplus(logits), p)`` over all counts (``p`` only with ``gradient``).
+
+    Where the largest logit is known to be below :data:`_EXP_SAFE_LOGIT` (on the CPU), one
+    exponential ``e = exp(logits)`` gives ``softplus = log1p(e)`` and ``p = e / (1 + e)``:
+    two transcendental passes over every count instead of ``softplus`` (itself an
+    exponential and a logarithm) and ``sigmoid``. Otherwise the library's own functions,
+    which handle any logit.
+    """
+    r = torch.exp(log_r)
+    if largest_logit is not None and largest_logit < _EXP_SAFE_LOGIT:
+        e = torch.exp(logits)
+        softplus = torch.log1p(e)
+        if not gradient:
+            return r, softplus, None
+        return r, softplus, e.div_(torch.add(e, 1.0))
+    softplus = functional.softplus(logits)
+    return r, softplus, torch.sigmoid(logits) if gradient else None
+
+
 class _NegativeBinomialSum(torch.autograd.Function):
-    """The fused forward and backward of :func:`negative_binomial_log_prob_sum`."""
+    """The fused forward and backward of :func:`negative_binomial_log_prob_sum`.
+
+    The forward computes what the backward needs (``r softplus(logits)`` and ``r p`` over
+    every count, ``r`` and ``1 - p`` at the entries); the backward scales them.
+    """
 
     @staticmethod
     def forward(
@@ -242,18 +396,28 @@ class _NegativeBinomialSum(torch.autograd.Function):
         shape = raw_log_r.shape
         b, f = shape[-2], shape[-1]
         log_r, log_r_clipped = _clip(raw_log_r, log_r_bounds)
-        logits, logits_clipped = _clip(raw_logits, logits_bounds)
-        log_r = log_r.reshape(-1, b * f)
-        logits = logits.reshape(-1, b * f)
-        r = torch.exp(log_r)
-        r_softplus = functional.softplus(logits).mul_(r)  # -r log(1 - p)
-        positions = entries.positions
-        r_at = r.index_select(1, positions)
-        logits_at = logits.index_select(1, positions)
-        terms = log_rising_factorial(x, r_at) - torch.lgamma(x + 1.0)
-        terms += x * functional.logsigmoid(logits_at)
+        logits, logits_clipped, largest = _clip_logits(raw_logits, logits_bounds)
+        gradient = any(ctx.needs_input_grad[:2])
+        r, softplus, p = _dense_terms(
+            log_r.reshape(-1, b * f), logits.reshape(-1, b * f), largest, gradient
+        )
+        # the entries' positions in every row of the (samples, B * F) parameters
+        at = entries.positions.expand(r.shape[0], -1)
+        r_at = torch.gather(r, 1, at)
+        softplus_at = torch.gather(softplus, 1, at)
+        # log p = logits - softplus(logits), at the entries only
+        log_p_at = torch.gather(logits.reshape(-1, b * f), 1, at).sub_(softplus_at)
+        counts = CountTerms.of(x)
+        log_rising, reciprocals = count_terms(r_at, counts, digamma=gradient)
+        terms = log_rising.sub_(counts.log_factorial).add_(log_p_at.mul_(x))
+        r_softplus = softplus.mul_(r)  # -r log(1 - p)
         total = entries.row_sums(terms) - r_softplus.view(-1, b, f).sum(-1)
-        ctx.save_for_backward(r, r_softplus, logits, x, r_at, logits_at, raw_log_r, raw_logits)
+        if gradient:
+            r_p = p.mul_(r)
+            # d/d log r at the entries: r (digamma(x + r) - digamma(r)); d/d logits: x (1 - p)
+            r_digamma = reciprocals.mul_(r_at)
+            x_complement = softplus_at.neg_().exp_().mul_(x)  # 1 - p = exp(-softplus(logits))
+            ctx.save_for_backward(r_softplus, r_p, r_digamma, x_complement, raw_log_r, raw_logits)
         ctx.entries = entries
         ctx.shape = shape
         ctx.masks = (
@@ -265,24 +429,24 @@ class _NegativeBinomialSum(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
-        r, r_softplus, logits, x, r_at, logits_at, raw_log_r, raw_logits = ctx.saved_tensors
+        r_softplus, r_p, r_digamma, x_complement, raw_log_r, raw_logits = ctx.saved_tensors
         entries, shape = ctx.entries, ctx.shape
         log_r_mask, logits_mask = ctx.masks
         b, f = shape[-2], shape[-1]
         grad = grad.reshape(-1, b)
         minus_g = grad.neg().unsqueeze(-1)
         g_at = grad.index_select(1, entries.rows)
+        at = entries.positions.expand(grad.shape[0], -1)
         grad_log_r = grad_logits = None
         if ctx.needs_input_grad[0]:
             grad_log_r = (r_softplus.view(-1, b, f) * minus_g).view(-1, b * f)
-            grad_log_r.index_add_(1, entries.positions, g_at * r_at * digamma_difference(x, r_at))
+            grad_log_r.scatter_add_(1, at, r_digamma * g_at)
             grad_log_r = grad_log_r.view(shape)
             if log_r_mask is not None:
                 _mask_clipped(grad_log_r, raw_log_r, log_r_mask)
         if ctx.needs_input_grad[1]:
-            grad_logits = torch.sigmoid(logits).mul_(r).view(-1, b, f).mul_(minus_g)
-            grad_logits = grad_logits.view(-1, b * f)
-            grad_logits.index_add_(1, entries.positions, g_at * x * torch.sigmoid(-logits_at))
+            grad_logits = (r_p.view(-1, b, f) * minus_g).view(-1, b * f)
+            grad_logits.scatter_add_(1, at, x_complement * g_at)
             grad_logits = grad_logits.view(shape)
             if logits_mask is not None:
                 _mask_clipped(grad_logits, raw_logits, logits_mask)
