@@ -331,9 +331,15 @@ def check_export(analyses: Path, cells: int, keep: bool) -> dict:
         facts["exports"].append({"path": str(export), "rows": rows, "latent_size": width})
         if not keep:
             export.unlink()
-    for metrics in sorted(analyses.rglob("metrics.json")):
-        facts["lower_bound"] = json.loads(metrics.read_text()).get("lower_bound")
-        break
+    # the end-of-training model's metrics (other versions' folders end in -best_model...)
+    found = sorted(
+        analyses.rglob("metrics.json"),
+        key=lambda path: bool(
+            re.search(r"-(best_model|early_stopping)", str(path.relative_to(analyses)))
+        ),
+    )
+    if found:
+        facts["lower_bound"] = json.loads(found[0].read_text()).get("lower_bound")
     facts["all_cells"] = bool(facts["exports"]) and all(
         export["rows"] == cells for export in facts["exports"]
     )
@@ -454,6 +460,10 @@ def _phase_row(model: dict, phase: str, cells: int) -> str:
     gpu = gigabytes(result.get("gpu_peak_bytes"))
     if result["exit"] != 0:
         return f"| {model['title']} | {phase} | {wall} | {rss} | {gpu} | – | – | failed, exit {result['exit']} (see {Path(result['log']).name}) |"
+    if phase == "train" and "loop_seconds" not in result:
+        return (
+            f"| {model['title']} | {phase} | {wall} | {rss} | {gpu} | – | – | no run folder found |"
+        )
     if phase == "train":
         rate = result.get("cells_per_second")
         where = "on disk" if result.get("values_on_disk") else "in memory"
@@ -560,7 +570,8 @@ def check_disk(args, path: Path) -> None:
     """Stop before writing if the file and evaluate's copy of it cannot both fit."""
     size = estimated_file_bytes(args.cells, args.nonzero)
     reuse = args.keep and path.exists() and file_shape(path) == (args.cells, args.genes)
-    exports = len(args.model) if args.keep_export else 1
+    versions = 1 if args.epochs == 1 else 2  # end of training and best model, when they differ
+    exports = versions * (len(args.model) if args.keep_export else 1)
     needed = (0 if reuse else size) + exports * size + 1_000_000_000
     free = shutil.disk_usage(args.work).free
     if path.exists() and not reuse:

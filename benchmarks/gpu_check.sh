@@ -20,8 +20,12 @@
 #
 # Settings (environment): DEVICE (cuda), PYTHON (python3), GPU_FOLDER (the carried folder,
 # benchmarks/_work/gpu), ATLAS_CELLS (100000), ATLAS_MODELS ("default paper-gmvae"),
-# SUITE_EPOCHS (each configuration's full count), SUITE_SETS ("pbmc4k cbmc"), BUDGET (540),
-# WORK (scratch, /tmp/gpu_check_work). Logs and tables go to $OUT when it is set (the
+# SUITE_EPOCHS (each configuration's full count), SUITE_SETS ("pbmc4k cbmc"),
+# SUITE_CONFIGURATIONS (all: "default paper_gmvae scvi_equivalent"), SUITE_SECONDS (its
+# time limit, 180), BUDGET (540),
+# STEPS (which of "device tests suite atlas" to run; the wheels are always installed),
+# WORK (scratch, /tmp/gpu_check_work), KEEP_DEVICE_PANDAS (set: keep a pandas 3 found there
+# rather than install the carried pandas 2). Logs and tables go to $OUT when it is set (the
 # device tool brings that folder back), else to $WORK/out.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -40,7 +44,10 @@ export PYTHONUNBUFFERED=1 MPLBACKEND=Agg PYTHON DEVICE FOLDER WORK
 START=$SECONDS
 SUMMARY=()
 
+STEPS=" ${STEPS:-device tests suite atlas} "
+
 left() { echo $((BUDGET - (SECONDS - START))); }
+wanted() { [[ $STEPS == *" $1 "* ]]; }
 
 # step NAME LIMIT COMMAND...: COMMAND with a time limit (cut to what is left); never stops
 # the script. Records the exit status and the seconds in the summary.
@@ -88,7 +95,7 @@ elif sys.argv[1].startswith("cuda"):
 EOF
 }
 export -f gpu_facts
-step "device" 60 gpu_facts
+wanted device && step "device" 60 gpu_facts
 
 # ---------------------------------------------------- 2. anndata from the wheels
 SITE=$WORK/site
@@ -103,8 +110,17 @@ else
   SUMMARY+=("install wheels: missing ($FOLDER/wheels)")
 fi
 export PYTHONPATH="$ROOT/src:$SITE${PYTHONPATH:+:$PYTHONPATH}"
+# With pandas 3, scvae evaluate cannot add its results to an .h5ad input (anndata refuses
+# pandas 3's string arrays; a library issue): use the carried pandas 2 unless told not to.
+pandas_major=$("$PYTHON" -c "import pandas; print(pandas.__version__.split('.')[0])" 2>/dev/null)
+if [ "${pandas_major:-0}" -ge 3 ] && [ -z "${KEEP_DEVICE_PANDAS:-}" ] &&
+  ls "$FOLDER"/pandas2/*.whl >/dev/null 2>&1; then
+  echo "pandas $pandas_major.x here: installing the carried pandas 2 (KEEP_DEVICE_PANDAS=1: don't)"
+  step "install pandas 2" 120 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile \
+    --no-cache-dir --disable-pip-version-check --target "$SITE" --upgrade "$FOLDER"/pandas2/*.whl
+fi
 step "import scvae" 60 "$PYTHON" -c \
-  "import anndata, scvae, torch; print('scvae', scvae.__file__, '| anndata', anndata.__version__)"
+  "import anndata, pandas, scvae; print('scvae', scvae.__file__, '| pandas', pandas.__version__)"
 
 # ------------------------------------------------------------- 3. CUDA tests
 cuda_tests() {
@@ -118,12 +134,12 @@ cuda_tests() {
   fi
 }
 export -f cuda_tests
-step "CUDA tests" 150 cuda_tests
+wanted tests && step "CUDA tests" 150 cuda_tests
 
 # ---------------------------------------------- 4. the suite's configurations
 suite_on_device() {
   "$PYTHON" - "$DEVICE" "$FOLDER/data" "$WORK/suite" "${SUITE_EPOCHS:-0}" \
-    "${SUITE_SETS:-pbmc4k cbmc}" <<'EOF'
+    "${SUITE_SETS:-pbmc4k cbmc}" "${SUITE_CONFIGURATIONS:-}" <<'EOF'
 """Each suite configuration on the device, one process each: cells/s, GPU memory, ELBO."""
 import dataclasses, json, os, subprocess, sys, types
 from pathlib import Path
@@ -131,7 +147,7 @@ from pathlib import Path
 sys.path.insert(0, "benchmarks")
 from configurations import CONFIGURATIONS, DATA_SETS, data_config  # noqa: E402
 
-device, data_root, work, epochs_asked, sets_asked = sys.argv[1:6]
+device, data_root, work, epochs_asked, sets_asked, keys_asked = sys.argv[1:7]
 work = Path(work).resolve()
 CHILD = r'''
 import json, sys, torch
@@ -144,6 +160,8 @@ print("RESULT " + json.dumps(result))
 '''
 rows = []
 for key, config in CONFIGURATIONS.items():
+    if keys_asked.split() and key not in keys_asked.split():
+        continue
     for name in sets_asked.split():
         if name not in DATA_SETS or (name != "pbmc4k" and not config.peer):
             continue
@@ -203,11 +221,12 @@ sys.exit(0 if rows else 1)
 EOF
 }
 export -f suite_on_device
-step "suite configurations" 180 suite_on_device
+wanted suite && step "suite configurations" "${SUITE_SECONDS:-180}" suite_on_device
 cp "$WORK/suite/suite.md" "$RESULTS/suite.md" 2>/dev/null
 
 # ------------------------------------------------------------------ 5. atlas
 read -r -a models <<<"$MODELS"
+wanted atlas || models=()
 count=${#models[@]}
 keep=()
 for index in "${!models[@]}"; do
@@ -220,8 +239,10 @@ for index in "${!models[@]}"; do
   keep=(--keep)
   cp "$WORK/atlas/atlas.md" "$RESULTS/atlas-$model.md" 2>/dev/null
 done
-(cd "$WORK" && tar czf "$RESULTS/logs.tgz" --exclude='*.h5ad' --exclude='*.pt' \
-  --exclude='*.png' --exclude='*.h5' --exclude=site --exclude=out . 2>/dev/null)
+# every log, table and JSON of the runs, in one file (the device tool brings back 8 at most)
+(cd "$WORK" && find . -path ./site -prune -o -path ./out -prune -o -type f \
+  \( -name '*.log' -o -name '*.json' -o -name '*.md' -o -name '*.csv' \) -print |
+  tar czf "$RESULTS/logs.tgz" -T - 2>/dev/null)
 
 echo
 echo "== summary ($((SECONDS - START)) s of $BUDGET)"

@@ -6,7 +6,7 @@
 #
 #   bash benchmarks/gpu_wheels.sh [FOLDER]      (default: benchmarks/_work/gpu)
 #
-# FOLDER (ignored by git: benchmarks/_work/) then holds wheels/ and data/, about 10 MB;
+# FOLDER (ignored by git: benchmarks/_work/) then holds wheels/, pandas2/ and data/, 28 MB;
 # carry it to the device machine and run gpu_check.sh there (docs/benchmarks.md).
 # Run it here, where pip can reach the package index; the device machine cannot.
 set -euo pipefail
@@ -33,9 +33,17 @@ COMPILED=(
   numcodecs==0.16.6
   google-crc32c==1.9.0
 )
+# pandas 2 (the .venv's) with the two packages it needs that pandas 3 does not: gpu_check.sh
+# installs these only when the machine's pandas is 3 or later, with which scvae evaluate
+# cannot yet add its results to an .h5ad (anndata refuses pandas 3's string arrays).
+PANDAS2=(
+  pandas==2.3.3
+  pytz==2026.6
+  tzdata==2026.6
+)
 
-rm -rf "$FOLDER/wheels"
-mkdir -p "$FOLDER/wheels" "$FOLDER/data"
+rm -rf "$FOLDER/wheels" "$FOLDER/pandas2"
+mkdir -p "$FOLDER/wheels" "$FOLDER/pandas2" "$FOLDER/data"
 platforms=()
 for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
   manylinux2014_x86_64 manylinux1_x86_64; do
@@ -43,6 +51,8 @@ for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
 done
 "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version "$TARGET_PYTHON" \
   --implementation cp "${platforms[@]}" -d "$FOLDER/wheels" "${PURE[@]}" "${COMPILED[@]}"
+"$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version "$TARGET_PYTHON" \
+  --implementation cp "${platforms[@]}" -d "$FOLDER/pandas2" "${PANDAS2[@]}"
 
 shared=../shared/data
 for file in scdeepcluster_10x_pbmc4k_top2000/10X_PBMC_top2000.h5 \
@@ -54,5 +64,5 @@ for file in scdeepcluster_10x_pbmc4k_top2000/10X_PBMC_top2000.h5 \
     echo "gpu_wheels.sh: $shared/$file is absent; the suite's step will skip that set" >&2
   fi
 done
-ls "$FOLDER/wheels"
+ls "$FOLDER/wheels" "$FOLDER/pandas2"
 du -sh "$FOLDER"
