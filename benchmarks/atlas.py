@@ -566,6 +566,17 @@ def replace_section(text: str, new: str) -> str:
     )
 
 
+def keep_section(path: Path, text: str) -> str:
+    """``text`` (a new RESULTS.md) with the Atlas section of the file at ``path``, if any."""
+    old = path.read_text() if path.exists() else ""
+    lines = old.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(SECTION)), None)
+    if start is None:
+        return text
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return replace_section(text, "\n".join(lines[start:end]).rstrip("\n"))
+
+
 def check_disk(args, path: Path) -> None:
     """Stop before writing if the file and evaluate's copy of it cannot both fit."""
     size = estimated_file_bytes(args.cells, args.nonzero)

@@ -312,9 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     top = header(args, threads, loads, peaks, time.perf_counter() - started)
     text = render(args, runs, loading, top, max(peaks))
     print(text)
+    from atlas import keep_section  # atlas.py's section outlives a suite run
+
     from scvae.io import atomic_write_text
 
-    atomic_write_text(args.output, text)
+    atomic_write_text(args.output, keep_section(args.output, text))
     log(f"wrote {args.output}")
     failed = [
         run

@@ -62,6 +62,16 @@ def test_section_replaced_in_place_or_appended():
     assert atlas.replace_section(appended, "## Atlas: 7\n\nt") == appended
 
 
+def test_a_suite_rewrite_keeps_the_atlas_section(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Old\n\n## Training\n\nold\n\n## Atlas: 9 cells\n\n| a |\n\n## Loading\n")
+    fresh = "# New\n\n## Training\n\nnew\n"
+    assert atlas.keep_section(results, fresh) == fresh + "\n## Atlas: 9 cells\n\n| a |\n"
+    assert atlas.keep_section(tmp_path / "absent.md", fresh) == fresh
+    results.write_text("# Old\n\n## Training\n")
+    assert atlas.keep_section(results, fresh) == fresh
+
+
 def test_too_little_disk_stops_before_writing(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         atlas.main(["--cells", str(10**10), "--work", str(tmp_path)])
