@@ -443,7 +443,8 @@ def table(report: dict) -> str:
         lines.append(
             f"| – | writing | {duration(write['seconds'])} | {gigabytes(write['peak_rss_bytes'])}"
             f" | – | {cells:,} | {cells / write['seconds']:,.0f} | "
-            f"{gigabytes(write['file_bytes'])} on disk |"
+            f"{gigabytes(write['file_bytes'])} on disk"
+            + ("; written by an earlier run |" if write.get("earlier") else " |")
         )
     for model in report["models"]:
         for phase in ("train", "evaluate"):
@@ -451,7 +452,33 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def add_earlier_runs(args, report: dict) -> None:
+    """With ``--keep`` on the same file: the models of the last run (``WORK/atlas.json``)
+    that this one did not run, and the file's writing figures, so that models run one
+    invocation at a time end up in one table."""
+    if not (args.keep and report["write"].get("reused")):
+        return
+    try:
+        previous = json.loads((args.work / "atlas.json").read_text())
+    except (OSError, ValueError):
+        return
+    shape = ("cells", "genes", "nonzero", "seed")
+    if any(previous.get(key) != report[key] for key in shape):
+        return
+    if "seconds" in previous["write"]:
+        report["write"] = {**previous["write"], "earlier": True}
+    now = {model["slug"] for model in report["models"]}
+    earlier = [
+        {**model, "earlier": model.get("earlier") or previous.get("started", previous["date"])}
+        for model in previous["models"]
+        if model["slug"] not in now
+    ]
+    report["models"] = earlier + report["models"]
+
+
 def _phase_row(model: dict, phase: str, cells: int) -> str:
+    if model.get("earlier"):
+        model = {**model, "title": f"{model['title']} (run of {model['earlier']})"}
     result = model.get(phase)
     if result is None:
         return f"| {model['title']} | {phase} | not run | – | – | – | – | the training failed |"
@@ -614,7 +641,9 @@ def main(argv: list[str] | None = None) -> int:
         "cells": args.cells,
         "genes": args.genes,
         "nonzero": args.nonzero,
+        "seed": args.seed,
         "date": datetime.date.today().isoformat(),
+        "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "write": write_phase(args, path),
         "models": [],
@@ -626,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         report["models"].append(run_model(args, path, model, env))
     loads.append(os.getloadavg()[0])
     report.update({"loads": loads, "seconds": time.perf_counter() - started})
+    add_earlier_runs(args, report)
     text = section(report, args.note)
     print("\n" + text, flush=True)
     from scvae.io import atomic_write_json, atomic_write_text
@@ -640,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = any(
         model.get(phase) is None or model[phase]["exit"] != 0
         for model in report["models"]
+        if not model.get("earlier")
         for phase in ("train", "evaluate")
     )
     return 1 if failed else 0

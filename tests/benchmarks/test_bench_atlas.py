@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import re
 
@@ -70,6 +72,53 @@ def test_a_suite_rewrite_keeps_the_atlas_section(tmp_path):
     assert atlas.keep_section(tmp_path / "absent.md", fresh) == fresh
     results.write_text("# Old\n\n## Training\n")
     assert atlas.keep_section(results, fresh) == fresh
+
+
+def _phase(seconds: float, **facts) -> dict:
+    return {"seconds": seconds, "peak_rss_bytes": 2e9, "exit": 0, "log": "x.log", **facts}
+
+
+def _model(slug: str, title: str) -> dict:
+    train = _phase(100.0, loop_seconds=50.0, training_cells=810, cells_per_second=16.2)
+    evaluate = _phase(20.0, cells_per_second=50.0, all_cells=True, exports=[])
+    return {"slug": slug, "title": title, "train": train, "evaluate": evaluate}
+
+
+def test_models_run_one_invocation_at_a_time_share_one_table(tmp_path):
+    shape = {"cells": 1000, "genes": 400, "nonzero": 29, "seed": 0}
+    earlier = {
+        **shape,
+        "date": "2026-12-01",
+        "started": "2026-12-01 10:00 UTC",
+        "write": _phase(10.0, file_bytes=5e8),
+        "models": [_model("default", "default model")],
+    }
+    (tmp_path / "atlas.json").write_text(json.dumps(earlier))
+    args = argparse.Namespace(keep=True, work=tmp_path)
+    now = {
+        **shape,
+        "write": {"reused": True, "file_bytes": 5e8},
+        "models": [_model("paper-gmvae", "paper's GMVAE")],
+    }
+    atlas.add_earlier_runs(args, now)
+    assert [model["slug"] for model in now["models"]] == ["default", "paper-gmvae"]
+    rows = _table(atlas.table(now))
+    assert set(rows) == {
+        ("–", "writing"),
+        ("default model (run of 2026-12-01 10:00 UTC)", "train"),
+        ("default model (run of 2026-12-01 10:00 UTC)", "evaluate"),
+        ("paper's GMVAE", "train"),
+        ("paper's GMVAE", "evaluate"),
+    }
+    assert rows[("–", "writing")]["wall time"] == "10.0 s"
+    assert rows[("–", "writing")]["notes"] == "500 MB on disk; written by an earlier run"
+    assert rows[("paper's GMVAE", "train")]["cells/s"] == "16"
+    # another file (other seed), or no --keep: the earlier runs are not added
+    for other, keep in (({**now, "seed": 1}, True), (dict(now), False)):
+        other["models"] = [_model("paper-gmvae", "paper's GMVAE")]
+        other["write"] = {"reused": True, "file_bytes": 5e8}
+        atlas.add_earlier_runs(argparse.Namespace(keep=keep, work=tmp_path), other)
+        assert [model["slug"] for model in other["models"]] == ["paper-gmvae"]
 
 
 def test_too_little_disk_stops_before_writing(tmp_path, capsys):
