@@ -68,8 +68,9 @@ class SummaryAccumulator:
     (share of values below 0.5) of values that arrive in blocks, in one pass.
 
     The same statistics as :func:`scvae.analyses.metrics.summary_statistics` over all the
-    blocks' values together; means and squared deviations of the blocks are combined
-    exactly (Chan et al.'s pairwise update, in ``float64``), so only one block is held.
+    blocks' values together (to rounding); each block's mean and squared deviations are
+    merged into the running ones with Chan et al.'s pairwise update, in ``float64``, so
+    only one block is held.
     """
 
     def __init__(self) -> None:
