@@ -39,7 +39,7 @@ BUDGET=${BUDGET:-540}
 WORK=${WORK:-/tmp/gpu_check_work}
 RESULTS=${OUT:-$WORK/out}
 mkdir -p "$WORK" "$RESULTS"
-exec > >(tee "$RESULTS/gpu_check.log") 2>&1
+{ # everything below also goes to $RESULTS/gpu_check.log (see the end)
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg PYTHON DEVICE FOLDER WORK
 START=$SECONDS
 SUMMARY=()
@@ -250,4 +250,5 @@ printf '  %s\n' "${SUMMARY[@]}"
 for file in "$RESULTS"/atlas-*.md; do
   [ -f "$file" ] && echo && grep '^|' "$file"
 done
+} 2>&1 | tee "$RESULTS/gpu_check.log"
 exit 0
