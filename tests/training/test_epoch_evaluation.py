@@ -270,6 +270,9 @@ def test_the_command_line_reaches_training(counts_h5ad, tmp_path, capsys):
     assert " on 50/36 cells): ELBO " in epoch
     (run,) = {path.parent for path in (tmp_path / "a").rglob("learning_curves.csv")}
     assert _curve_cells(run) == [("training", "50"), ("validation", "36")]
+    assert main(["info", str(run)]) == 0
+    (last,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Last")]
+    assert ", on 50 cells; validation " in last and last.endswith(", on 36 cells")
     assert main([*common, "-M", str(tmp_path / "b"), "--epoch-evaluation-cells", "all"]) == 0
     (run,) = {path.parent for path in (tmp_path / "b").rglob("learning_curves.csv")}
     assert _curve_cells(run) == [("training", "324"), ("validation", "36")]

@@ -235,7 +235,10 @@ _TERMS = {"lower_bound": "ELBO", "reconstruction_error": "reconstruction", "accu
 def _terms(values: dict[str, float]) -> str:
     shown = []
     for key, value in values.items():
-        if key == "seconds" or math.isnan(value):
+        if key in ("seconds", "evaluation_seconds") or math.isnan(value):
+            continue
+        if key == "evaluated_cells":  # all of the set's cells, or the per-epoch sample
+            shown.append(f"on {int(value):,} cells")
             continue
         label = _TERMS.get(key, key.replace("kl_divergence", "KL").replace("_", " "))
         shown.append(f"{label} {_number(value)}")
