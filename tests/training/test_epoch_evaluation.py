@@ -193,7 +193,7 @@ def test_fit_curves_are_those_of_the_sampled_cells(counts_h5ad, tmp_path):
     truth = _direct_terms_vae(module, counts_h5ad, sample, 50, 9 * 100_003 + 0 + 50_021)
     assert row["lower_bound"] == pytest.approx(truth, rel=1e-6)
     saved = read_curves(tmp_path / "run" / "learning_curves.csv")
-    assert saved[0]["evaluated_cells"] == 120
+    assert (saved[0]["evaluated_cells"], saved[0]["set_cells"]) == (120, CELLS)
     assert saved[0]["evaluation_seconds"] == pytest.approx(row["evaluation_seconds"])
 
 
@@ -272,7 +272,7 @@ def test_the_command_line_reaches_training(counts_h5ad, tmp_path, capsys):
     assert _curve_cells(run) == [("training", "50"), ("validation", "36")]
     assert main(["info", str(run)]) == 0
     (last,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Last")]
-    assert ", on 50 cells; validation " in last and last.endswith(", on 36 cells")
+    assert ", on 50 of 324 cells; validation " in last and last.endswith(", on 36 cells")
     assert main([*common, "-M", str(tmp_path / "b"), "--epoch-evaluation-cells", "all"]) == 0
     (run,) = {path.parent for path in (tmp_path / "b").rglob("learning_curves.csv")}
     assert _curve_cells(run) == [("training", "324"), ("validation", "36")]
@@ -365,3 +365,14 @@ def test_the_run_bar_counts_the_sampled_evaluation_steps(tmp_path, capsys):
     assert {int(total) for total in re.findall(r"\d+/(\d+) steps", frames)} == {2 * 11}
     assert "22/22 steps" in frames
     assert "Epoch 2/2, evaluating the training set (25 of 80)" in frames
+
+
+def test_the_curve_figure_names_the_sample(counts_h5ad, tmp_path):
+    import pandas as pd
+
+    from scvae.plotting import plot_learning_curves
+
+    run = _train(counts_h5ad, tmp_path, 2, 60)
+    figure = plot_learning_curves(pd.read_csv(run / "learning_curves.csv"))
+    labels = {text.get_text() for axes in figure.axes for text in axes.get_legend().get_texts()}
+    assert "training (60 of 324 cells)" in labels and "validation" in labels

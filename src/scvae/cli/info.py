@@ -235,10 +235,12 @@ _TERMS = {"lower_bound": "ELBO", "reconstruction_error": "reconstruction", "accu
 def _terms(values: dict[str, float]) -> str:
     shown = []
     for key, value in values.items():
-        if key in ("seconds", "evaluation_seconds") or math.isnan(value):
+        if key in ("seconds", "evaluation_seconds", "set_cells") or math.isnan(value):
             continue
         if key == "evaluated_cells":  # all of the set's cells, or the per-epoch sample
-            shown.append(f"on {int(value):,} cells")
+            total = values.get("set_cells", math.nan)
+            of = f" of {int(total):,}" if total > value else ""
+            shown.append(f"on {int(value):,}{of} cells")
             continue
         label = _TERMS.get(key, key.replace("kl_divergence", "KL").replace("_", " "))
         shown.append(f"{label} {_number(value)}")

@@ -110,6 +110,7 @@ def _draw_term(axes, curves: pd.DataFrame, term: str, label_term: bool, scale=1.
         if not kept.any():
             continue
         label = f"{TERM_LABELS.get(term, term)}, {set_name}" if label_term else str(set_name)
+        label += _sample_note(rows)
         axes.plot(
             epochs[kept],
             values[kept],
@@ -118,6 +119,17 @@ def _draw_term(axes, curves: pd.DataFrame, term: str, label_term: bool, scale=1.
             marker="o" if kept.sum() == 1 else None,
             label=label,
         )
+
+
+def _sample_note(rows: pd.DataFrame) -> str:
+    """`` (20,000 of 1,053,000 cells)`` when the set's last epoch was evaluated on a sample."""
+    if "evaluated_cells" not in rows or "set_cells" not in rows:
+        return ""
+    cells = pd.to_numeric(rows["evaluated_cells"], errors="coerce").to_numpy(dtype=float)
+    total = pd.to_numeric(rows["set_cells"], errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(cells[-1]) and np.isfinite(total[-1]) and cells[-1] < total[-1]):
+        return ""
+    return f" ({cells[-1]:,.0f} of {total[-1]:,.0f} cells)"
 
 
 def _check_columns(curves: pd.DataFrame, columns: Sequence[str]) -> None:

@@ -1,9 +1,10 @@
 """Learning curves: one CSV row per epoch and set, rewritten with each epoch's commit.
 
 Besides the terms, each row has the seconds of the epoch's training pass, the seconds of
-that set's evaluation and the number of cells it was evaluated on (``evaluated_cells``:
-the whole set, or the fixed subsample of a large one). Files written before these two
-columns existed read with them empty (``None``).
+that set's evaluation, the number of cells it was evaluated on (``evaluated_cells``: the
+whole set, or the fixed subsample of a large one) and the number of cells of the set
+(``set_cells``). Files written before these columns existed read with them empty
+(``None``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ MAXIMUM_CURVES_BYTES = 256 << 20
 
 
 #: columns after the terms and accuracies: timings and the cells each evaluation used
-TIMING_COLUMNS = ("seconds", "evaluation_seconds", "evaluated_cells")
+TIMING_COLUMNS = ("seconds", "evaluation_seconds", "evaluated_cells", "set_cells")
+#: columns of whole numbers of cells
+CELL_COLUMNS = ("evaluated_cells", "set_cells")
 
 
 def curve_columns(terms: Sequence[str]) -> list[str]:
     """``epoch, set, <terms>, accuracy, superset_accuracy, seconds, evaluation_seconds,
-    evaluated_cells``."""
+    evaluated_cells, set_cells``."""
     return ["epoch", "set", *terms, "accuracy", "superset_accuracy", *TIMING_COLUMNS]
 
 
@@ -75,9 +78,10 @@ def _parse_row(row: dict) -> dict:
     if parsed["epoch"] < 1 or parsed["set"] not in SETS:
         raise ValueError(f"invalid epoch {parsed['epoch']} or set {parsed['set']!r}")
     parsed.update({key: float(value) if value else None for key, value in row.items()})
-    cells = parsed.get("evaluated_cells")
-    if cells is not None:
-        if cells < 1 or cells != int(cells):
-            raise ValueError(f"invalid number of evaluated cells {cells}")
-        parsed["evaluated_cells"] = int(cells)
+    for name in CELL_COLUMNS:
+        cells = parsed.get(name)
+        if cells is not None:
+            if not cells >= 1 or cells != int(cells):
+                raise ValueError(f"invalid number of cells {cells} in {name}")
+            parsed[name] = int(cells)
     return parsed
