@@ -94,8 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         metavar="OPTIONS",
         help="'default', 'paper-gmvae' (-m GMVAE -r negative_binomial -l 100 -H 100 100 "
-        "-K 10) or any scvae train options, as one string; repeat for several models "
-        "(default: default)",
+        "-K 10) or any scvae train options, as one string (one option alone: --model=--backed); "
+        "repeat for several models (default: default)",
     )
     parser.add_argument("--epochs", type=int, default=1, help="-e of scvae train")
     parser.add_argument(
