@@ -1,7 +1,8 @@
 """The per-epoch evaluation: exact on small sets, a fixed subsample of large ones.
 
 * The subsample is drawn from the run seed: the same cells every epoch, in every process
-  and after a resume; none is drawn for a set at or below the limit, or with 0.
+  and after a resume; none is drawn for a set at or below the limit, or with 0. It is
+  made of runs of neighbouring cells in store order, spread over the whole set.
 * A subsampled evaluation gives the terms of the module on exactly those cells (the
   truth: the module called directly on those rows of the file, read back with anndata),
   in memory and from values on disk, where the subsample is read row by row.
@@ -29,7 +30,7 @@ from scvae.config import DataConfig, ModelConfig, TrainingConfig
 from scvae.errors import ConfigError
 from scvae.training.curves import read_curves
 from scvae.training.fit import (
-    EVALUATION_SAMPLE_STREAM,
+    EVALUATION_RUN,
     FitOptions,
     LabelledSource,
     evaluate_terms,
@@ -88,14 +89,29 @@ def test_the_sample_is_fixed_by_the_seed_and_absent_for_small_sets():
     assert len(rows) == 1_000 == len(np.unique(rows))
     assert np.all(np.diff(rows) > 0) and rows[0] >= 0 and rows[-1] < 50_000
     np.testing.assert_array_equal(rows, evaluation_sample(50_000, 1_000, 1, "training"))
-    # the documented draw: numpy's generator seeded by (seed, stream, set)
-    drawn = np.random.default_rng([1, EVALUATION_SAMPLE_STREAM, 0]).choice(50_000, 1_000, False)
-    np.testing.assert_array_equal(rows, np.sort(drawn))
     other_set = evaluation_sample(50_000, 1_000, 1, "validation")
     other_seed = evaluation_sample(50_000, 1_000, 2, "training")
     assert not np.array_equal(rows, other_set) and not np.array_equal(rows, other_seed)
-    # spread over the set, not a block of it
-    assert np.histogram(rows, bins=5, range=(0, 50_000))[0].min() > 150
+    for examples, cells in ((1_000, 960), (20_001, 20_000), (103, 40), (65, 64)):
+        for seed in range(20):
+            drawn = evaluation_sample(examples, cells, seed, "validation")
+            assert len(drawn) == cells == len(np.unique(drawn)) and drawn[-1] < examples
+
+
+def test_the_sample_is_runs_of_neighbours_in_store_order_spread_over_the_set():
+    examples, cells = 1_053_000, 20_000
+    order = np.random.default_rng(0).permutation(examples)  # positions in store order
+    rows = evaluation_sample(examples, cells, 3, "training", order)
+    assert len(rows) == cells == len(np.unique(rows))
+    ranks = np.empty(examples, np.int64)
+    ranks[order] = np.arange(examples)
+    per_run = np.bincount(ranks[rows] // EVALUATION_RUN)
+    per_run = per_run[per_run > 0]
+    # whole runs of neighbours in the store, but for one shortened run
+    assert np.sum(per_run != EVALUATION_RUN) <= 1 and len(per_run) == -(-cells // EVALUATION_RUN)
+    # spread over the whole store: every tenth of it holds about a tenth of the sample
+    counts = np.histogram(ranks[rows], bins=10, range=(0, examples))[0]
+    assert counts.min() > 0.6 * cells / 10 and counts.max() < 1.4 * cells / 10
 
 
 def test_negative_or_non_integer_limits_are_refused(counts_h5ad, tmp_path):

@@ -9,9 +9,10 @@ same curves, records and model versions as an uninterrupted one.
 
 After each epoch the training and validation sets are evaluated (the learning curves,
 early stopping, the GMVAE's accuracy). A set of more than ``evaluation_cells`` examples
-is evaluated on a fixed random subsample of that many (:func:`evaluation_sample`: drawn
-from the run seed, the same cells every epoch and after a resume); smaller sets, or
-``evaluation_cells = 0``, are evaluated exactly, on every example.
+is evaluated on a fixed random subsample of that many (:func:`evaluation_sample`: runs
+of neighbouring examples drawn from the run seed, the same cells every epoch and after
+a resume); smaller sets, or ``evaluation_cells = 0``, are evaluated exactly, on every
+example.
 """
 
 from __future__ import annotations
@@ -53,8 +54,14 @@ from scvae.training.parallel import (
 from scvae.training.priors import fit_library_prior, place_mixture
 
 EARLY_STOPPING_PATIENCE = 10
+#: training steps between checks of the loss on a GPU (each check waits for the device)
+DEVICE_CHECK_STEPS = 25
 #: the stream of the per-epoch evaluation subsamples (mixed with the run seed and the set)
 EVALUATION_SAMPLE_STREAM = 0x5EED_E7A1
+#: the sample is made of runs of this many neighbouring examples (in store order): few
+#: reads, and on a compressed file few chunks to decompress, for a sample spread over
+#: hundreds of places in the set
+EVALUATION_RUN = 64
 RESUME_ADVICE = "train again from the start with --reset-training"
 
 
@@ -140,19 +147,29 @@ class EvaluatedSet:
         return self.total if self.rows is None else len(self.rows)
 
 
-def evaluation_sample(examples: int, cells: int, seed: int, kind: str) -> np.ndarray | None:
+def evaluation_sample(
+    examples: int, cells: int, seed: int, kind: str, order: np.ndarray | None = None
+) -> np.ndarray | None:
     """The positions a set of ``examples`` is evaluated on after each epoch (sorted).
 
     ``None`` (every example) when ``cells`` is 0 or the set has at most ``cells``
-    examples; otherwise ``cells`` positions drawn without replacement from a generator
-    seeded by the run seed and the set's kind, so every epoch, every process and a
-    resumed run use the same ones.
+    examples. Otherwise ``order`` (the positions in store order; default ``0, 1, ...``)
+    is cut into runs of :data:`EVALUATION_RUN` consecutive entries, the runs are taken
+    in a random order until they hold ``cells`` positions, and the last one taken is
+    shortened to give exactly ``cells``. The generator is seeded by the run seed and the
+    set's kind, so every epoch, every process and a resumed run use the same positions.
     """
     if cells <= 0 or examples <= cells:
         return None
+    order = np.arange(examples) if order is None else np.asarray(order, dtype=np.int64)
     stream = ("training", "validation").index(kind) if kind in ("training", "validation") else 2
     rng = np.random.default_rng([int(seed), EVALUATION_SAMPLE_STREAM, stream])
-    return np.sort(rng.choice(examples, size=cells, replace=False))
+    runs = rng.permutation(-(-examples // EVALUATION_RUN))
+    sizes = np.minimum(EVALUATION_RUN, examples - runs * EVALUATION_RUN)
+    taken = int(np.searchsorted(np.cumsum(sizes), cells)) + 1
+    pieces = [order[run * EVALUATION_RUN : (run + 1) * EVALUATION_RUN] for run in runs[:taken]]
+    pieces[-1] = pieces[-1][: len(pieces[-1]) - (int(sizes[:taken].sum()) - cells)]
+    return np.sort(np.concatenate(pieces))
 
 
 def evaluated_sets(training, validation, options: FitOptions) -> list[EvaluatedSet]:
@@ -168,7 +185,8 @@ def evaluated_sets(training, validation, options: FitOptions) -> list[EvaluatedS
         if data is None:
             continue
         total = data.source.number_of_examples
-        rows = evaluation_sample(total, int(cells), options.seed, kind)
+        order = data.source.reading_order() if 0 < cells < total else None
+        rows = evaluation_sample(total, int(cells), options.seed, kind, order)
         sets.append(EvaluatedSet(kind, data if rows is None else subset(data, rows), total, rows))
     return sets
 
@@ -401,20 +419,40 @@ def _train_epoch(
     processes = options.processes
     batches = training_batches(source, options.minibatch_size, rng, device, processes)
     parameters = [p for group in optimiser.param_groups for p in group["params"]]
+    # Reading a value on the host waits for the device: off the CPU the losses are
+    # checked (and the bar's ELBO read) every few steps, so the GPU is never idle.
+    every = check_steps(device)
+    finite = None
     for step, (inputs, weight) in enumerate(batches):
         output = module(inputs, kl_scale=kl_scale, samples=options.training_samples)
-        if not processes.all_finite(output.loss):
-            raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
+        loss_finite = torch.isfinite(output.loss.detach()).all()
+        finite = loss_finite if finite is None else finite & loss_finite
+        if (step + 1) % every == 0:
+            _check_finite(finite, processes, epoch)
+            finite = None
         optimiser.zero_grad(set_to_none=True)
         (output.loss * weight if weight != 1.0 else output.loss).backward()
         torch.nn.utils.clip_grad_value_(parameters, 1.0, foreach=True)
         optimiser.step()
         if bar is not None:
             bar.update()
-            if step % 10 == 0 and not bar.disable:
+            if step % (10 * every) == 0 and not bar.disable:
                 elbo = float(output.lower_bound.detach().mean())
                 bar.set_postfix_str(f"training ELBO {elbo:.1f}")
+    if finite is not None:
+        _check_finite(finite, processes, epoch)
     return time.perf_counter() - started
+
+
+def check_steps(device) -> int:
+    """Training steps between checks of the loss: 1 on the CPU, more on other devices."""
+    return 1 if torch.device(device).type == "cpu" else DEVICE_CHECK_STEPS
+
+
+def _check_finite(finite: torch.Tensor, processes: Processes, epoch: int) -> None:
+    """Stop training if a loss since the last check was not finite (in any process)."""
+    if not processes.all_finite(torch.where(finite, 0.0, math.inf)):
+        raise TrainingDiverged(_diverged_message(f"the loss in epoch {epoch + 1}"))
 
 
 def _diverged_message(what: str) -> str:
