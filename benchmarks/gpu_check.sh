@@ -247,8 +247,11 @@ done
 echo
 echo "== summary ($((SECONDS - START)) s of $BUDGET)"
 printf '  %s\n' "${SUMMARY[@]}"
-for file in "$RESULTS"/atlas-*.md; do
-  [ -f "$file" ] && echo && grep '^|' "$file"
+# the last atlas table holds the earlier models too (atlas.py --keep)
+last=""
+for model in "${models[@]}"; do
+  [ -f "$RESULTS/atlas-$model.md" ] && last="$RESULTS/atlas-$model.md"
 done
+[ -n "$last" ] && echo && grep '^|' "$last"
 } 2>&1 | tee "$RESULTS/gpu_check.log"
 exit 0
