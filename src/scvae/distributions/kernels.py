@@ -320,8 +320,8 @@ def _clip(raw: Tensor, bounds: tuple[float, float] | None) -> tuple[Tensor, bool
         return raw, False
     low, high = bounds
     if raw.device.type == "cpu" and raw.numel():
-        smallest, largest = torch.aminmax(raw)
-        if bool((smallest > low) & (largest < high)):
+        smallest, largest = (float(value) for value in torch.aminmax(raw))
+        if smallest > low and largest < high:
             return raw, False
     return raw.clamp(low, high), True
 
