@@ -223,3 +223,26 @@ def test_large_files_are_copied_block_by_block_byte_for_byte(tmp_path, monkeypat
     monkeypatch.setattr(exports, "COPY_BLOCK_BYTES", 10_000)
     exports.copy_with_progress(source, tmp_path / "copy.bin")
     assert (tmp_path / "copy.bin").read_bytes() == content
+
+
+def test_difference_statistics_in_row_blocks_equal_numpy(monkeypatch):
+    from types import SimpleNamespace
+
+    from scvae.analyses import extensive
+    from scvae.config import AnalysisConfig
+
+    monkeypatch.setattr(extensive, "DIFFERENCE_ROWS", 3)  # 20 rows: 7 blocks
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(2.0, (30, 6)).astype(np.float32)
+    rows = np.sort(rng.choice(30, 20, replace=False))
+    reconstruction = rng.gamma(2.0, 1.0, (20, 6)).astype(np.float32)
+    data = DataSet("toy", values=sp.csr_matrix(counts), example_names=np.arange(30))
+    evaluation = SimpleNamespace(reconstruction=reconstruction, reconstruction_rows=rows)
+    analysis = AnalysisConfig(analysis_level="extensive")
+    found = extensive.extensive_statistics(analysis, {"metrics"}, data, evaluation)
+    original = counts[rows].astype(np.float64)
+    recon = reconstruction.astype(np.float64)
+    difference = np.abs(recon - original)
+    ratio = np.abs(np.log1p(recon) - np.log1p(original))
+    assert found["|difference|"] == pytest.approx(_numpy_statistics(difference), rel=1e-9)
+    assert found["|log-ratio|"] == pytest.approx(_numpy_statistics(ratio), rel=1e-9)
