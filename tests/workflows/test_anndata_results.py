@@ -218,3 +218,24 @@ def test_a_version_equal_to_another_is_evaluated_once(scanpy_h5ad, tmp_path, cap
     assert list(written.uns["scvae"]["model_versions"]) == ["end_of_training", "best_model"]
     assert "AnnData with all 150 cells: " in printed and "scvae.h5ad" in printed
     assert "Report: " in printed and "index.html" in printed
+
+
+def test_results_go_into_a_minimal_h5ad_as_anndata_writes_mappings(tmp_path):
+    """An .h5ad holding only X, obs and var (no obsm, uns groups) gets well-formed ones."""
+    import h5py
+    from anndata.io import write_elem
+
+    path = tmp_path / "minimal.h5ad"
+    with h5py.File(path, "w") as file:
+        file.attrs["encoding-type"], file.attrs["encoding-version"] = "anndata", "0.1.0"
+        write_elem(file, "X", sp.csr_matrix(np.eye(3, 4, dtype=np.float32)))
+        write_elem(file, "obs", pd.DataFrame(index=pd.Index(["a", "b", "c"], dtype=object)))
+        write_elem(file, "var", pd.DataFrame(index=pd.Index(list("wxyz"), dtype=object)))
+    z = np.arange(6, dtype=np.float32).reshape(3, 2)
+    results = CellResults(np.array(["a", "b", "c"], dtype=object), z, uns={"version": "test"})
+    write_into_h5ad(path, path, results)
+    with h5py.File(path, "r") as file:
+        assert file["obsm"].attrs["encoding-type"] == "dict"
+        assert file["uns"].attrs["encoding-type"] == "dict"
+    read = anndata.read_h5ad(path)  # the suite turns anndata's format warnings into errors
+    np.testing.assert_array_equal(read.obsm["X_scvae"], z)

@@ -203,11 +203,19 @@ def _add_results(path: Path, results: CellResults, source: Path) -> None:
         for key, column in _obs_columns(results, rows, len(obs)).items():
             obs[key] = column
         write_elem(file, "obs", obs)
-        obsm = file.require_group("obsm")
+        obsm = _mapping_group(file, "obsm")
         for key, array in _obsm_arrays(results, rows, len(obs)).items():
             write_elem(obsm, key, array)
-        uns = file.require_group("uns")
-        write_elem(uns, UNS_KEY, plain(results.uns))
+        write_elem(_mapping_group(file, "uns"), UNS_KEY, plain(results.uns))
+
+
+def _mapping_group(file, name: str):
+    """The group ``name`` of an .h5ad file, created as anndata writes an empty mapping."""
+    from anndata.io import write_elem
+
+    if name not in file:
+        write_elem(file, name, {})
+    return file[name]
 
 
 def _rows(file_names: pd.Index, example_names, source: Path) -> np.ndarray:
