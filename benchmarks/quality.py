@@ -124,17 +124,17 @@ def read_table(path: Path) -> tuple[list[str], np.ndarray]:
 
 def prepare(spec: QualitySet, work: Path) -> dict:
     """Labels, the split's cell indices and, for the peer, one ``.h5ad`` of every cell."""
-    from scvae.data import DataSet
+    from scvae.data import DataSet, load, to_anndata
 
     folder = work / spec.key
     folder.mkdir(parents=True, exist_ok=True)
-    data = DataSet(str(SHARED / spec.path), directory=str(work / "data")).load()
+    data = load(DataSet(str(SHARED / spec.path), directory=str(work / "data")))
     training, _, test = data.split("random", 0.9)
     names = list(map(str, data.example_names))
     position = {name: index for index, name in enumerate(names)}
     cells = folder / "cells.h5ad"
     if not cells.exists():
-        data.to_anndata().write_h5ad(cells)
+        to_anndata(data).write_h5ad(cells)
     labels = np.asarray(data.labels).astype(str)
     return {
         "names": names,

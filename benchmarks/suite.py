@@ -77,6 +77,7 @@ def plan(args: argparse.Namespace) -> list[tuple]:
 def prepare_data_set(spec, work: Path, write_peer_files: bool) -> dict:
     """Load and split once: the number of label classes and, for the peer, two .h5ad files."""
     from scvae import api
+    from scvae.data import to_anndata
 
     config = data_config(work)
     data_set = api.load_data_set(config, str(spec.file))
@@ -87,7 +88,7 @@ def prepare_data_set(spec, work: Path, write_peer_files: bool) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         for name, subset in (("train", training), ("test", test)):
             path = folder / f"{name}.h5ad"
-            subset.to_anndata().write_h5ad(path)  # raw counts in X (CSR), obs["label"]
+            to_anndata(subset).write_h5ad(path)  # raw counts in X (CSR), obs["label"]
             prepared[name] = str(path)
     return prepared
 
