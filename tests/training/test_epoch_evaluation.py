@@ -392,3 +392,18 @@ def test_the_curve_figure_names_the_sample(counts_h5ad, tmp_path):
     figure = plot_learning_curves(pd.read_csv(run / "learning_curves.csv"))
     labels = {text.get_text() for axes in figure.axes for text in axes.get_legend().get_texts()}
     assert "training (60 of 324 cells)" in labels and "validation" in labels
+
+
+def test_sampling_changes_the_curves_but_not_the_training(counts_h5ad, tmp_path):
+    """Each epoch reseeds training: the weights do not depend on what was evaluated."""
+    sampled = _train(counts_h5ad, tmp_path, 2, 60, run="sampled")
+    exact = _train(counts_h5ad, tmp_path, 2, 0, run="exact")
+    weights = [
+        torch.load(run / "checkpoint.pt", weights_only=True)["model"] for run in (sampled, exact)
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+    curves = [read_curves(run / "learning_curves.csv") for run in (sampled, exact)]
+    training = [[row["lower_bound"] for row in rows if row["set"] == "training"] for rows in curves]
+    assert training[0] != training[1]
