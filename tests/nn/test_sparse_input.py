@@ -128,15 +128,19 @@ def test_model_loss_and_gradients_match_with_sparse_input(model_type: str) -> No
         torch.testing.assert_close(sparse_grad, dense_grad, rtol=1e-3, atol=1e-3)
 
 
-def test_row_source_gives_sparse_input_for_wide_data_on_the_cpu_only() -> None:
-    wide = sparse_counts(20, WIDE, density=0.02)
-    source = RowSource(
-        matrix=wide,
-        library_size=np.asarray(wide.sum(axis=1)).ravel().astype(np.float32),
+def row_source(matrix: sp.csr_matrix) -> RowSource:
+    return RowSource(
+        matrix=matrix,
+        library_size=np.asarray(matrix.sum(axis=1)).ravel().astype(np.float32),
         count_sum=None,
         batch_indices=None,
         number_of_batches=0,
     )
+
+
+def test_row_source_gives_sparse_input_for_wide_data_on_the_cpu_only() -> None:
+    wide = sparse_counts(20, WIDE, density=0.02)
+    source = row_source(wide)
     rows = np.array([0, 1, 5, 7])
     inputs = source.inputs_for(rows)
     assert is_sparse(inputs.x)
@@ -146,15 +150,7 @@ def test_row_source_gives_sparse_input_for_wide_data_on_the_cpu_only() -> None:
     assert is_sparse(chosen.x)
     np.testing.assert_array_equal(chosen.x.to_dense().numpy(), wide[[5, 0]].toarray())
 
-    narrow = sparse_counts(20, 50)
-    narrow_source = RowSource(
-        matrix=narrow,
-        library_size=np.asarray(narrow.sum(axis=1)).ravel().astype(np.float32),
-        count_sum=None,
-        batch_indices=None,
-        number_of_batches=0,
-    )
-    assert not is_sparse(narrow_source.inputs_for(rows).x)
+    assert not is_sparse(row_source(sparse_counts(20, 50)).inputs_for(rows).x)
 
 
 def test_blocks_filled_from_their_entries_equal_the_dense_block() -> None:
