@@ -322,7 +322,7 @@ def densified_on(block: sp.csr_matrix, device: torch.device) -> tuple[torch.Tens
     block = canonical(block)
     entries = StoredEntries.from_csr(block.indptr, block.indices, block.data, block.shape[1])
     if device.type == "cuda":
-        entries = StoredEntries(*(tensor.pin_memory() for tensor in astuple_entries(entries)))
+        entries = entries.pin_memory()
     entries = entries.to(device)
     return filled(entries, block.shape), entries
 
@@ -333,11 +333,6 @@ def filled(entries: StoredEntries, shape: tuple[int, int]) -> torch.Tensor:
     dense = torch.zeros(shape[0] * shape[1], dtype=values.dtype, device=values.device)
     dense.index_copy_(0, entries.positions, values)
     return dense.view(shape)
-
-
-def astuple_entries(entries: StoredEntries) -> tuple[torch.Tensor, ...]:
-    """The tensors of ``entries`` in field order."""
-    return entries.positions, entries.rows, entries.row_starts, entries.values
 
 
 def noise_generator(source: Any, rng: np.random.Generator | None) -> np.random.Generator | None:

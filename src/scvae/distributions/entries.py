@@ -81,6 +81,12 @@ class StoredEntries:
         offsets = self.row_starts.expand(*terms.shape[:-1], self.row_starts.numel())
         return torch.segment_reduce(terms, "sum", offsets=offsets, axis=terms.dim() - 1)
 
+    def pin_memory(self) -> StoredEntries:
+        """The same entries in page-locked memory (copied to a GPU without waiting)."""
+        return StoredEntries(
+            *(t.pin_memory() for t in (self.positions, self.rows, self.row_starts, self.values))
+        )
+
     def to(self, device: torch.device | str) -> StoredEntries:
         """The same entries on ``device``."""
         return StoredEntries(
