@@ -44,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+from scvae.workflows.training_output import duration
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 WORK = HERE / "_work" / "atlas"
@@ -408,18 +410,6 @@ def run_model(args, path: Path, model: str, env: dict) -> dict:
 
 
 # ------------------------------------------------------------------------- report
-def duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def gigabytes(value: float | None) -> str:
     if value is None:
         return "–"
