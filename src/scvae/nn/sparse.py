@@ -91,7 +91,6 @@ class _SparseLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:  # type: ignore[override]
         ctx.x = x
-        ctx.weight_shape = weight.shape
         crow = x.crow_indices()
         by_feature = weight.t()
         if not by_feature.is_contiguous():
