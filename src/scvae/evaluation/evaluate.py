@@ -163,6 +163,8 @@ class _Accumulator:
                 "the evaluated ELBO is NaN or infinite; the model may have diverged "
                 "(try another model version, e.g. --model-versions best_model)"
             )
+        for name, values in (("latent values", self.z), ("reconstructions", [self.reconstruction])):
+            check_finite(name, values)
         # sources may read in another order (backed data: file order); restore row order
         order = np.argsort(np.concatenate(self.rows), kind="stable") if self.rows else None
         return Evaluation(
@@ -180,6 +182,18 @@ class _Accumulator:
             reconstruction_statistics=None if self.summary is None else self.summary.result(),
             reconstruction_totals=self.totals,
         )
+
+
+def check_finite(what: str, arrays) -> None:
+    """Stop with one clear error when a model gave NaN or infinite ``what``."""
+    if all(array is None or np.isfinite(array).all() for array in arrays):
+        return
+    raise ScvaeError(
+        f"the model gave NaN or infinite {what}: its weights or batch-norm statistics do "
+        "not fit these cells. Try another model version (--model-versions best_model), "
+        "train again with a lower --learning-rate, or without batch normalisation "
+        "(--no-minibatch-normalisation)"
+    )
 
 
 def reconstruction_warnings(largest_mean: float, largest_count: float) -> list[str]:
@@ -356,4 +370,5 @@ def latent_means(
         z[rows] = means.float().cpu().numpy()  # sources may read in another order
         if y is not None:
             y[rows] = probabilities.float().cpu().numpy()
+    check_finite("latent values", [z, y])
     return (np.zeros((0, 0), np.float32) if z is None else z), y

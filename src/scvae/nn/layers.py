@@ -13,6 +13,9 @@ from scvae.nn.sparse import SPARSE_INPUT_FEATURES, is_sparse, sparse_linear, sto
 #: batch-norm settings of the original: TF decay 0.999 and epsilon 1e-3
 BATCH_NORM_MOMENTUM = 0.001
 BATCH_NORM_EPSILON = 1e-3
+#: the step count given to statistics set from a pass over the data: the inference
+#: correction for the moving averages' start values, (1 - momentum) ** steps, is then 0
+SETTLED_STEPS = 1 << 20
 
 
 class ShiftOnlyBatchNorm(nn.Module):
@@ -24,9 +27,37 @@ class ShiftOnlyBatchNorm(nn.Module):
             size, eps=BATCH_NORM_EPSILON, momentum=BATCH_NORM_MOMENTUM, affine=False
         )
         self.bias = nn.Parameter(torch.zeros(size))
+        self._collected: list | None = None
+
+    def start_collecting(self) -> None:
+        """Sum the statistics of the minibatches seen in training mode from now on."""
+        self._collected = [0, 0.0, 0.0]
+
+    def finish_collecting(self, use: bool = True) -> bool:
+        """Use the averages of the collected minibatch means and variances for inference.
+
+        Returns whether they were used: not when ``use`` is false (a pass that failed)
+        or no minibatch of two or more examples was seen (the statistics are kept).
+        """
+        collected, self._collected = self._collected, None
+        if not use or not collected or collected[0] == 0:
+            return False
+        batches, means, variances = collected
+        norm = self.norm
+        norm.running_mean.copy_(means / batches)
+        norm.running_var.copy_(variances / batches)
+        norm.num_batches_tracked.fill_(max(int(norm.num_batches_tracked), SETTLED_STEPS))
+        return True
+
+    def _collect(self, x: torch.Tensor) -> None:
+        values = x.detach().double()
+        batches, means, variances = self._collected
+        self._collected = [batches + 1, means + values.mean(0), variances + values.var(0)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norm = self.norm
+        if self._collected is not None and self.training and x.shape[0] > 1:
+            self._collect(x)
         if self.training and x.shape[0] == 1:
             # a minibatch of one example (e.g. the last of an epoch): it is its own batch
             # mean, so it normalises to zero, as in the original; torch's batch norm

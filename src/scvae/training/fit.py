@@ -13,6 +13,11 @@ is evaluated on a fixed random subsample of that many (:func:`evaluation_sample`
 of neighbouring examples drawn from the run seed, the same cells every epoch and after
 a resume); smaller sets, or ``evaluation_cells = 0``, are evaluated exactly, on every
 example.
+
+Before that evaluation, the batch-norm layers' inference statistics are measured with
+the epoch's final weights on a fixed sample of training cells
+(:mod:`scvae.training.normalisation`), so evaluations, early stopping and the saved
+versions use statistics that fit their weights.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ from scvae.training.checkpoints import (
 )
 from scvae.training.commit import EpochCommit, recover
 from scvae.training.curves import read_curves, write_curves
+from scvae.training.normalisation import (
+    BATCH_NORM_CELLS,
+    BATCH_NORM_STREAM,
+    measure_batch_norm,
+)
 from scvae.training.parallel import (
     SINGLE,
     Processes,
@@ -293,6 +303,7 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     if start == 0:
         fit_library_prior(module, training.source, 500, device, options.processes)
     trainer = wrap_module(module, options.processes, device)
+    statistics_source = batch_norm_source(training.source, options.seed)
     bar = _run_bar(training, evaluated, start, options)
     try:
         for epoch in range(start, options.number_of_epochs):
@@ -301,9 +312,12 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
             bar.set_description_str(_stage(epoch, options, "training"))
             seconds = _train_epoch(trainer, optimiser, training.source, epoch, options, device, bar)
             share_buffers(module, options.processes)
+            _measure_statistics(module, statistics_source, epoch, options, device)
             if epoch + 1 == getattr(module, "mixture_initialisation_epoch", 0):
                 bar.set_description_str(_stage(epoch, options, "placing the mixture components"))
                 place_mixture(module, training.source, options.seed, 500, device, options.processes)
+                # the placement trains q(y|x): its layers' statistics again
+                _measure_statistics(module, statistics_source, epoch, options, device)
             _seed_evaluation(options.seed, epoch)
             rows += _evaluate_sets(module, evaluated, epoch, seconds, options, bar)
             with bar.external_write_mode():  # epoch lines printed by the callback
@@ -311,6 +325,33 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     finally:
         bar.close()
     return rows
+
+
+def batch_norm_source(source, seed: int):
+    """The training cells the inference batch-norm statistics are measured on.
+
+    Every cell of a set of at most :data:`BATCH_NORM_CELLS`, otherwise a fixed random
+    sample of that many, drawn from the run seed, cell by cell (not in runs of
+    neighbours: files sorted by sample or cell type would give a biased sample).
+    """
+    total = source.number_of_examples
+    if total <= BATCH_NORM_CELLS:
+        return source
+    rng = np.random.default_rng([int(seed), BATCH_NORM_STREAM])
+    return subset_source(source, np.sort(rng.choice(total, BATCH_NORM_CELLS, replace=False)))
+
+
+def _measure_statistics(module, source, epoch: int, options: FitOptions, device) -> None:
+    measure_batch_norm(
+        module,
+        source,
+        seed=options.seed,
+        epoch=epoch,
+        batch_size=options.minibatch_size,
+        samples=options.training_samples,
+        device=device,
+        processes=options.processes,
+    )
 
 
 def _evaluate_sets(
