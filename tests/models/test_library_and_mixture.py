@@ -237,9 +237,14 @@ def test_kmeans_prior_probabilities_take_the_clusters_shares() -> None:
     )
     uniform.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
     assert uniform.y_prior.logits() is None
-    learned = _gmvae()  # the default: learned weights, left to the optimiser by the placement
+    # the default, learned weights: they start again from the shares, then are trained
+    learned = _gmvae()
+    with torch.no_grad():
+        learned.y_prior.learned_logits.copy_(torch.tensor([4.0, 0.0, -4.0]))
     learned.place_components(torch.zeros(3, L), torch.ones(3, L), shares)
-    assert torch.equal(learned.y_prior.logits().detach(), torch.zeros(3))
+    weights, _, _ = learned.prior_centroids()
+    torch.testing.assert_close(weights.double(), shares, rtol=1e-6, atol=1e-7)
+    assert learned.y_prior.learned_logits.requires_grad
 
 
 def test_kmeans_prior_probabilities_need_the_placement() -> None:

@@ -277,11 +277,15 @@ class GMVAEModule(nn.Module):
         The prior's parameters are a linear map of the one-hot class, so each component's
         column of the weight is set to its value and the bias to zero. A full-covariance
         mixture gets a diagonal covariance. With the ``kmeans`` prior probabilities
-        method, p(y) is set to ``weights`` (the clusters' shares) and kept from then on.
+        method, p(y) is set to ``weights`` (the clusters' shares) and kept from then on;
+        with ``learn``, the learned p(y) starts again from the shares (what it learned
+        before reflects the components' old places, where few of them held cells, and
+        would charge the cells given to the others log(1 / p(y)) nats of KL_y each).
         """
-        if weights is not None and self.y_prior.method == "kmeans":
-            shares = weights.to(self.y_prior.fixed_logits).clamp_min(TINY)
-            self.y_prior.fixed_logits.copy_(torch.log(shares / shares.sum()))
+        logits = self.y_prior.logits()
+        if weights is not None and self.y_prior.method in ("kmeans", "learn"):
+            shares = weights.to(logits).clamp_min(TINY)
+            logits.data.copy_(torch.log(shares / shares.sum()))
         block = self.z_prior.block
         size = self.latent_size
         loc = means.to(block.linear.weight)
