@@ -285,7 +285,7 @@ class GMVAEModule(nn.Module):
         logits = self.y_prior.logits()
         if weights is not None and self.y_prior.method in ("kmeans", "learn"):
             shares = weights.to(logits).clamp_min(TINY)
-            logits.data.copy_(torch.log(shares / shares.sum()))
+            logits.copy_(torch.log(shares / shares.sum()))
         block = self.z_prior.block
         size = self.latent_size
         loc = means.to(block.linear.weight)
