@@ -273,10 +273,11 @@ class ModelConfig(_Config):
     library_size: str = option(
         "observed",
         "--library-size",
-        help="count likelihoods: 'observed' scales each cell's mean by its total count "
-        "(the bound is then on log p(x | total count)); 'none' leaves the model to learn "
-        "the depth (a bound on log p(x), as scVAE 2.1.4)",
-        choices=("observed", "none"),
+        help="count likelihoods: 'observed' scales each cell's mean by its total count; "
+        "'proportions' makes the mean the total count times proportions that sum to one "
+        "over the genes, so no mean exceeds the cell's total; 'none' leaves the model to "
+        "learn the depth (as scVAE 2.1.4)",
+        choices=("observed", "proportions", "none"),
     )
 
 

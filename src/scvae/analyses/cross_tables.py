@@ -253,6 +253,7 @@ _OPTION_TITLES = {
     "bc": "BC",
     "sum": "CS",
     "lib": "LIB",
+    "libp": "LIBP",
     "parameterised": "PLP",
 }
 

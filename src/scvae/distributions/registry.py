@@ -51,6 +51,7 @@ __all__ = [
     "construct",
     "head_specs",
     "scale_head",
+    "scale_head_for_mean",
 ]
 
 INF = math.inf
@@ -295,6 +296,23 @@ def canonical_name(name: str) -> str:
 def scale_head(name: str) -> str | None:
     """The raw head whose shift by ``log s`` scales the likelihood's mean by ``s``, if any."""
     return _BY_NAME[canonical_name(name)].scale_head
+
+
+def scale_head_for_mean(name: str, raw_outputs: Mapping[str, Tensor], log_mean: Tensor) -> Tensor:
+    """The raw value of the scale head that makes the likelihood's mean ``exp(log_mean)``.
+
+    The other raw heads stay as they are. For the Poisson forms that is the log rate
+    itself. For the negative binomials, whose mean is ``r p / (1 - p)``, it is the success
+    logit ``log_mean - log r``, with ``log r`` clipped to its head's range first so that
+    the mean does not depend on the dispersion.
+    """
+    key = canonical_name(name)
+    head = scale_head(key)
+    if head is None:
+        raise LikelihoodError(f"The {key} likelihood has no mean to set.")
+    if head == "p_logits":
+        return log_mean - head_specs(key)["log_r"].apply(raw_outputs["log_r"])
+    return log_mean
 
 
 def check_combination(name: str, k_max: int) -> None:

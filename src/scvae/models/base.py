@@ -304,12 +304,16 @@ class LikelihoodHeads(nn.Module):
         leading_shape: Sequence[int] | None = None,
         library_size: Tensor | None = None,
         log_scale: Tensor | None = None,
+        *,
+        proportions: bool = False,
     ) -> Distribution:
         """The likelihood for hidden outputs ``(N, H)``, reshaped to ``(*leading_shape, F)``.
 
         ``log_scale`` (broadcastable to ``(*leading_shape, F)``) is added to the raw
         output of the likelihood's scale head, which multiplies its mean by
-        ``exp(log_scale)``.
+        ``exp(log_scale)``. With ``proportions``, the scale head's outputs are first
+        turned into log-proportions over the features (a log-softmax) and the mean is
+        set to ``exp(log_scale)`` times them, whatever the other heads give.
         """
         leading = tuple(leading_shape) if leading_shape is not None else hidden.shape[:1]
         raw = {}
@@ -319,7 +323,11 @@ class LikelihoodHeads(nn.Module):
             raw[name] = value.reshape(leading + tail)
         if log_scale is not None:
             name = registry.scale_head(self.likelihood)
-            raw[name] = raw[name] + log_scale.to(raw[name].dtype)
+            if proportions:
+                log_mean = torch.log_softmax(raw[name], dim=-1) + log_scale.to(raw[name].dtype)
+                raw[name] = registry.scale_head_for_mean(self.likelihood, raw, log_mean)
+            else:
+                raw[name] = raw[name] + log_scale.to(raw[name].dtype)
         return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
 
 
@@ -356,6 +364,7 @@ class Decoder(nn.Module):
         self.count_sum = bool(config.count_sum)
         self.likelihood = registry.canonical_name(config.reconstruction_distribution)
         self.library_offset = uses_library_offset(config)
+        self.proportions = self.library_offset and config.library_size == "proportions"
         self.log_features = math.log(feature_size)
         self.library = LibraryPrior() if self.library_offset else None
         hidden_sizes = () if linear else tuple(reversed(config.hidden_sizes))
@@ -394,9 +403,14 @@ class Decoder(nn.Module):
         library_size = inputs.library_size if inputs is not None else None
         log_scale = None
         if self.library_offset and library_size is not None:
-            # the mean of each count is (total count / F) times what the network gives
-            log_scale = torch.log(library_size.clamp_min(1.0)) - self.log_features
-        return self.heads(hidden, leading, library_size, log_scale)
+            log_total = torch.log(library_size.clamp_min(1.0))
+            if self.proportions:
+                # the means are the total count times proportions that sum to one
+                log_scale = log_total
+            else:
+                # the mean of each count is (total count / F) times what the network gives
+                log_scale = log_total - self.log_features
+        return self.heads(hidden, leading, library_size, log_scale, proportions=self.proportions)
 
     def library_terms(self, inputs: ModelInputs) -> dict[str, Tensor]:
         """``{"log_p_library": log P(N)}`` per cell when the mean is scaled by the total N.
@@ -459,7 +473,7 @@ def plus_terms(bound: Tensor, terms: Mapping[str, Tensor]) -> Tensor:
 
 def uses_library_offset(config: ModelConfig) -> bool:
     """Whether the likelihood's mean is scaled by each cell's observed total count."""
-    if getattr(config, "library_size", "none") != "observed":
+    if getattr(config, "library_size", "none") not in ("observed", "proportions"):
         return False
     return registry.scale_head(config.reconstruction_distribution) is not None
 

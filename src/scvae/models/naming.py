@@ -64,10 +64,10 @@ def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
         parts.append(f"k_{config.number_of_reconstruction_classes}")
     if config.count_sum:
         parts.append("sum")
-    if config.library_size == "observed" and registry.scale_head(
+    if config.library_size in ("observed", "proportions") and registry.scale_head(
         config.reconstruction_distribution
     ):
-        parts.append("lib")
+        parts.append("lib" if config.library_size == "observed" else "libp")
     parts += [
         f"l_{config.latent_size}",
         "h_" + "_".join(str(size) for size in config.hidden_sizes),

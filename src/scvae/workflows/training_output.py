@@ -94,10 +94,12 @@ def describe_model(
 
 def _likelihood(config: ModelConfig) -> str:
     name = registry.canonical_name(config.reconstruction_distribution).replace("_", " ")
-    if config.library_size == "observed" and registry.scale_head(
-        config.reconstruction_distribution
-    ):
+    if not registry.scale_head(config.reconstruction_distribution):
+        return name
+    if config.library_size == "observed":
         name += " (mean scaled by each cell's total count)"
+    elif config.library_size == "proportions":
+        name += " (mean: each cell's total count times proportions over the genes)"
     return name
 
 
