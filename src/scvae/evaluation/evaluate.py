@@ -259,10 +259,15 @@ def evaluate_module(
             output = module(inputs, kl_scale=1.0, samples=samples)
             accumulator.add_terms(output)
             accumulator.rows.append(np.asarray(rows))
-            latent = module.latent_mean(inputs)
-            if isinstance(latent, tuple):
-                accumulator.y.append(latent[1].cpu().numpy())
-                latent = latent[0]
+            if output.latent_mean is not None:
+                # the encoders' outputs of the bound's pass: no second encoder pass
+                latent, y = output.latent_mean, output.y_probabilities
+            else:
+                latent, y = module.latent_mean(inputs), None
+                if isinstance(latent, tuple):
+                    latent, y = latent
+            if y is not None:
+                accumulator.y.append(y.cpu().numpy())
             accumulator.z.append(latent.cpu().numpy())
             _keep_moments(module, inputs, rows, wanted, samples, accumulator)
     return accumulator.result()

@@ -71,6 +71,9 @@ class LossOutput:
         Batch-mean KL per latent dimension ``(L,)`` (VAE only).
     y_probabilities
         ``q(y|x)``, shape ``(B, K)`` (GMVAE only).
+    latent_mean
+        The posterior mean of z that ``latent_mean`` gives, ``(B, L)``, found from the
+        same encoder outputs as the bound (so evaluation need not run the encoders again).
     """
 
     loss: Tensor
@@ -79,6 +82,7 @@ class LossOutput:
     kl: dict[str, Tensor] = field(default_factory=dict)
     kl_neurons: Tensor | None = None
     y_probabilities: Tensor | None = None
+    latent_mean: Tensor | None = None
 
 
 def resolve_samples(config: ModelConfig) -> tuple[tuple[int, int], tuple[int, int]]:

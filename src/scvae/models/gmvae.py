@@ -217,7 +217,8 @@ class GMVAEModule(nn.Module):
         """
         y_logits = self.posterior_y_logits(inputs.x)
         weights = torch.softmax(y_logits, dim=-1).transpose(0, 1)
-        q_z = self.posterior_z(inputs.x)
+        z_parameters = self.z_encoder(inputs.x, self.one_hot)
+        q_z = self._latent(z_parameters)
         z = q_z.rsample(tuple(samples))
         log_likelihood = summed_log_prob(
             self.decoder(z, inputs), inputs.target, inputs.target_entries
@@ -238,6 +239,7 @@ class GMVAEModule(nn.Module):
                 **library,
             },
             y_probabilities=weights.transpose(0, 1),
+            latent_mean=_mixed_means(weights.transpose(0, 1), z_parameters["loc"]),
         )
 
     def _y_penalty(self, kl_y: Tensor) -> Tensor:
@@ -252,7 +254,7 @@ class GMVAEModule(nn.Module):
         """``(z, y)``: ``sum_k q(y=k|x) E[z|x,k]`` ``(B, L)`` and q(y|x) ``(B, K)``."""
         probabilities = torch.softmax(self.posterior_y_logits(inputs.x), dim=-1)
         means = self.z_encoder(inputs.x, self.one_hot)["loc"]
-        return torch.einsum("bk,kbl->bl", probabilities, means), probabilities
+        return _mixed_means(probabilities, means), probabilities
 
     def reconstruction_mean(self, inputs: ModelInputs, samples: tuple[int, int] = (1, 1)) -> Tensor:
         """E[x] weighted by q(y|x) over components and averaged over samples, ``(B, F)``."""
@@ -338,3 +340,8 @@ class GMVAEModule(nn.Module):
 def _inverse_softplus(values: Tensor) -> Tensor:
     """``x`` with ``softplus(x) = values`` (values > 0)."""
     return values + torch.log(-torch.expm1(-values))
+
+
+def _mixed_means(probabilities: Tensor, means: Tensor) -> Tensor:
+    """``sum_k q(y=k|x) E[z|x,k]``: ``(B, L)`` from ``(B, K)`` and ``(K, B, L)``."""
+    return torch.einsum("bk,kbl->bl", probabilities, means)

@@ -117,6 +117,7 @@ class VAEModule(nn.Module):
             reconstruction_error=log_likelihood.mean((0, 1)),
             kl={"kl_divergence": kl, **library},
             kl_neurons=kl_per_dimension.mean(0),
+            latent_mean=q.loc,
         )
 
     def latent_mean(self, inputs: ModelInputs) -> Tensor:
