@@ -61,7 +61,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-ABSENT_VALUES: dict[str, Any] = {"library_size": "none", "mixture_initialisation_epoch": 0}
+ABSENT_VALUES: dict[str, Any] = {
+    "library_size": "none",
+    "mixture_initialisation_epoch": 0,
+    "mixture_weight_smoothing": 0.0,
+}
 """Values of options added in this version, for configurations saved before them."""
 
 DEFAULTS_PROFILES = ("current", "2.1.4")
@@ -232,6 +236,15 @@ class ModelConfig(_Config):
         "training labels' shares), or kmeans (the shares of the k-means clusters the components are placed on, "
         "see --mixture-initialisation-epoch)",
         choices=("uniform", "infer", "learn", "kmeans"),
+    )
+    mixture_weight_smoothing: float = option(
+        0.0,
+        "--mixture-weight-smoothing",
+        type=float,
+        help="GMVAE with learned mixture weights: pull p(y) towards uniform with this "
+        "weight (a symmetric Dirichlet prior on the weights; at 1, each weight settles "
+        "at half its components' share of the cells plus half of 1/K); the reported "
+        "bound is unchanged (0: off)",
     )
     number_of_warm_up_epochs: int = option(
         0, "--number-of-warm-up-epochs", "-w", type=int, help="epochs of linear KL warm-up"

@@ -288,3 +288,48 @@ def test_assignments_follow_the_placed_clusters() -> None:
     with torch.no_grad():
         assigned = module.posterior_y_logits(_inputs(counts).x).argmax(1).numpy()
     assert (assigned == labels).mean() > 0.95
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 1.0, 3.0])
+def test_weight_smoothing_settles_the_weights_between_the_shares_and_uniform(smoothing) -> None:
+    """With only p(y) trained, its weights reach (mean q(y|x) + lambda / K) / (1 + lambda)."""
+    config = ModelConfig(
+        model_type="GMVAE",
+        latent_size=L,
+        hidden_sizes=(8,),
+        reconstruction_distribution="negative_binomial",
+        mixture_weight_smoothing=smoothing,
+    )
+    module = build_module(config, F, number_of_classes=3).eval()
+    with torch.no_grad():  # q(y|x) far from uniform, so the shares differ from 1/K
+        module.y_encoder.heads.block.linear.bias.copy_(torch.tensor([3.0, 1.0, -2.0]))
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    logits = module.y_prior.learned_logits
+    logits.requires_grad_(True)
+    counts = torch.tensor(np.random.default_rng(0).poisson(3.0, size=(64, F)), dtype=torch.float32)
+    inputs = _inputs(counts)
+    optimiser = torch.optim.Adam([logits], lr=0.1)
+    for _ in range(600):
+        optimiser.zero_grad()
+        module(inputs).loss.backward()
+        optimiser.step()
+    shares = module(inputs).y_probabilities.mean(0).double()
+    expected = (shares + smoothing / 3) / (1 + smoothing)
+    torch.testing.assert_close(
+        torch.softmax(logits.detach().double(), -1), expected, atol=2e-3, rtol=0
+    )
+    # the reported bound leaves the prior on the weights out
+    output = module(inputs)
+    kl_y = output.kl["kl_divergence_y"]
+    assert torch.isfinite(output.lower_bound).all() and (kl_y >= 0).all()
+
+
+def test_weight_smoothing_is_recorded_in_the_model_folder_name() -> None:
+    from scvae.models.naming import model_name
+
+    config = ModelConfig(model_type="GMVAE", mixture_weight_smoothing=0.5)
+    assert "ws_0.5" in model_name(config, 4)
+    assert "ws_" not in model_name(replace(config, mixture_weight_smoothing=0.0), 4)
+    uniform = replace(config, prior_probabilities_method="uniform")
+    assert "ws_" not in model_name(uniform, 4)

@@ -156,6 +156,11 @@ class GMVAEModule(nn.Module):
         self.feature_size = feature_size
         self.full_covariance = latent == "full_covariance_gaussian_mixture"
         self.free_nats_proportion = float(config.proportion_of_free_nats_for_y_kl_divergence)
+        self.weight_smoothing = float(getattr(config, "mixture_weight_smoothing", 0.0))
+        if self.weight_smoothing < 0:
+            raise ModelConfigError(
+                f"--mixture-weight-smoothing must be 0 or more; got {self.weight_smoothing:g}."
+            )
         self.mixture_initialisation_epoch = int(getattr(config, "mixture_initialisation_epoch", 0))
         if config.prior_probabilities_method == "kmeans" and self.mixture_initialisation_epoch < 1:
             raise ModelConfigError(
@@ -227,6 +232,7 @@ class GMVAEModule(nn.Module):
         bounds, weighted = sample_bounds(log_likelihood, kl_z, kl_scale)
         kl_y = kl_categorical(y_logits, self.y_prior.logits())
         objective = (weights * weighted).sum(0).mean() - kl_scale * self._y_penalty(kl_y)
+        objective = objective + self._weight_prior()
         library = self.decoder.library_terms(inputs)
         bound = (weights * bounds).sum(0) - kl_y
         return LossOutput(
@@ -241,6 +247,20 @@ class GMVAEModule(nn.Module):
             y_probabilities=weights.transpose(0, 1),
             latent_mean=_mixed_means(weights.transpose(0, 1), z_parameters["loc"]),
         )
+
+    def _weight_prior(self) -> Tensor | float:
+        """``lambda / K * sum_k log p(y=k)`` for learned weights, else 0.
+
+        Per cell, this is the log density of a symmetric Dirichlet prior on the weights
+        with ``lambda N / K`` pseudo-cells a component, divided by the N training cells (up
+        to a constant). With the bound's pull towards the mean q(y|x), the weights settle
+        at ``(share_k + lambda / K) / (1 + lambda)``. It is a prior on a parameter, not a
+        term of log p(x), so the reported bound does not include it.
+        """
+        logits = self.y_prior.learned_logits
+        if logits is None or self.weight_smoothing <= 0:
+            return 0.0
+        return self.weight_smoothing * torch.log_softmax(logits, dim=-1).mean()
 
     def _y_penalty(self, kl_y: Tensor) -> Tensor:
         """Batch-mean KL_y, floored at the free-nats threshold when one is set."""

@@ -88,6 +88,9 @@ def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
         parts.append(f"wu_{config.number_of_warm_up_epochs}")
     if config.model_type == "GMVAE" and config.proportion_of_free_nats_for_y_kl_divergence > 0:
         parts.append(f"fn_{config.proportion_of_free_nats_for_y_kl_divergence}")
+    smoothing = getattr(config, "mixture_weight_smoothing", 0.0)
+    if config.model_type == "GMVAE" and config.prior_probabilities_method == "learn" and smoothing:
+        parts.append(f"ws_{smoothing}")
     if config.model_type == "GMVAE" and config.mixture_initialisation_epoch > 0:
         parts.append(f"mi_{config.mixture_initialisation_epoch}")
     return "-".join(parts)
