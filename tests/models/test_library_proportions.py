@@ -117,3 +117,24 @@ def test_models_train_a_step_with_finite_bounds(model_type) -> None:
     output.loss.backward()
     gradients = [p.grad for p in module.parameters() if p.grad is not None]
     assert gradients and all(torch.isfinite(g).all() for g in gradients)
+
+
+@pytest.mark.parametrize("likelihood", ["negative_binomial", "poisson", "zero_inflated_poisson"])
+def test_observed_library_caps_each_mean_at_the_cells_total(likelihood) -> None:
+    """With ``observed``, a mean is (N / F) m_g(z) but never above N; below N it is unchanged."""
+    z = torch.randn(3, L)
+    capped = _decoder(likelihood, "observed")
+    plain = _decoder(likelihood, "none")
+    head = "p_logits" if "negative_binomial" in likelihood else "log_rate"
+    with torch.no_grad():  # push genes 0-2 far up, so that (N / F) m_g(z) exceeds N
+        for decoder in (capped, plain):
+            decoder.heads.heads.blocks[head].linear.bias[:3] += 12.0
+    totals = np.maximum(COUNTS.sum(1, keepdim=True).numpy(), 1.0)
+    distribution = capped(z, _inputs(COUNTS))
+    base = distribution.base if hasattr(distribution, "base") else distribution
+    uncapped = plain(z, _inputs(COUNTS))
+    uncapped = uncapped.base if hasattr(uncapped, "base") else uncapped
+    expected = np.minimum(uncapped.mean.detach().double().numpy() * totals / F, totals)
+    np.testing.assert_allclose(base.mean.detach().double().numpy(), expected, rtol=1e-4)
+    assert (expected[:, :3] == totals).all()  # the cap is reached where pushed
+    assert (expected[:, 3:] < totals).all()  # and left alone elsewhere

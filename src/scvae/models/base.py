@@ -310,6 +310,7 @@ class LikelihoodHeads(nn.Module):
         log_scale: Tensor | None = None,
         *,
         proportions: bool = False,
+        log_cap: Tensor | None = None,
     ) -> Distribution:
         """The likelihood for hidden outputs ``(N, H)``, reshaped to ``(*leading_shape, F)``.
 
@@ -317,7 +318,9 @@ class LikelihoodHeads(nn.Module):
         output of the likelihood's scale head, which multiplies its mean by
         ``exp(log_scale)``. With ``proportions``, the scale head's outputs are first
         turned into log-proportions over the features (a log-softmax) and the mean is
-        set to ``exp(log_scale)`` times them, whatever the other heads give.
+        set to ``exp(log_scale)`` times them, whatever the other heads give. Otherwise,
+        with ``log_cap`` (broadcastable like ``log_scale``), no mean exceeds
+        ``exp(log_cap)``: the scale head is clipped there (as by ``min``).
         """
         leading = tuple(leading_shape) if leading_shape is not None else hidden.shape[:1]
         raw = {}
@@ -332,6 +335,11 @@ class LikelihoodHeads(nn.Module):
                 raw[name] = registry.scale_head_for_mean(self.likelihood, raw, log_mean)
             else:
                 raw[name] = raw[name] + log_scale.to(raw[name].dtype)
+                if log_cap is not None:
+                    cap = registry.scale_head_for_mean(
+                        self.likelihood, raw, log_cap.to(raw[name].dtype)
+                    )
+                    raw[name] = torch.minimum(raw[name], cap)
         return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
 
 
@@ -405,16 +413,25 @@ class Decoder(nn.Module):
         decoder_input = torch.cat(pieces, dim=-1) if len(pieces) > 1 else z
         hidden = self.mlp(decoder_input.reshape(-1, self.in_size))
         library_size = inputs.library_size if inputs is not None else None
-        log_scale = None
+        log_scale = log_cap = None
         if self.library_offset and library_size is not None:
             log_total = torch.log(library_size.clamp_min(1.0))
             if self.proportions:
                 # the means are the total count times proportions that sum to one
                 log_scale = log_total
             else:
-                # the mean of each count is (total count / F) times what the network gives
+                # the mean of each count is (total count / F) times what the network gives,
+                # and at most the total count: no gene can hold more than the whole cell
                 log_scale = log_total - self.log_features
-        return self.heads(hidden, leading, library_size, log_scale, proportions=self.proportions)
+                log_cap = log_total
+        return self.heads(
+            hidden,
+            leading,
+            library_size,
+            log_scale,
+            proportions=self.proportions,
+            log_cap=log_cap,
+        )
 
     def library_terms(self, inputs: ModelInputs) -> dict[str, Tensor]:
         """``{"log_p_library": log P(N)}`` per cell when the mean is scaled by the total N.
