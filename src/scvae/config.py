@@ -286,7 +286,8 @@ class ModelConfig(_Config):
     library_size: str = option(
         "observed",
         "--library-size",
-        help="count likelihoods: 'observed' scales each cell's mean by its total count; "
+        help="count likelihoods: 'observed' scales each cell's mean by its total count "
+        "(and caps it there); "
         "'proportions' makes the mean the total count times proportions that sum to one "
         "over the genes, so no mean exceeds the cell's total; 'none' leaves the model to "
         "learn the depth (as scVAE 2.1.4)",
