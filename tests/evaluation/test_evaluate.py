@@ -236,3 +236,15 @@ def test_extensive_level_adds_per_class_and_difference_figures(trained):
     assert (version / "heat_maps/heat_map-log_ratio.png").is_file()
     # more than ten classes: no per-class figures (the original's limit)
     assert not list(version.glob("reconstructions/*-class-*.png"))
+
+
+@pytest.mark.parametrize("model_type", ["VAE", "GMVAE"])
+def test_the_bounds_pass_gives_the_latent_means_in_evaluation_mode(small_labelled_h5ad, model_type):
+    module, source = _module_and_source(small_labelled_h5ad, model_type)
+    ((inputs, _),) = list(minibatches(source, source.number_of_examples))
+    with torch.no_grad():
+        output = module(inputs)
+        latent = module.latent_mean(inputs)
+    z = latent[0] if isinstance(latent, tuple) else latent
+    assert output.latent_mean is not None
+    torch.testing.assert_close(output.latent_mean, z, rtol=1e-5, atol=1e-6)

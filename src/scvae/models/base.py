@@ -73,7 +73,8 @@ class LossOutput:
         ``q(y|x)``, shape ``(B, K)`` (GMVAE only).
     latent_mean
         The posterior mean of z that ``latent_mean`` gives, ``(B, L)``, found from the
-        same encoder outputs as the bound (so evaluation need not run the encoders again).
+        same encoder outputs as the bound (so evaluation need not run the encoders again);
+        the GMVAE gives it in evaluation mode only.
     """
 
     loss: Tensor

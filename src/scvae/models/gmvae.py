@@ -245,7 +245,10 @@ class GMVAEModule(nn.Module):
                 **library,
             },
             y_probabilities=weights.transpose(0, 1),
-            latent_mean=_mixed_means(weights.transpose(0, 1), z_parameters["loc"]),
+            # only evaluation reads it; a training step skips the product
+            latent_mean=None
+            if self.training
+            else _mixed_means(weights.transpose(0, 1), z_parameters["loc"]),
         )
 
     def _weight_prior(self) -> Tensor | float:
