@@ -138,3 +138,29 @@ def test_observed_library_caps_each_mean_at_the_cells_total(likelihood) -> None:
     np.testing.assert_allclose(base.mean.detach().double().numpy(), expected, rtol=1e-4)
     assert (expected[:, :3] == totals).all()  # the cap is reached where pushed
     assert (expected[:, 3:] < totals).all()  # and left alone elsewhere
+
+
+def test_training_steps_leave_the_cap_out_and_the_cap_only_raises_the_likelihood() -> None:
+    z = torch.randn(3, L)
+    torch.manual_seed(3)
+    config = ModelConfig(
+        reconstruction_distribution="negative_binomial",
+        hidden_sizes=(5,),
+        minibatch_normalisation=False,  # the same hidden values in both modes
+    )
+    decoder = Decoder(config, L, F).eval()
+    with torch.no_grad():
+        decoder.heads.heads.blocks["p_logits"].linear.bias[:3] += 12.0
+    inputs = _inputs(COUNTS)
+    capped = decoder(z, inputs)
+    uncapped = decoder.train()(z, inputs)
+    totals = np.maximum(COUNTS.sum(1, keepdim=True).numpy(), 1.0)
+    assert (uncapped.mean.detach().numpy()[:, :3] > totals).all()
+    # every count is at most its cell's total, so lowering a mean above it can only help
+    r = capped.total_count.detach().double().numpy()
+    log_pmf = {}
+    for name, distribution in (("capped", capped), ("uncapped", uncapped)):
+        mean = distribution.mean.detach().double().numpy()
+        log_pmf[name] = stats.nbinom.logpmf(COUNTS.numpy(), r, r / (r + mean))
+    assert (log_pmf["capped"] >= log_pmf["uncapped"] - 1e-9).all()
+    assert (log_pmf["capped"][:, :3] > log_pmf["uncapped"][:, :3]).any()

@@ -337,11 +337,22 @@ class LikelihoodHeads(nn.Module):
             else:
                 raw[name] = raw[name] + log_scale.to(raw[name].dtype)
                 if log_cap is not None:
-                    cap = registry.scale_head_for_mean(
-                        self.likelihood, raw, log_cap.to(raw[name].dtype)
-                    )
-                    raw[name] = torch.minimum(raw[name], cap)
+                    raw[name] = _capped(self.likelihood, raw, name, log_cap.to(raw[name].dtype))
         return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
+
+
+def _capped(likelihood: str, raw: dict[str, Tensor], name: str, log_cap: Tensor) -> Tensor:
+    """``raw[name]`` clipped where the mean would exceed ``exp(log_cap)``.
+
+    The check runs without gradients; the clipped copy (and its backward) is made only
+    for the minibatches where some mean is over the cap, which are rare.
+    """
+    with torch.no_grad():
+        cap = registry.scale_head_for_mean(likelihood, raw, log_cap)
+        over = bool((raw[name] > cap).any())
+    if not over:
+        return raw[name]
+    return torch.minimum(raw[name], registry.scale_head_for_mean(likelihood, raw, log_cap))
 
 
 class Decoder(nn.Module):
@@ -422,9 +433,13 @@ class Decoder(nn.Module):
                 log_scale = log_total
             else:
                 # the mean of each count is (total count / F) times what the network gives,
-                # and at most the total count: no gene can hold more than the whole cell
+                # and at most the total count: no gene can hold more than the whole cell.
+                # Training steps leave the cap out (it would cost a third of a GMVAE step):
+                # the cap only moves means above N towards the counts, which are at most N,
+                # so it can only raise log p(x|z), and the uncapped objective is a lower
+                # bound on the capped model's.
                 log_scale = log_total - self.log_features
-                log_cap = log_total
+                log_cap = None if self.training else log_total
         return self.heads(
             hidden,
             leading,
