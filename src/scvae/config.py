@@ -287,7 +287,7 @@ class ModelConfig(_Config):
         "observed",
         "--library-size",
         help="count likelihoods: 'observed' scales each cell's mean by its total count "
-        "(and caps it there); "
+        "(capped there in evaluation); "
         "'proportions' makes the mean the total count times proportions that sum to one "
         "over the genes, so no mean exceeds the cell's total; 'none' leaves the model to "
         "learn the depth (as scVAE 2.1.4)",
