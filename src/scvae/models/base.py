@@ -337,22 +337,11 @@ class LikelihoodHeads(nn.Module):
             else:
                 raw[name] = raw[name] + log_scale.to(raw[name].dtype)
                 if log_cap is not None:
-                    raw[name] = _capped(self.likelihood, raw, name, log_cap.to(raw[name].dtype))
+                    cap = registry.scale_head_for_mean(
+                        self.likelihood, raw, log_cap.to(raw[name].dtype)
+                    )
+                    raw[name] = torch.minimum(raw[name], cap)
         return registry.build(self.likelihood, raw, library_size=library_size, k_max=self.k_max)
-
-
-def _capped(likelihood: str, raw: dict[str, Tensor], name: str, log_cap: Tensor) -> Tensor:
-    """``raw[name]`` clipped where the mean would exceed ``exp(log_cap)``.
-
-    The check runs without gradients; the clipped copy (and its backward) is made only
-    for the minibatches where some mean is over the cap, which are rare.
-    """
-    with torch.no_grad():
-        cap = registry.scale_head_for_mean(likelihood, raw, log_cap)
-        over = bool((raw[name] > cap).any())
-    if not over:
-        return raw[name]
-    return torch.minimum(raw[name], registry.scale_head_for_mean(likelihood, raw, log_cap))
 
 
 class Decoder(nn.Module):
