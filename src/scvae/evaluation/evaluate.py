@@ -259,16 +259,10 @@ def evaluate_module(
             output = module(inputs, kl_scale=1.0, samples=samples)
             accumulator.add_terms(output)
             accumulator.rows.append(np.asarray(rows))
-            if output.latent_mean is not None:
-                # the encoders' outputs of the bound's pass: no second encoder pass
-                latent, y = output.latent_mean, output.y_probabilities
-            else:
-                latent, y = module.latent_mean(inputs), None
-                if isinstance(latent, tuple):
-                    latent, y = latent
-            if y is not None:
-                accumulator.y.append(y.cpu().numpy())
-            accumulator.z.append(latent.cpu().numpy())
+            # the latent means and q(y|x) come from the bound's own encoder pass
+            if output.y_probabilities is not None:
+                accumulator.y.append(output.y_probabilities.cpu().numpy())
+            accumulator.z.append(output.latent_mean.cpu().numpy())
             _keep_moments(module, inputs, rows, wanted, samples, accumulator)
     return accumulator.result()
 
