@@ -223,3 +223,23 @@ def test_missing_umap_is_logged_once_from_python(caplog, monkeypatch):
 def test_range_errors_name_the_option_first(capsys):
     lines = _error(capsys, ["train", "x", "--processes", "0"])
     assert lines[0] == "scvae: error: --processes must be at least 1; got 0"
+
+
+def test_options_the_model_refuses_leave_no_run_folder(tmp_path, capsys):
+    """A combination only the model builder refuses: one error line, and no run folder."""
+    import numpy as np
+
+    data = tmp_path / "counts.tsv"
+    counts = np.random.default_rng(0).poisson(2.0, size=(40, 12))
+    header = "\t".join(f"g{j}" for j in range(12))
+    rows = [f"c{i}\t" + "\t".join(map(str, row)) for i, row in enumerate(counts)]
+    data.write_text("cell\t" + header + "\n" + "\n".join(rows) + "\n")
+    models = tmp_path / "models"
+    argv = ["train", str(data), "-M", str(models), "-m", "GMVAE", "-K", "3"]
+    lines = _error(
+        capsys,
+        [*argv, "--prior-probabilities-method", "kmeans", "--mixture-initialisation-epoch", "0"],
+    )
+    assert "--mixture-initialisation-epoch 1 or more" in lines[0]
+    written = [path for path in models.rglob("*") if path.is_file()] if models.exists() else []
+    assert written == []

@@ -147,6 +147,7 @@ def train_session(
     )
     check_likelihood_fits(canonical_name(model_config.reconstruction_distribution), training_set)
     facts = build_facts(model_config, training_set, training_config)
+    build_module_from(model_config, facts)  # options the model refuses: before any folder
     directory = model_directory(
         data_path, model_config, training_config, facts.number_of_classes, facts.number_of_batches
     )
