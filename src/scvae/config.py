@@ -65,6 +65,7 @@ ABSENT_VALUES: dict[str, Any] = {
     "library_size": "none",
     "mixture_initialisation_epoch": 0,
     "mixture_weight_smoothing": 0.0,
+    "component_revival_interval": 0,
 }
 """Values of options added in this version, for configurations saved before them."""
 
@@ -78,6 +79,7 @@ ORIGINAL_DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden_sizes": (100,),
         "library_size": "none",
         "mixture_initialisation_epoch": 0,
+        "component_revival_interval": 0,
         "prior_probabilities_method": "uniform",
     },
     "training": {"learning_rate": 1e-4, "number_of_epochs": 200},
@@ -282,6 +284,14 @@ class ModelConfig(_Config):
         type=int,
         help="GMVAE: after this many epochs, place the mixture components at a k-means fit "
         "of the training cells' latent means (0: never)",
+    )
+    component_revival_interval: int = option(
+        5,
+        "--component-revival-interval",
+        type=int,
+        help="GMVAE: every this many epochs after the placement (while as many remain), "
+        "move components that hold almost no training cells onto one half of the widest "
+        "cluster (0: never)",
     )
     library_size: str = option(
         "observed",

@@ -114,6 +114,11 @@ def test_model_titles_are_abbreviated():
         "sizes": "100×50×10",
         "other": "CS, BN, WU(200)",
     }
+    described = describe_model(
+        "GMVAE/gaussian_mixture-c_9-p_learn/negative_binomial-lib-l_10-h_128-mc_1-iw_1-bn"
+        "-ws_1.0-mi_5-cr_5"
+    )
+    assert described["other"] == "P(learn), LIB, BN, WS(1.0), MI(5), CR(5)"
 
 
 def test_table_gives_mean_and_sd_over_runs_sorted_by_elbo(tree):

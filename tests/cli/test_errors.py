@@ -46,6 +46,7 @@ BAD_VALUES = {
     "negative seed": (["--seed", "-1"], "at least 0"),
     "negative KL weight": (["--kl-weight", "-0.5"], "at least 0"),
     "negative mixture-weight smoothing": (["--mixture-weight-smoothing", "-1"], "at least 0"),
+    "negative revival interval": (["--component-revival-interval", "-1"], "at least 0"),
     "unknown device": (["--device", "gpu"], "cuda:N"),
     "misspelt likelihood": (["-r", "negative_binomal"], "did you mean negative_binomial?"),
     "misspelt preprocessing": (["-p", "lgo"], "did you mean log?"),

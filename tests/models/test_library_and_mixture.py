@@ -119,6 +119,44 @@ def test_placed_components_are_the_prior(latent) -> None:
     torch.testing.assert_close(covariances.double(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("latent", ["gaussian_mixture", "full_covariance_gaussian_mixture"])
+def test_placing_some_components_leaves_the_others(latent) -> None:
+    module = _gmvae(latent)
+    with torch.no_grad():  # a prior that has trained: non-zero bias
+        module.z_prior.block.linear.bias.normal_()
+    weights, means, covariances = module.prior_centroids()
+    mean = torch.tensor([[1.0, -2.0, 0.5]])
+    variance = torch.tensor([[0.2, 0.4, 0.8]])
+    module.place_components(mean, variance, components=torch.tensor([2]))
+    new_weights, new_means, new_covariances = module.prior_centroids()
+    torch.testing.assert_close(new_means[2], mean[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(new_covariances[2], torch.diag(variance[0]), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(new_means[:2], means[:2])
+    torch.testing.assert_close(new_covariances[:2], covariances[:2])
+    torch.testing.assert_close(new_weights, weights)
+
+
+def test_a_split_component_copies_its_source_and_takes_part_of_its_weight() -> None:
+    module = _gmvae()
+    with torch.no_grad():
+        module.y_prior.learned_logits.copy_(torch.tensor([0.5, -0.3, -2.0]))
+    weights, means, _ = module.prior_centroids()
+    module.split_component(0, 2, 0.25)
+    new_weights, new_means, _ = module.prior_centroids()
+    # a quarter and three quarters of the source's weight; the moved component's former
+    # weight is shared out by renormalising
+    expected = torch.stack([0.75 * weights[0], weights[1], 0.25 * weights[0]])
+    torch.testing.assert_close(new_weights, expected / expected.sum())
+    torch.testing.assert_close(new_means, means)  # p(z|y) is placed separately
+    module.eval()
+    x = torch.log1p(torch.poisson(torch.full((5, F), 3.0)))
+    posterior = module.z_encoder(x, module.one_hot)
+    torch.testing.assert_close(posterior["loc"][2], posterior["loc"][0])
+    assert not torch.allclose(posterior["loc"][1], posterior["loc"][0])
+    logits = module.posterior_y_logits(x)
+    torch.testing.assert_close(logits[:, 2], logits[:, 0])
+
+
 def test_kmeans_components_follow_scikit_learn() -> None:
     rng = np.random.default_rng(0)
     centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
@@ -202,9 +240,11 @@ def test_bound_is_the_conditional_bound_plus_the_library_term(model_type) -> Non
 def test_configurations_saved_before_the_library_option_keep_their_model() -> None:
     saved = ModelConfig().to_dict()
     del saved["library_size"], saved["mixture_initialisation_epoch"]
+    del saved["component_revival_interval"]
     restored = ModelConfig.from_dict(saved)
     assert restored.library_size == "none"
     assert restored.mixture_initialisation_epoch == 0
+    assert restored.component_revival_interval == 0
 
 
 def test_original_defaults_are_one_switch_away() -> None:
@@ -212,6 +252,7 @@ def test_original_defaults_are_one_switch_away() -> None:
     assert (original.reconstruction_distribution, original.latent_size) == ("poisson", 2)
     assert original.hidden_sizes == (100,) and original.library_size == "none"
     assert original.prior_probabilities_method == "uniform"
+    assert original.component_revival_interval == 0
     assert ModelConfig().prior_probabilities_method == "learn"
     assert TrainingConfig.with_defaults("2.1.4").learning_rate == 1e-4
     assert ModelConfig.with_defaults("2.1.4", latent_size=5).latent_size == 5
@@ -259,33 +300,15 @@ def test_kmeans_prior_probabilities_need_the_placement() -> None:
         build_module(config, F, number_of_classes=3)
 
 
-class _Cells:
-    """The minimal row source the placement reads: counts in file order."""
-
-    def __init__(self, counts: torch.Tensor) -> None:
-        self.counts = counts
-
-    def reading_order(self) -> np.ndarray:
-        return np.arange(len(self.counts))
-
-    def inputs_for(self, rows, device, noise) -> ModelInputs:
-        return _inputs(self.counts[torch.as_tensor(rows)])
-
-
-def test_assignments_follow_the_placed_clusters() -> None:
+def test_assignments_follow_the_placed_clusters(cells_in_file_order, three_cell_types) -> None:
     from scvae.training.priors import align_assignments
 
-    rng = np.random.default_rng(0)
-    groups = rng.integers(0, 3, size=3000)
-    programmes = np.array(
-        [[8.0] * 7 + [0.2] * 14, [0.2] * 7 + [8.0] * 7 + [0.2] * 7, [0.2] * 14 + [8.0] * 7]
-    )
-    counts = torch.tensor(rng.poisson(programmes[groups]), dtype=torch.float32)
+    groups, counts = three_cell_types(3000)
     module = build_module(
         ModelConfig(model_type="GMVAE", latent_size=L, hidden_sizes=(16,)), 21, number_of_classes=3
     )
     labels = (groups + 1) % 3  # any numbering of the clusters
-    align_assignments(module, _Cells(counts), labels, 100, torch.device("cpu"))
+    align_assignments(module, cells_in_file_order(counts), labels, 100, torch.device("cpu"))
     module.eval()
     with torch.no_grad():
         assigned = module.posterior_y_logits(_inputs(counts).x).argmax(1).numpy()

@@ -264,7 +264,7 @@ def _option_title(token: str) -> str:
     key, _, value = token.partition("_")
     if key == "dropout":
         return f"DO({value.replace('_', ', ')})"
-    if key in ("klw", "wu", "fn", "mi", "mc", "iw", "p", "ia", "ga"):
+    if key in ("klw", "wu", "fn", "mi", "cr", "ws", "mc", "iw", "p", "ia", "ga"):
         return f"{key.upper()}({value})"
     return token
 

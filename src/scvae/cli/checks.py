@@ -153,6 +153,7 @@ CHECKS: dict[str, Check] = {
     "kl_weight": real(0),
     "proportion_of_free_nats_for_y_kl_divergence": real(0, 1),
     "mixture_weight_smoothing": real(0),
+    "component_revival_interval": whole(0),
     "dropout_keep_probabilities": real(0, 1),
     # training
     "number_of_epochs": whole(1),

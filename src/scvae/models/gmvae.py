@@ -167,6 +167,12 @@ class GMVAEModule(nn.Module):
                 "The kmeans prior probabilities come from placing the components: "
                 "give --mixture-initialisation-epoch 1 or more."
             )
+        self.component_revival_interval = int(getattr(config, "component_revival_interval", 0))
+        if self.component_revival_interval < 0:
+            raise ModelConfigError(
+                "--component-revival-interval must be 0 or more; "
+                f"got {self.component_revival_interval}."
+            )
         heads = {"loc": size, "scale": size * (size + 1) // 2 if self.full_covariance else size}
         keep_hidden, keep_x, _, keep_y = keep_probabilities(config)
         shared = {
@@ -295,7 +301,11 @@ class GMVAEModule(nn.Module):
 
     @torch.no_grad()
     def place_components(
-        self, means: Tensor, variances: Tensor, weights: Tensor | None = None
+        self,
+        means: Tensor,
+        variances: Tensor,
+        weights: Tensor | None = None,
+        components: Tensor | None = None,
     ) -> None:
         """Set p(z|y=k) to mean ``means[k]`` and diagonal ``variances[k]`` (``(K, L)`` each).
 
@@ -306,25 +316,63 @@ class GMVAEModule(nn.Module):
         with ``learn``, the learned p(y) starts again from the shares (what it learned
         before reflects the components' old places, where few of them held cells, and
         would charge the cells given to the others log(1 / p(y)) nats of KL_y each).
+
+        With ``components`` (indices), only those components are set, to the rows of
+        ``means`` and ``variances`` in that order; the bias and p(y) are kept.
         """
+        block = self.z_prior.block
+        columns = torch.cat([means.to(block.linear.weight), self._scale_values(variances)], dim=1).T
+        if components is not None:
+            if block.linear.bias is not None:
+                columns = columns - block.linear.bias.unsqueeze(1)
+            block.linear.weight[:, components] = columns
+            return
         logits = self.y_prior.logits()
         if weights is not None and self.y_prior.method in ("kmeans", "learn"):
             shares = weights.to(logits).clamp_min(TINY)
             logits.copy_(torch.log(shares / shares.sum()))
-        block = self.z_prior.block
-        size = self.latent_size
-        loc = means.to(block.linear.weight)
-        variances = variances.to(loc).clamp_min(TINY)
-        if self.full_covariance:
-            scale = loc.new_zeros(loc.shape[0], size * (size + 1) // 2)
-            rows, columns = torch.tril_indices(size, size, device=loc.device)
-            diagonal = (rows == columns).nonzero().squeeze(1)
-            scale[:, diagonal] = _inverse_softplus(variances.sqrt())
-        else:
-            scale = _inverse_softplus(variances)
-        block.linear.weight.copy_(torch.cat([loc, scale], dim=1).T)
+        block.linear.weight.copy_(columns)
         if block.linear.bias is not None:
             block.linear.bias.zero_()
+
+    @torch.no_grad()
+    def split_component(self, source: int, component: int, share: float) -> None:
+        """Make ``component`` a copy of ``source`` in the encoders and give it ``share`` of
+        ``source``'s weight in p(y).
+
+        q(z|x, y = component) becomes q(z|x, y = source) (the encoder's y-specific
+        weights) and q(y|x) gives both the same probability, so that fitting q(y|x) to a
+        split of ``source``'s cells separates them from an even start. With learned or
+        k-means weights the source keeps ``1 - share`` of its weight; the component's
+        former weight (small: it held no cells) is shared out by renormalising. The
+        components' places in p(z|y) are set by :meth:`place_components`.
+        """
+        first = _first_block(self.z_encoder)
+        condition = first.linear.weight[:, self.z_encoder.in_size :]
+        condition[:, component] = condition[:, source]
+        head = self.y_encoder.heads.block.linear
+        head.weight[component] = head.weight[source]
+        if head.bias is not None:
+            head.bias[component] = head.bias[source]
+        logits = self.y_prior.logits()
+        if self.y_prior.method in ("kmeans", "learn") and logits is not None:
+            log_p = torch.log_softmax(logits, -1)
+            share = min(max(float(share), 1e-6), 1 - 1e-6)
+            log_p[component] = log_p[source] + math.log(share)
+            log_p[source] = log_p[source] + math.log1p(-share)
+            logits.copy_(torch.log_softmax(log_p, -1))
+
+    def _scale_values(self, variances: Tensor) -> Tensor:
+        """The prior head's scale outputs that give diagonal ``variances`` ``(K, L)``."""
+        variances = variances.to(self.z_prior.block.linear.weight).clamp_min(TINY)
+        if not self.full_covariance:
+            return _inverse_softplus(variances)
+        size = self.latent_size
+        scale = variances.new_zeros(variances.shape[0], size * (size + 1) // 2)
+        rows, columns = torch.tril_indices(size, size, device=variances.device)
+        diagonal = (rows == columns).nonzero().squeeze(1)
+        scale[:, diagonal] = _inverse_softplus(variances.sqrt())
+        return scale
 
     @torch.no_grad()
     def prior_centroids(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -358,6 +406,12 @@ class GMVAEModule(nn.Module):
         z = self._latent({name: value[classes] for name, value in parameters.items()}).rsample()
         one_hot = functional.one_hot(classes, self.number_of_latent_clusters).to(z.dtype)
         return self.decoder(z).mean, z, one_hot
+
+
+def _first_block(encoder: nn.Module) -> nn.Module:
+    """The dense block that reads an encoder's input (and its conditions)."""
+    blocks = list(encoder.mlp.blocks)
+    return blocks[0] if blocks else encoder.heads.block
 
 
 def _inverse_softplus(values: Tensor) -> Tensor:

@@ -93,4 +93,7 @@ def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
         parts.append(f"ws_{smoothing}")
     if config.model_type == "GMVAE" and config.mixture_initialisation_epoch > 0:
         parts.append(f"mi_{config.mixture_initialisation_epoch}")
+    revival = getattr(config, "component_revival_interval", 0)
+    if config.model_type == "GMVAE" and revival > 0:
+        parts.append(f"cr_{revival}")
     return "-".join(parts)

@@ -61,7 +61,7 @@ from scvae.training.parallel import (
     training_batches,
     wrap_module,
 )
-from scvae.training.priors import fit_library_prior, place_mixture
+from scvae.training.priors import fit_library_prior, place_mixture, revive_components
 
 EARLY_STOPPING_PATIENCE = 10
 #: training steps between checks of the loss on a GPU (each check waits for the device)
@@ -130,6 +130,8 @@ class FitOptions:
     device: str = "cpu"
     progress: bool = True
     on_epoch_end: Callable[[int, list[dict]], None] | None = None
+    #: prints a line about training (the main process only): moved components
+    on_message: Callable[[str], None] | None = None
     terms: tuple[str, ...] = field(default=("lower_bound", "reconstruction_error", "kl_divergence"))
     processes: Processes = SINGLE
     #: a set of more than this many examples is evaluated after each epoch on a fixed
@@ -318,6 +320,16 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
                 place_mixture(module, training.source, options.seed, 500, device, options.processes)
                 # the placement trains q(y|x): its layers' statistics again
                 _measure_statistics(module, statistics_source, epoch, options, device)
+            if _revival_due(module, epoch + 1, options.number_of_epochs):
+                bar.set_description_str(_stage(epoch, options, "moving empty components"))
+                moved = revive_components(
+                    module, training.source, options.seed + epoch, 500, device, options.processes
+                )
+                if len(moved):
+                    _measure_statistics(module, statistics_source, epoch, options, device)
+                    if options.on_message is not None and options.processes.is_main:
+                        with bar.external_write_mode():
+                            options.on_message(_moved_message(moved, epoch + 1))
             _seed_evaluation(options.seed, epoch)
             rows += _evaluate_sets(module, evaluated, epoch, seconds, options, bar)
             with bar.external_write_mode():  # epoch lines printed by the callback
@@ -325,6 +337,27 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
     finally:
         bar.close()
     return rows
+
+
+def _revival_due(module, done: int, total: int) -> bool:
+    """Whether empty components are moved after ``done`` epochs of ``total``: every
+    ``component_revival_interval`` epochs after the placement, while at least as many
+    epochs remain to train the moved ones."""
+    interval = getattr(module, "component_revival_interval", 0)
+    placement = getattr(module, "mixture_initialisation_epoch", 0)
+    if interval <= 0 or done <= placement or done + interval > total:
+        return False
+    return (done - placement) % interval == 0
+
+
+def _moved_message(moved, epoch: int) -> str:
+    """The line that says which empty components moved after ``epoch``."""
+    names = ", ".join(str(int(k)) for k in moved)  # as the cluster IDs of the outputs
+    plural = "s" if len(moved) > 1 else ""
+    return (
+        f"After epoch {epoch}: moved {len(moved)} empty component{plural} ({names}) "
+        "onto halves of the widest clusters."
+    )
 
 
 def batch_norm_source(source, seed: int):

@@ -37,16 +37,27 @@ ALIGNMENT_LEARNING_RATE = 1e-3
 @torch.no_grad()
 def latent_means(module: Any, source: Any, batch_size: int, device, processes) -> np.ndarray:
     """The latent means of every example of ``source``, in its row order."""
+    return _encoded(module, source, batch_size, device, processes)[0]
+
+
+@torch.no_grad()
+def _encoded(module: Any, source: Any, batch_size: int, device, processes):
+    """Latent means ``(N, L)`` and, for a GMVAE, argmax q(y|x) ``(N,)``, in row order."""
     module.eval()
-    means, positions = [], []
+    means, clusters, positions = [], [], []
     for inputs, rows in evaluation_batches(source, batch_size, device, processes):
         value = module.latent_mean(inputs)
-        means.append((value[0] if isinstance(value, tuple) else value).double().cpu().numpy())
+        mean = value[0] if isinstance(value, tuple) else value
+        means.append(mean.double().cpu().numpy())
+        if isinstance(value, tuple):
+            clusters.append(value[1].argmax(-1).cpu().numpy())
         positions.append(rows)
     size = module.latent_size
     gathered = processes.gather(np.concatenate(means) if means else np.zeros((0, size)))
+    assigned = processes.gather(np.concatenate(clusters) if clusters else np.zeros(0, np.int64))
     rows = processes.gather(np.concatenate(positions) if positions else np.zeros(0, np.int64))
-    return gathered[np.argsort(rows, kind="stable")]
+    order = np.argsort(rows, kind="stable")
+    return gathered[order], (assigned[order] if len(assigned) == len(order) else None)
 
 
 @dataclass(frozen=True)
@@ -137,3 +148,112 @@ def place_mixture(module: Any, source: Any, seed: int, batch_size: int, device, 
     module.place_components(*(torch.from_numpy(a) for a in (fit.means, fit.variances, fit.shares)))
     align_assignments(module, source, fit.labels, ALIGNMENT_BATCH_SIZE, device)
     return True
+
+
+EMPTY_SHARE = 1e-3
+"""A component holding fewer than this share of the training cells counts as empty."""
+
+
+@dataclass(frozen=True)
+class Revival:
+    """Moves of empty components: ``components[i]`` took part of the cluster of
+    ``sources[i]`` (in this order), the fraction ``shares[i]`` of its cells. ``placed``
+    are the components whose clusters changed, with their new ``means`` and
+    ``variances`` ``(P, L)``; ``labels`` are every cell's cluster after the moves."""
+
+    components: np.ndarray
+    sources: np.ndarray
+    shares: np.ndarray
+    placed: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    labels: np.ndarray
+
+
+def split_widest(values: np.ndarray, labels: np.ndarray, k: int, seed: int) -> Revival:
+    """Give each empty cluster of ``labels`` one half of the widest cluster, in turn.
+
+    Clusters are the cells' argmax q(y|x); a cluster is empty below
+    :data:`EMPTY_SHARE` of the cells. The widest cluster is the one with the largest
+    sum of squared distances of its cells' latent means to their centre (k-means'
+    cost); 2-means splits it, its own component keeping the larger half. The halves
+    then compete with the other clusters for the next empty one. Both halves get their
+    cells' mean and per-dimension variance (floored at :data:`VARIANCE_FLOOR`).
+    """
+    from sklearn.cluster import KMeans  # only when moving components (about 100 MB)
+
+    labels = labels.copy()
+    counts = np.bincount(labels, minlength=k)
+    empty = [int(c) for c in np.flatnonzero(counts < EMPTY_SHARE * len(values))]
+    moved, sources, shares = [], [], []
+
+    def cost(cluster: int) -> float:
+        members = values[labels == cluster]
+        return float(((members - members.mean(0)) ** 2).sum()) if len(members) > 1 else 0.0
+
+    costs = {c: cost(c) for c in range(k) if c not in empty}
+    for component in empty:
+        source = max(costs, key=costs.__getitem__, default=None)
+        if source is None or costs[source] <= 0:
+            break
+        members = np.flatnonzero(labels == source)
+        halves = KMeans(n_clusters=2, n_init=4, random_state=(seed + component) % 2**32)
+        split = halves.fit(values[members]).labels_
+        sizes = np.bincount(split, minlength=2)
+        taken = members[split == (1 if sizes[1] <= sizes[0] else 0)]  # the smaller half
+        labels[taken] = component
+        moved.append(component)
+        sources.append(source)
+        shares.append(len(taken) / len(members))
+        costs[source], costs[component] = cost(source), cost(component)
+    placed = np.unique(np.asarray(moved + sources, np.int64))
+    size = values.shape[1]
+    means = np.zeros((len(placed), size))
+    variances = np.zeros((len(placed), size))
+    for row, cluster in enumerate(placed):
+        members = values[labels == cluster]
+        means[row] = members.mean(0)
+        variances[row] = members.var(0) if len(members) > 1 else values.var(0)
+    return Revival(
+        np.asarray(moved, np.int64),
+        np.asarray(sources, np.int64),
+        np.asarray(shares, np.float64),
+        placed,
+        means,
+        np.maximum(variances, VARIANCE_FLOOR),
+        labels,
+    )
+
+
+def revive_components(
+    module: Any, source: Any, seed: int, batch_size: int, device, processes
+) -> np.ndarray:
+    """Move ``module``'s empty components onto halves of its widest clusters.
+
+    Components that lost their cells after the placement do nothing for the rest of
+    training. Each one is moved onto one half of the widest cluster (see
+    :func:`split_widest`): it takes over the encoders' weights of that cluster's
+    component and part of its p(y) weight, both halves' components of p(z|y) are
+    placed on their cells, and q(y|x) is fitted to the new clusters as after the
+    placement. Like the placement, this sets parameters between epochs; the objective
+    is unchanged. Returns the moved components (none: nothing changed).
+    """
+    if not hasattr(module, "split_component"):
+        return np.zeros(0, np.int64)
+    values, labels = _encoded(module, source, batch_size, device, processes)
+    if labels is None or len(values) < 2:
+        return np.zeros(0, np.int64)
+    revival = split_widest(values, labels, module.number_of_latent_clusters, seed)
+    if len(revival.components) == 0:
+        return revival.components
+    for component, origin, share in zip(
+        revival.components, revival.sources, revival.shares, strict=True
+    ):
+        module.split_component(int(origin), int(component), float(share))
+    module.place_components(
+        torch.from_numpy(revival.means),
+        torch.from_numpy(revival.variances),
+        components=torch.from_numpy(revival.placed),
+    )
+    align_assignments(module, source, revival.labels, ALIGNMENT_BATCH_SIZE, device)
+    return revival.components

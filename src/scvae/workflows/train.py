@@ -331,7 +331,7 @@ def fit_run(
     on_epoch_end = _epoch_callback(
         log, intermediate, module, validation_set or training_set, model_config, facts, epochs, run
     )
-    options = _fit_options(model_config, training_config, facts, progress, on_epoch_end)
+    options = _fit_options(model_config, training_config, facts, progress, on_epoch_end, log)
     started = datetime.datetime.now(datetime.timezone.utc)
     with training_precision(torch.device(options.device)):
         rows = fit(
@@ -353,6 +353,7 @@ def _fit_options(
     facts: ModelFacts,
     progress: bool,
     on_epoch_end,
+    log=print,
 ) -> FitOptions:
     processes = current_processes()
     train_samples, _ = samples_for(model_config)
@@ -371,6 +372,7 @@ def _fit_options(
         progress=progress,
         terms=GMVAE_TERMS if model_config.model_type == "GMVAE" else VAE_TERMS,
         on_epoch_end=on_epoch_end,
+        on_message=log,
         processes=processes,
         evaluation_cells=training_config.epoch_evaluation_cells,
     )

@@ -78,6 +78,10 @@ def describe_model(
         lines.append(
             ("component placement", f"k-means after epoch {placement}" if placement else "none")
         )
+        revival = getattr(config, "component_revival_interval", 0)
+        if revival > 0:
+            every = "every epoch" if revival == 1 else f"every {revival} epochs"
+            lines.append(("empty components", f"moved {every} after the placement"))
         if config.proportion_of_free_nats_for_y_kl_divergence > 0:
             lines.append(("free nats for KL_y", config.proportion_of_free_nats_for_y_kl_divergence))
     stopping = "after 10 epochs with no improvement" if training.early_stopping else "no"
