@@ -185,8 +185,12 @@ def test_a_run_stopped_after_a_move_resumes_to_the_same_model(tmp_path, monkeypa
     lines = []
     reference = _train(data, tmp_path / "reference", tmp_path / "d", lines.append)
     assert len(moves) == 2 and sum(moves) > 0  # after epochs 2 and 3, something moved
-    said = [line for line in lines if str(line).startswith("After epoch")]
-    assert len(said) == sum(1 for count in moves if count) and "onto halves" in said[0]
+    said = [index for index, line in enumerate(lines) if str(line).startswith("After epoch")]
+    assert len(said) == sum(1 for count in moves if count)
+    for index in said:  # each move is told right after the line of its epoch
+        epoch = lines[index].split()[2].rstrip(":")
+        assert "onto halves" in lines[index]
+        assert str(lines[index - 1]).startswith("Epoch") and f"{epoch}/4" in lines[index - 1]
     after_epoch = fit_module._after_epoch
 
     def stop_after_the_second(module, optimiser, run, epoch, *args):

@@ -320,6 +320,7 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
                 place_mixture(module, training.source, options.seed, 500, device, options.processes)
                 # the placement trains q(y|x): its layers' statistics again
                 _measure_statistics(module, statistics_source, epoch, options, device)
+            moved = ()
             if _revival_due(module, epoch + 1, options.number_of_epochs):
                 bar.set_description_str(_stage(epoch, options, "moving empty components"))
                 moved = revive_components(
@@ -327,13 +328,12 @@ def _fit(module, training, validation, run_directory: Path, options: FitOptions)
                 )
                 if len(moved):
                     _measure_statistics(module, statistics_source, epoch, options, device)
-                    if options.on_message is not None and options.processes.is_main:
-                        with bar.external_write_mode():
-                            options.on_message(_moved_message(moved, epoch + 1))
             _seed_evaluation(options.seed, epoch)
             rows += _evaluate_sets(module, evaluated, epoch, seconds, options, bar)
             with bar.external_write_mode():  # epoch lines printed by the callback
                 _after_epoch(module, optimiser, run_directory, epoch, rows, stopping, options)
+                if len(moved) and options.on_message is not None and options.processes.is_main:
+                    options.on_message(_moved_message(moved, epoch + 1))
     finally:
         bar.close()
     return rows
@@ -351,7 +351,8 @@ def _revival_due(module, done: int, total: int) -> bool:
 
 
 def _moved_message(moved, epoch: int) -> str:
-    """The line that says which empty components moved after ``epoch``."""
+    """The line that says which empty components moved after ``epoch`` (printed after
+    that epoch's line, whose bounds were evaluated after the move)."""
     names = ", ".join(str(int(k)) for k in moved)  # as the cluster IDs of the outputs
     plural = "s" if len(moved) > 1 else ""
     return (
