@@ -12,14 +12,14 @@ def test_default_vae_name():
     assert model_name(ORIGINAL("2.1.4")) == "VAE/gaussian/poisson-l_2-h_100-mc_1-iw_1-kl-bn"
 
 
-def test_current_defaults_name_the_library_size_and_the_mixture_placement():
+def test_current_defaults_name_the_library_size_the_placement_and_the_moves():
     assert (
         model_name(ModelConfig()) == "VAE/gaussian/negative_binomial-lib-l_10-h_128-mc_1-iw_1-kl-bn"
     )
     gmvae = model_name(ModelConfig(model_type="GMVAE"), 8)
     assert (
-        gmvae
-        == "GMVAE/gaussian_mixture-c_8-p_learn/negative_binomial-lib-l_10-h_128-mc_1-iw_1-bn-mi_5"
+        gmvae == "GMVAE/gaussian_mixture-c_8-p_learn/"
+        "negative_binomial-lib-l_10-h_128-mc_1-iw_1-bn-mi_5-cr_5"
     )
     assert model_name(ModelConfig(reconstruction_distribution="nb")) == model_name(ModelConfig())
 
