@@ -80,18 +80,24 @@ def kmeans_components(values: np.ndarray, k: int, seed: int) -> MixtureFit:
     from sklearn.cluster import KMeans  # only when placing components (about 100 MB)
 
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed % 2**32).fit(values)
-    overall = values.var(axis=0)
-    variances = np.empty_like(kmeans.cluster_centers_)
-    for index in range(k):
-        members = values[kmeans.labels_ == index]
-        variances[index] = members.var(axis=0) if len(members) > 1 else overall
     shares = np.bincount(kmeans.labels_, minlength=k) / len(values)
     return MixtureFit(
         kmeans.cluster_centers_,
-        np.maximum(variances, VARIANCE_FLOOR),
+        _cluster_variances(values, kmeans.labels_, np.arange(k)),
         shares,
         kmeans.labels_.astype(np.int64),
     )
+
+
+def _cluster_variances(values: np.ndarray, labels: np.ndarray, clusters) -> np.ndarray:
+    """Per-dimension variances of the ``values`` of each of ``clusters`` ``(C, L)``: the
+    overall variance for a cluster of fewer than two, floored at :data:`VARIANCE_FLOOR`."""
+    overall = values.var(axis=0)
+    variances = np.empty((len(clusters), values.shape[1]))
+    for row, cluster in enumerate(clusters):
+        members = values[labels == cluster]
+        variances[row] = members.var(axis=0) if len(members) > 1 else overall
+    return np.maximum(variances, VARIANCE_FLOOR)
 
 
 def align_assignments(
@@ -207,20 +213,14 @@ def split_widest(values: np.ndarray, labels: np.ndarray, k: int, seed: int) -> R
         shares.append(len(taken) / len(members))
         costs[source], costs[component] = cost(source), cost(component)
     placed = np.unique(np.asarray(moved + sources, np.int64))
-    size = values.shape[1]
-    means = np.zeros((len(placed), size))
-    variances = np.zeros((len(placed), size))
-    for row, cluster in enumerate(placed):
-        members = values[labels == cluster]
-        means[row] = members.mean(0)
-        variances[row] = members.var(0) if len(members) > 1 else values.var(0)
+    means = np.array([values[labels == cluster].mean(0) for cluster in placed])
     return Revival(
         np.asarray(moved, np.int64),
         np.asarray(sources, np.int64),
         np.asarray(shares, np.float64),
         placed,
-        means,
-        np.maximum(variances, VARIANCE_FLOOR),
+        means.reshape(len(placed), values.shape[1]),
+        _cluster_variances(values, labels, placed),
         labels,
     )
 
