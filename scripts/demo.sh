@@ -26,7 +26,7 @@ else
 fi
 echo "== scvae train $DATA: a GMVAE with negative-binomial likelihood, $EPOCHS epochs =="
 "$SCVAE" train "$DATA" "${COMMON[@]}" "${MODEL[@]}" -e "$EPOCHS" --seed 1 -M "$OUT/models" \
-    | tee "$OUT/train.log" | grep -E "^(Model|Epoch [0-9]+ |  Validation)" || true
+    | tee "$OUT/train.log" | grep -E "^(Model saved|Epochs |Epoch +[0-9]+/|After epoch)" || true
 RUN=$(sed -n 's/^Model saved in //p' "$OUT/train.log" | tail -1)
 echo "== scvae evaluate --model-directory $RUN (no training options repeated) =="
 "$SCVAE" evaluate --model-directory "$RUN" -A "$OUT/analyses" -P kmeans \
