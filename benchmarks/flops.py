@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from scvae.config import ModelConfig
-from scvae.distributions.registry import head_specs
+from scvae.distributions.registry import dispersion_head, head_specs
 from scvae.models.naming import latent_distribution
 
 
@@ -80,7 +80,11 @@ def _decoder(
     layers = _chain("decoder", config.latent_size + extras, hidden, rows, True)
     last = hidden[-1] if hidden else config.latent_size + extras
     specs = head_specs(config.reconstruction_distribution, config.number_of_reconstruction_classes)
-    sizes = {name: spec.size * feature_size for name, spec in specs.items()}
+    # a per-gene r is a learned vector, not an output of the network
+    per_gene = (
+        dispersion_head(config.reconstruction_distribution) if config.dispersion == "gene" else None
+    )
+    sizes = {name: spec.size * feature_size for name, spec in specs.items() if name != per_gene}
     return layers + _heads("decoder.head", last, sizes, rows, True)
 
 

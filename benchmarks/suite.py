@@ -267,7 +267,7 @@ PEER_NOTE = (
     "estimates of a lower bound on log p(x) per cell in nats with the full negative-binomial "
     "log-pmf (including the log x! term), so they are comparable: scVI's `get_elbo` "
     "returns minus (reconstruction loss + KL(q(z|x) || N(0, I))) per cell; ours is the "
-    "same bound with our decoder's per-cell dispersion. Peak RSS includes each library's "
+    "same bound (our default NB also learns one dispersion per gene). Peak RSS includes each library's "
     "imports (scvi-tools imports Lightning, Pyro and more), hence the RSS before training."
 )
 

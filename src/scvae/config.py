@@ -66,6 +66,7 @@ ABSENT_VALUES: dict[str, Any] = {
     "mixture_initialisation_epoch": 0,
     "mixture_weight_smoothing": 0.0,
     "component_revival_interval": 0,
+    "dispersion": "cell",
 }
 """Values of options added in this version, for configurations saved before them."""
 
@@ -81,6 +82,7 @@ ORIGINAL_DEFAULTS: dict[str, dict[str, Any]] = {
         "mixture_initialisation_epoch": 0,
         "component_revival_interval": 0,
         "prior_probabilities_method": "uniform",
+        "dispersion": "cell",
     },
     "training": {"learning_rate": 1e-4, "number_of_epochs": 200},
 }
@@ -302,6 +304,13 @@ class ModelConfig(_Config):
         "over the genes, so no mean exceeds the cell's total; 'none' leaves the model to "
         "learn the depth (as scVAE 2.1.4)",
         choices=("observed", "proportions", "none"),
+    )
+    dispersion: str = option(
+        "gene",
+        "--dispersion",
+        help="negative binomials: 'gene' learns one shape r per gene, shared by all cells; "
+        "'cell' makes r an output of the decoder for each cell and gene (as scVAE 2.1.4)",
+        choices=("gene", "cell"),
     )
 
 

@@ -47,6 +47,7 @@ def _counted(config: ModelConfig, features: int, classes: int, samples) -> int:
             1,
             (2, 3),
         ),
+        (ModelConfig(dispersion="cell"), 1, (1, 1)),
         (ModelConfig(inference_architecture="LFM", generative_architecture="LFM"), 1, (1, 1)),
         (ModelConfig(latent_distribution="unit_variance_gaussian", count_sum=True), 1, (1, 1)),
         (

@@ -30,7 +30,7 @@ def test_gmvae_trains_evaluates_and_samples(data_sets, tmp_path):
     assert model.number_of_latent_clusters == 5
     assert (
         model.name
-        == "GMVAE/gaussian_mixture-c_5-p_learn/negative_binomial-lib-l_3-h_16-mc_1-iw_1-bn-mi_5-cr_5"
+        == "GMVAE/gaussian_mixture-c_5-p_learn/negative_binomial-lib-rg-l_3-h_16-mc_1-iw_1-bn-mi_5-cr_5"
     )
     assert model.latent_size == 3 and "GMVAE" in model.description
     assert model.parameters and all(isinstance(s, tuple) for s in model.parameters.values())

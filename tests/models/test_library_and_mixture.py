@@ -240,8 +240,9 @@ def test_bound_is_the_conditional_bound_plus_the_library_term(model_type) -> Non
 def test_configurations_saved_before_the_library_option_keep_their_model() -> None:
     saved = ModelConfig().to_dict()
     del saved["library_size"], saved["mixture_initialisation_epoch"]
-    del saved["component_revival_interval"]
+    del saved["component_revival_interval"], saved["dispersion"]
     restored = ModelConfig.from_dict(saved)
+    assert restored.dispersion == "cell"
     assert restored.library_size == "none"
     assert restored.mixture_initialisation_epoch == 0
     assert restored.component_revival_interval == 0
@@ -253,6 +254,7 @@ def test_original_defaults_are_one_switch_away() -> None:
     assert original.hidden_sizes == (100,) and original.library_size == "none"
     assert original.prior_probabilities_method == "uniform"
     assert original.component_revival_interval == 0
+    assert original.dispersion == "cell" and ModelConfig().dispersion == "gene"
     assert ModelConfig().prior_probabilities_method == "learn"
     assert TrainingConfig.with_defaults("2.1.4").learning_rate == 1e-4
     assert ModelConfig.with_defaults("2.1.4", latent_size=5).latent_size == 5

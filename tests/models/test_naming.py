@@ -14,12 +14,13 @@ def test_default_vae_name():
 
 def test_current_defaults_name_the_library_size_the_placement_and_the_moves():
     assert (
-        model_name(ModelConfig()) == "VAE/gaussian/negative_binomial-lib-l_10-h_128-mc_1-iw_1-kl-bn"
+        model_name(ModelConfig())
+        == "VAE/gaussian/negative_binomial-lib-rg-l_10-h_128-mc_1-iw_1-kl-bn"
     )
     gmvae = model_name(ModelConfig(model_type="GMVAE"), 8)
     assert (
         gmvae == "GMVAE/gaussian_mixture-c_8-p_learn/"
-        "negative_binomial-lib-l_10-h_128-mc_1-iw_1-bn-mi_5-cr_5"
+        "negative_binomial-lib-rg-l_10-h_128-mc_1-iw_1-bn-mi_5-cr_5"
     )
     assert model_name(ModelConfig(reconstruction_distribution="nb")) == model_name(ModelConfig())
 

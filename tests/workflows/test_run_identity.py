@@ -16,7 +16,7 @@ import pytest
 
 from scvae.cli import main
 
-MODEL = "VAE/gaussian/negative_binomial-lib-l_10-h_8-mc_1-iw_1-kl-bn"
+MODEL = "VAE/gaussian/negative_binomial-lib-rg-l_10-h_8-mc_1-iw_1-kl-bn"
 FOLDER = Path("m/toy/no_split/no_preprocessing") / MODEL
 
 

@@ -254,6 +254,7 @@ _OPTION_TITLES = {
     "sum": "CS",
     "lib": "LIB",
     "libp": "LIBP",
+    "rg": "RG",
     "parameterised": "PLP",
 }
 

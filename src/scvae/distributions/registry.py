@@ -49,6 +49,7 @@ __all__ = [
     "canonical_name",
     "check_combination",
     "construct",
+    "dispersion_head",
     "head_specs",
     "scale_head",
     "scale_head_for_mean",
@@ -296,6 +297,11 @@ def canonical_name(name: str) -> str:
 def scale_head(name: str) -> str | None:
     """The raw head whose shift by ``log s`` scales the likelihood's mean by ``s``, if any."""
     return _BY_NAME[canonical_name(name)].scale_head
+
+
+def dispersion_head(name: str) -> str | None:
+    """The raw head of the negative binomials' shape ``log r`` (their dispersion), if any."""
+    return _LOG_R.name if _LOG_R.name in head_specs(name) else None
 
 
 def scale_head_for_mean(name: str, raw_outputs: Mapping[str, Tensor], log_mean: Tensor) -> Tensor:

@@ -282,6 +282,10 @@ class LikelihoodHeads(nn.Module):
         Piecewise-categorical classes (0: off).
     keep_probability
         Dropout keep probability on the heads' input.
+    dispersion
+        ``"gene"``: the negative binomials' ``log r`` is one learned value per feature
+        (``feature_log_r``, starting at 0), the same for every cell; ``"cell"``: it is a
+        head like the others. Likelihoods without an ``r`` ignore it.
     """
 
     def __init__(
@@ -292,6 +296,7 @@ class LikelihoodHeads(nn.Module):
         *,
         k_max: int = 0,
         keep_probability: float = 1.0,
+        dispersion: str = "cell",
     ) -> None:
         super().__init__()
         self.likelihood = registry.canonical_name(likelihood)
@@ -300,7 +305,16 @@ class LikelihoodHeads(nn.Module):
         self.head_sizes = {
             name: spec.size for name, spec in registry.head_specs(self.likelihood, k_max).items()
         }
-        sizes = {name: size * feature_size for name, size in self.head_sizes.items()}
+        self.per_feature = (
+            registry.dispersion_head(self.likelihood) if dispersion == "gene" else None
+        )
+        if self.per_feature:
+            self.feature_log_r = nn.Parameter(torch.zeros(feature_size))
+        sizes = {
+            name: size * feature_size
+            for name, size in self.head_sizes.items()
+            if name != self.per_feature
+        }
         self.heads = ParameterHeads(in_size, sizes, keep_probability, shared=False)
 
     def forward(
@@ -329,6 +343,8 @@ class LikelihoodHeads(nn.Module):
             size = self.head_sizes[name]
             tail = (self.feature_size,) if size == 1 else (self.feature_size, size)
             raw[name] = value.reshape(leading + tail)
+        if self.per_feature:
+            raw[self.per_feature] = self.feature_log_r.expand(leading + (self.feature_size,))
         if log_scale is not None:
             name = registry.scale_head(self.likelihood)
             if proportions:
@@ -350,7 +366,7 @@ class Decoder(nn.Module):
     Parameters
     ----------
     config
-        Model options (likelihood, k_max, hidden sizes, batch norm, dropout,
+        Model options (likelihood, k_max, dispersion, hidden sizes, batch norm, dropout,
         count sum, batch correction).
     latent_size
         Size ``L`` of ``z``.
@@ -395,6 +411,7 @@ class Decoder(nn.Module):
             self.likelihood,
             k_max=config.number_of_reconstruction_classes,
             keep_probability=keep_hidden if hidden_sizes else keep_z,
+            dispersion=config.dispersion,
         )
         self.in_size = in_size
 

@@ -68,6 +68,10 @@ def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
         config.reconstruction_distribution
     ):
         parts.append("lib" if config.library_size == "observed" else "libp")
+    if getattr(config, "dispersion", "cell") == "gene" and registry.dispersion_head(
+        config.reconstruction_distribution
+    ):
+        parts.append("rg")
     parts += [
         f"l_{config.latent_size}",
         "h_" + "_".join(str(size) for size in config.hidden_sizes),

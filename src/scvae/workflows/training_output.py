@@ -98,13 +98,16 @@ def describe_model(
 
 def _likelihood(config: ModelConfig) -> str:
     name = registry.canonical_name(config.reconstruction_distribution).replace("_", " ")
-    if not registry.scale_head(config.reconstruction_distribution):
-        return name
-    if config.library_size == "observed":
-        name += " (mean scaled by each cell's total count)"
-    elif config.library_size == "proportions":
-        name += " (mean: each cell's total count times proportions over the genes)"
-    return name
+    notes = []
+    if registry.scale_head(config.reconstruction_distribution):
+        if config.library_size == "observed":
+            notes.append("mean scaled by each cell's total count")
+        elif config.library_size == "proportions":
+            notes.append("mean: each cell's total count times proportions over the genes")
+    if registry.dispersion_head(config.reconstruction_distribution):
+        per_gene = config.dispersion == "gene"
+        notes.append("r learned per gene" if per_gene else "r per cell and gene")
+    return f"{name} ({'; '.join(notes)})" if notes else name
 
 
 def _batch_correction(config: ModelConfig, facts: ModelFacts) -> str:
