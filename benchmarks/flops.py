@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from scvae.config import ModelConfig
-from scvae.distributions.registry import dispersion_head, head_specs
+from scvae.distributions.registry import head_specs, per_feature_head
 from scvae.models.naming import latent_distribution
 
 
@@ -81,9 +81,7 @@ def _decoder(
     last = hidden[-1] if hidden else config.latent_size + extras
     specs = head_specs(config.reconstruction_distribution, config.number_of_reconstruction_classes)
     # a per-gene r is a learned vector, not an output of the network
-    per_gene = (
-        dispersion_head(config.reconstruction_distribution) if config.dispersion == "gene" else None
-    )
+    per_gene = per_feature_head(config.reconstruction_distribution, config.dispersion)
     sizes = {name: spec.size * feature_size for name, spec in specs.items() if name != per_gene}
     return layers + _heads("decoder.head", last, sizes, rows, True)
 

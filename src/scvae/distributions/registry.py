@@ -51,6 +51,7 @@ __all__ = [
     "construct",
     "dispersion_head",
     "head_specs",
+    "per_feature_head",
     "scale_head",
     "scale_head_for_mean",
 ]
@@ -302,6 +303,14 @@ def scale_head(name: str) -> str | None:
 def dispersion_head(name: str) -> str | None:
     """The raw head of the negative binomials' shape ``log r`` (their dispersion), if any."""
     return _LOG_R.name if _LOG_R.name in head_specs(name) else None
+
+
+def per_feature_head(name: str, dispersion: str) -> str | None:
+    """The head that ``--dispersion`` replaces by one learned value per feature, if any.
+
+    ``dispersion="gene"`` does so for the dispersion head; ``"cell"`` for none.
+    """
+    return dispersion_head(name) if dispersion == "gene" else None
 
 
 def scale_head_for_mean(name: str, raw_outputs: Mapping[str, Tensor], log_mean: Tensor) -> Tensor:

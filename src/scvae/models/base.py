@@ -305,9 +305,7 @@ class LikelihoodHeads(nn.Module):
         self.head_sizes = {
             name: spec.size for name, spec in registry.head_specs(self.likelihood, k_max).items()
         }
-        self.per_feature = (
-            registry.dispersion_head(self.likelihood) if dispersion == "gene" else None
-        )
+        self.per_feature = registry.per_feature_head(self.likelihood, dispersion)
         if self.per_feature:
             self.feature_log_r = nn.Parameter(torch.zeros(feature_size))
         sizes = {

@@ -68,8 +68,8 @@ def _likelihood_part(config: ModelConfig, latent: str, corrected: bool) -> str:
         config.reconstruction_distribution
     ):
         parts.append("lib" if config.library_size == "observed" else "libp")
-    if getattr(config, "dispersion", "cell") == "gene" and registry.dispersion_head(
-        config.reconstruction_distribution
+    if registry.per_feature_head(
+        config.reconstruction_distribution, getattr(config, "dispersion", "cell")
     ):
         parts.append("rg")
     parts += [
