@@ -13,6 +13,9 @@ test cells and on all cells:
 - ARI and NMI of k-means on the latent means (fitted on the training cells' latent means,
   predicting the scored cells; K = the number of labels), and of the GMVAE's own clusters
   (argmax q(y|x));
+- the share of test cells that a 15-nearest-neighbour classifier, fitted on the training
+  cells' latent means and labels, labels correctly: how well the latent space separates
+  the labels locally, whatever partition k-means draws in it;
 - the number of mixture components the GMVAE uses (non-empty argmax clusters on all
   cells) and the cluster sizes on the test cells; training time.
 
@@ -43,6 +46,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.neighbors import KNeighborsClassifier
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -169,15 +173,24 @@ def scores(clusters: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     )
 
 
+#: neighbours of the k-nearest-neighbour classifier on the latent means
+NEIGHBOURS = 15
+
+
 def clustering(latent: np.ndarray, prepared: dict, model_clusters: np.ndarray | None) -> dict:
-    """k-means (fitted on training cells) and model-cluster scores on test and all cells."""
+    """k-means (fitted on training cells) and model-cluster scores on test and all cells,
+    and the test accuracy of a k-nearest-neighbour classifier fitted on the training cells."""
     labels, training, test = prepared["labels"], prepared["training"], prepared["test"]
     k = prepared["classes"]
     kmeans = KMeans(n_clusters=k, n_init=10, random_state=0).fit(latent[training])
     predicted = kmeans.predict(latent)
+    neighbours = KNeighborsClassifier(n_neighbors=NEIGHBOURS).fit(
+        latent[training], labels[training]
+    )
     result = {
         "kmeans_test": scores(predicted[test], labels[test]),
         "kmeans_all": scores(predicted, labels),
+        "knn_test": float(np.mean(neighbours.predict(latent[test]) == labels[test])),
     }
     if model_clusters is not None:
         sizes = np.bincount(model_clusters[test].astype(int), minlength=k)
@@ -343,16 +356,18 @@ def render(results: dict, prepared: dict, args) -> str:
         f"(scvi-tools defaults, `gene_likelihood='nb'`) for {args.peer_epochs} epochs on the "
         "same training cells. Median over seeds, range in brackets. ARI/NMI of k-means are "
         "fitted on the training cells' latent means (K = number of labels); 'model' is the "
-        "GMVAE's own clusters (argmax q(y|x)). ELBO and the importance-weighted bound "
+        "GMVAE's own clusters (argmax q(y|x)); kNN accuracy is the share of test cells a "
+        f"{NEIGHBOURS}-nearest-neighbour classifier fitted on the training cells' latent means "
+        "labels correctly. ELBO and the importance-weighted bound "
         f"(IW, {args.importance_samples} samples) are nats per test cell: bounds on "
         "log p(x | N) given each cell's observed total count N (scVI's kind), and scvae's "
         "bound on log p(x), which adds its library-size term log P(N).",
         "",
         "| data | tool | runs | test ELBO log p(x\\|N) | test IW log p(x\\|N) | test ELBO log p(x) | "
         "ARI k-means test | NMI k-means test | ARI model test | NMI model test | "
-        "ARI k-means all | ARI model all | components used (all cells) | test cluster sizes "
-        "(first seed) | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ARI k-means all | ARI model all | kNN accuracy test | components used (all cells) | "
+        "test cluster sizes (first seed) | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in args.data_sets:
         for tool in ("scvae", "scVI"):
@@ -374,7 +389,7 @@ def render(results: dict, prepared: dict, args) -> str:
                 f"{median_range(pick('kmeans_test', 0))} | "
                 f"{median_range(pick('kmeans_test', 1))} | {median_range(pick('model_test', 0))} | "
                 f"{median_range(pick('model_test', 1))} | {median_range(pick('kmeans_all', 0))} | "
-                f"{median_range(pick('model_all', 0))} | "
+                f"{median_range(pick('model_all', 0))} | {median_range(pick('knn_test'), 3)} | "
                 f"{median_range(used, 0) if used[0] is not None else '–'} | "
                 f"{sizes if sizes else '–'} | {median_range(pick('train_seconds'), 0)} |"
             )
