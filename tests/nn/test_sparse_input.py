@@ -75,18 +75,59 @@ def test_feature_major_first_layer_keeps_values_and_round_trips() -> None:
     torch.manual_seed(3)
     reference = nn.Linear(WIDE, 8, bias=False)
     nn.init.xavier_uniform_(reference.weight)
-    weight = plain.blocks[0].linear.weight
+    layer = plain.blocks[0].linear
+    weight = layer.weight
     assert weight.shape == (8, WIDE) and weight.t().is_contiguous()
     torch.testing.assert_close(weight, reference.weight, rtol=0, atol=0)
+    # the optimiser sees one contiguous parameter in x out, and no other weight
+    (parameter,) = [p for name, p in layer.named_parameters() if name != "bias"]
+    assert parameter.shape == (WIDE, 8) and parameter.is_contiguous()
     # a narrow first layer is left as nn.Linear made it
     assert MLP(50, (8,)).blocks[0].linear.weight.is_contiguous()
 
+    # its checkpoint entries are nn.Linear's: they load into a plain nn.Linear
+    state = plain.state_dict()
+    assert [key for key in state if ".linear." in key] == ["blocks.0.linear.weight"]
+    assert state["blocks.0.linear.weight"].shape == (8, WIDE)
+    linear = nn.Linear(WIDE, 8, bias=False)
+    linear.load_state_dict({"weight": state["blocks.0.linear.weight"]})
+    torch.testing.assert_close(linear.weight, reference.weight, rtol=0, atol=0)
+
     buffer = io.BytesIO()
-    torch.save(plain.state_dict(), buffer)
+    torch.save(state, buffer)
     buffer.seek(0)
     other = MLP(WIDE, (8,))
     other.load_state_dict(torch.load(buffer, weights_only=True))
     torch.testing.assert_close(other.blocks[0].linear.weight, weight, rtol=0, atol=0)
+    # a missing weight is reported as nn.Linear's
+    rest = {key: value for key, value in state.items() if ".linear." not in key}
+    with pytest.raises(RuntimeError, match="blocks.0.linear.weight_by_feature"):
+        MLP(WIDE, (8,)).load_state_dict(rest)
+
+
+def test_feature_major_layer_changes_in_place_through_its_weight() -> None:
+    layer = DenseBlock(WIDE, 3, feature_major=True).linear
+    with torch.no_grad():
+        layer.weight[:, :2] = 7.0
+    assert torch.all(layer.weight_by_feature[:2] == 7.0)
+    x = torch.zeros(1, WIDE)
+    x[0, 1] = 1.0
+    torch.testing.assert_close(layer(x), torch.full((1, 3), 7.0) + layer.bias)
+
+
+def test_adam_steps_the_feature_major_weight_like_a_plain_one() -> None:
+    torch.manual_seed(4)
+    wide = DenseBlock(WIDE, 5, feature_major=True)
+    plain = DenseBlock(WIDE, 5)
+    plain.load_state_dict(wide.state_dict())
+    x = torch.from_numpy(sparse_counts(6, WIDE, density=0.01).toarray())
+    optimisers = [torch.optim.Adam(b.parameters(), lr=0.1, fused=True) for b in (wide, plain)]
+    for _ in range(3):
+        for block, optimiser in zip((wide, plain), optimisers, strict=True):
+            optimiser.zero_grad()
+            block(x).square().sum().backward()
+            optimiser.step()
+    torch.testing.assert_close(wide.linear.weight, plain.linear.weight, rtol=1e-5, atol=1e-6)
 
 
 def test_input_dropout_in_training_uses_the_dense_values() -> None:

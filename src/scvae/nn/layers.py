@@ -8,7 +8,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from scvae.nn.sparse import SPARSE_INPUT_FEATURES, is_sparse, sparse_linear, store_feature_major
+from scvae.nn.sparse import (
+    SPARSE_INPUT_FEATURES,
+    FeatureMajorLinear,
+    is_sparse,
+    sparse_linear,
+)
 
 #: batch-norm settings of the original: TF decay 0.999 and epsilon 1e-3
 BATCH_NORM_MOMENTUM = 0.001
@@ -104,8 +109,10 @@ class DenseBlock(nn.Module):
     activation
         A module applied last (``None``: identity).
     feature_major
-        Keep the weight on a feature-major storage (same shape and values), which the
-        sparse first layer reads fast (see :mod:`scvae.nn.sparse`).
+        Keep the weight on a feature-major storage (``linear`` is then a
+        :class:`~scvae.nn.sparse.FeatureMajorLinear`: the same ``weight``, values and
+        checkpoint entries), which the sparse first layer reads fast (see
+        :mod:`scvae.nn.sparse`).
     """
 
     def __init__(
@@ -126,7 +133,7 @@ class DenseBlock(nn.Module):
         if self.linear.bias is not None:
             nn.init.zeros_(self.linear.bias)
         if feature_major:
-            store_feature_major(self.linear)
+            self.linear = FeatureMajorLinear(self.linear)
         self.norm = ShiftOnlyBatchNorm(out_size) if batch_norm else nn.Identity()
         self.activation = activation if activation is not None else nn.Identity()
 

@@ -9,9 +9,12 @@ first dense block computes its linear part with :func:`sparse_linear`.
 The forward pass sums the rows of the weight picked by the entries' columns, scaled by
 their values (``embedding_bag``); the backward pass is the transposed sparse matrix times
 the output gradient. Both read the weight feature by feature, which is fast only when
-its storage is feature-major: :func:`store_feature_major` keeps the parameter's shape and
-values (``out x in``, as ``nn.Linear`` has it) on a transposed storage, so checkpoints,
-optimisers and the dense path see the same parameter.
+its storage is feature-major: :class:`FeatureMajorLinear` holds the weight as a contiguous
+``in x out`` parameter and shows it as ``weight`` (``out x in``, as ``nn.Linear`` has it,
+a transposed view), and its checkpoint entries are those of ``nn.Linear``. The parameter
+itself is contiguous because the fused Adam step copies a non-contiguous parameter, its
+gradient and both moment estimates in and out at every step (at 27,998 x 128 that took
+about 8 ms of a 70 ms step).
 
 The sums run in another order than a dense product's, so results agree to float
 rounding, not bit for bit.
@@ -33,8 +36,8 @@ __all__ = [
     "csr_tensor",
     "is_sparse",
     "select_rows",
+    "FeatureMajorLinear",
     "sparse_linear",
-    "store_feature_major",
     "wants_sparse_input",
 ]
 
@@ -123,7 +126,42 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
     return output if bias is None else output + bias
 
 
-def store_feature_major(linear: nn.Linear) -> None:
-    """Keep ``linear.weight``'s shape and values on a feature-major (transposed) storage."""
-    weight = linear.weight.detach()
-    linear.weight = nn.Parameter(weight.t().contiguous().t(), requires_grad=True)
+class FeatureMajorLinear(nn.Module):
+    """``nn.Linear``'s product and checkpoint entries, its weight stored feature by feature.
+
+    The parameter ``weight_by_feature`` is the weight transposed (``in x out``,
+    contiguous); :attr:`weight` is its ``out x in`` view, through which the layer is used
+    and changed in place like an ``nn.Linear``'s. ``state_dict`` holds ``weight``
+    (``out x in``) and ``bias`` as ``nn.Linear`` does, and loading accepts them (or
+    ``weight_by_feature``), so checkpoints do not depend on the storage.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        self.weight_by_feature = nn.Parameter(linear.weight.detach().t().contiguous())
+        self.bias = linear.bias
+
+    @property
+    def weight(self) -> Tensor:
+        """The ``out x in`` weight (a view of :attr:`weight_by_feature`)."""
+        return self.weight_by_feature.t()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        weight = self.weight
+        destination[prefix + "weight"] = weight if keep_vars else weight.detach()
+        if self.bias is not None:
+            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + "weight"
+        if key in state_dict:
+            state_dict[prefix + "weight_by_feature"] = state_dict.pop(key).t()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -422,6 +422,7 @@ def _resume(module, optimiser, run_directory: Path, device) -> tuple[int, EarlyS
     load_weights(module, state, path, RESUME_ADVICE)
     try:
         optimiser.load_state_dict(state["optimiser"])
+        _match_state_to_parameters(optimiser)
         stopping = EarlyStopping(**state["early_stopping"])
     except (ValueError, TypeError, KeyError, RuntimeError) as error:
         raise CheckpointError(
@@ -430,6 +431,25 @@ def _resume(module, optimiser, run_directory: Path, device) -> tuple[int, EarlyS
     epoch = int(state["epoch"])
     rows = [row for row in read_curves(run_directory / CURVES_NAME) if row["epoch"] <= epoch]
     return epoch, stopping, rows
+
+
+def _match_state_to_parameters(optimiser: torch.optim.Optimizer) -> None:
+    """Transpose moment estimates saved for a parameter now stored transposed.
+
+    A wide first layer's weight is held feature by feature (``in x out``); checkpoints
+    written when it was held as ``out x in`` keep Adam's moments in that shape.
+    """
+    for group in optimiser.param_groups:
+        for parameter in group["params"]:
+            state = optimiser.state.get(parameter, {})
+            for name, value in state.items():
+                if (
+                    torch.is_tensor(value)
+                    and value.dim() == 2
+                    and value.shape != parameter.shape
+                    and value.shape == parameter.shape[::-1]
+                ):
+                    state[name] = value.t().contiguous()
 
 
 def _adam(module: torch.nn.Module, learning_rate: float) -> torch.optim.Optimizer:
