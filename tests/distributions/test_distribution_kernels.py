@@ -338,3 +338,56 @@ def test_negative_binomial_from_raw_outputs_clips_where_used():
     torch.testing.assert_close(built.log_prob(counts), clipped.log_prob(counts))
     torch.testing.assert_close(built.log_prob_sum(counts), clipped.log_prob(counts).sum(-1))
     torch.testing.assert_close(built.mean, clipped.mean)
+
+
+@pytest.mark.parametrize("leading", [(), (3,), (2, 2)])
+@pytest.mark.parametrize("outside", [False, True])
+def test_fused_negative_binomial_sum_with_one_r_a_feature(leading, outside):
+    """With ``log_r`` of shape ``(F,)`` (one r a feature, broadcast over samples and cells)
+    the fused sum equals scipy's log-pmf, and its gradients equal autograd's through the
+    dense log-pmf of the broadcast parameters clipped by hardtanh (the gradient of log r
+    summed over every sample and cell; none at or beyond a bound)."""
+    generator = torch.Generator().manual_seed(13)
+    counts = torch.poisson(torch.rand(6, 35, generator=generator) * 3.0).double()
+    counts[1] = 0.0  # an all-zero cell
+    counts[2, :2] = torch.tensor([300.0, 7e4])  # beyond the small-count products
+    log_r = torch.randn(35, generator=generator, dtype=F64) * 2
+    logits = torch.randn(*leading, 6, 35, generator=generator, dtype=F64) * 3
+    bounds = ((-3.0, 3.0), (-6.0, 6.0)) if outside else ((-30.0, 30.0), (-50.0, 50.0))
+    if outside:
+        log_r[:4] = torch.tensor([-3.0, 3.0, -7.0, 9.0])  # at and beyond the bounds
+    weights = torch.rand(*leading, 6, generator=generator, dtype=F64)
+
+    def gradients(function):
+        a, b = log_r.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+        value = function(a, b)
+        (value * weights).sum().backward()
+        return value.detach(), a.grad, b.grad
+
+    fused = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob_sum(counts, a, b, clip=bounds)
+    )
+    reference = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob(
+            counts,
+            torch.nn.functional.hardtanh(a, *bounds[0]).expand(b.shape),
+            torch.nn.functional.hardtanh(b, *bounds[1]),
+            sparse=False,
+        ).sum(-1)
+    )
+    assert fused[1].shape == (35,)
+    for got, expected in zip(fused, reference, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
+    clipped_r = np.exp(np.clip(log_r.numpy(), *bounds[0]))
+    clipped_logits = np.clip(logits.numpy(), *bounds[1])
+    expected = stats.nbinom.logpmf(counts.numpy(), clipped_r, special.expit(-clipped_logits))
+    np.testing.assert_allclose(fused[0].numpy(), expected.sum(-1), rtol=1e-10)
+    if outside:
+        assert fused[1][:4].eq(0).all()
+    assert torch.autograd.gradcheck(
+        lambda a, b: kernels.negative_binomial_log_prob_sum(counts[:3, 10:15], a, b),
+        (
+            log_r[10:15].clone().requires_grad_(True),  # inside the bounds
+            logits[..., :3, 10:15].clone().requires_grad_(True),
+        ),
+    )

@@ -190,6 +190,16 @@ def _live_group_members(group: int) -> list[int]:
     return members
 
 
+def _files_named(folder: Path, name: str) -> list[Path]:
+    """The files ``name`` under ``folder`` while a run writes there: a folder it commits
+    (renames away) during the walk just means looking again."""
+    while True:
+        try:
+            return list(folder.rglob(name))
+        except FileNotFoundError:
+            continue
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_killed_distributed_run_resumes(cells, two_process_run, tmp_path):
     models = cells.parent / "killed"
@@ -200,7 +210,7 @@ def test_killed_distributed_run_resumes(cells, two_process_run, tmp_path):
     deadline = time.monotonic() + 180
     epoch = 0
     while epoch < 1 and time.monotonic() < deadline and launcher.poll() is None:
-        curves = list(models.rglob("learning_curves.csv"))
+        curves = _files_named(models, "learning_curves.csv")
         checkpoint = curves[0].parent / "checkpoint.pt" if curves else None
         epoch = load_checkpoint(checkpoint)["epoch"] if checkpoint and checkpoint.exists() else 0
         time.sleep(0.02)

@@ -119,8 +119,10 @@ def negative_binomial_log_prob_sum(
 ) -> Tensor:
     """``negative_binomial_log_prob(value, log_r, logits).sum(-1)``, fused for training.
 
-    ``value`` is ``(B, F)``; ``log_r`` and ``logits`` are ``(*S, B, F)`` (any leading
-    sample dimensions). ``entries`` are the stored entries of ``value`` (those of its
+    ``value`` is ``(B, F)``; ``logits`` are ``(*S, B, F)`` (any leading sample
+    dimensions) and ``log_r`` has the same shape, or is ``(F,)`` when ``r`` is one value a
+    feature (then the terms that depend on ``r`` alone are found once per feature or
+    entry, and its gradient is summed over the cells as it is computed). ``entries`` are the stored entries of ``value`` (those of its
     sparse minibatch; found with ``nonzero`` when not given). Returns ``(*S, B)``.
     With ``clip = ((low, high) of log_r, (low, high) of logits)`` the parameters are
     first clipped as by ``hardtanh`` (no gradient at or beyond a bound); on the CPU a
@@ -132,10 +134,11 @@ def negative_binomial_log_prob_sum(
     the exact derivatives ``d/d log r = r (log(1 - p) + [x > 0] (psi(x + r) - psi(r)))``
     and ``d/d logits = x (1 - p) - r p``.
     """
+    per_feature = log_r.dim() == 1 and logits.dim() >= 2
     if (
         value.dim() != 2
-        or log_r.shape != logits.shape
-        or log_r.shape[-2:] != value.shape
+        or logits.shape[-2:] != value.shape
+        or (log_r.shape != (value.shape[-1],) if per_feature else log_r.shape != logits.shape)
         or value.numel() == 0
     ):
         if clip is not None:
@@ -393,31 +396,41 @@ class _NegativeBinomialSum(torch.autograd.Function):
         log_r_bounds: tuple[float, float] | None,
         logits_bounds: tuple[float, float] | None,
     ) -> Tensor:
-        shape = raw_log_r.shape
+        shape = raw_logits.shape
         b, f = shape[-2], shape[-1]
+        per_feature = raw_log_r.dim() == 1
         log_r, log_r_clipped = _clip(raw_log_r, log_r_bounds)
         logits, logits_clipped, largest = _clip_logits(raw_logits, logits_bounds)
         gradient = any(ctx.needs_input_grad[:2])
         r, softplus, p = _dense_terms(
-            log_r.reshape(-1, b * f), logits.reshape(-1, b * f), largest, gradient
+            log_r if per_feature else log_r.reshape(-1, b * f),
+            logits.reshape(-1, b * f),
+            largest,
+            gradient,
         )
         # the entries' positions in every row of the (samples, B * F) parameters
-        at = entries.positions.expand(r.shape[0], -1)
-        r_at = torch.gather(r, 1, at)
+        at = entries.positions.expand(softplus.shape[0], -1)
+        columns = entries.positions.remainder(f) if per_feature else None
+        # r at the entries: (n,) with one r a feature (the same in every sample row)
+        r_at = r.index_select(0, columns) if per_feature else torch.gather(r, 1, at)
         softplus_at = torch.gather(softplus, 1, at)
         # log p = logits - softplus(logits), at the entries only
         log_p_at = torch.gather(logits.reshape(-1, b * f), 1, at).sub_(softplus_at)
         counts = CountTerms.of(x)
         log_rising, reciprocals = count_terms(r_at, counts, digamma=gradient)
-        terms = log_rising.sub_(counts.log_factorial).add_(log_p_at.mul_(x))
-        r_softplus = softplus.mul_(r)  # -r log(1 - p)
+        terms = log_p_at.mul_(x).add_(log_rising.sub_(counts.log_factorial))
+        # -r log(1 - p)
+        r_softplus = (
+            softplus.view(-1, f).mul_(r).view(-1, b * f) if per_feature else softplus.mul_(r)
+        )
         total = entries.row_sums(terms) - r_softplus.view(-1, b, f).sum(-1)
         if gradient:
-            r_p = p.mul_(r)
+            r_p = p.view(-1, f).mul_(r).view(-1, b * f) if per_feature else p.mul_(r)
             # d/d log r at the entries: r (digamma(x + r) - digamma(r)); d/d logits: x (1 - p)
             r_digamma = reciprocals.mul_(r_at)
             x_complement = softplus_at.neg_().exp_().mul_(x)  # 1 - p = exp(-softplus(logits))
             ctx.save_for_backward(r_softplus, r_p, r_digamma, x_complement, raw_log_r, raw_logits)
+        ctx.columns = columns
         ctx.entries = entries
         ctx.shape = shape
         ctx.masks = (
@@ -438,7 +451,14 @@ class _NegativeBinomialSum(torch.autograd.Function):
         g_at = grad.index_select(1, entries.rows)
         at = entries.positions.expand(grad.shape[0], -1)
         grad_log_r = grad_logits = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and ctx.columns is not None:
+            # one r a feature: the cells' terms summed as they are formed, (F,)
+            grad_log_r = torch.mv(r_softplus.view(-1, f).t(), grad.reshape(-1)).neg_()
+            at_entries = r_digamma * g_at.sum(0)
+            grad_log_r.index_add_(0, ctx.columns, at_entries)
+            if log_r_mask is not None:
+                _mask_clipped(grad_log_r, raw_log_r, log_r_mask)
+        elif ctx.needs_input_grad[0]:
             grad_log_r = (r_softplus.view(-1, b, f) * minus_g).view(-1, b * f)
             grad_log_r.scatter_add_(1, at, r_digamma * g_at)
             grad_log_r = grad_log_r.view(shape)

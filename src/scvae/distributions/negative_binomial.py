@@ -49,6 +49,15 @@ class NegativeBinomial(Distribution):
         clip: tuple[tuple[float, float], tuple[float, float]] | None = None,
     ) -> None:
         self._raw = broadcast_all(log_r, logits)
+        # one r a feature, as given (before broadcasting): the fused sum uses it as it is
+        self._feature_log_r = (
+            log_r
+            if isinstance(log_r, Tensor)
+            and isinstance(logits, Tensor)
+            and log_r.dim() == 1
+            and logits.dim() >= 2
+            else None
+        )
         self._clip = clip
         super().__init__(self._raw[0].shape, validate_args=validate_args)
 
@@ -95,6 +104,8 @@ class NegativeBinomial(Distribution):
         if entries is None and value.device.type != "cpu":
             return self.log_prob(value).sum(-1)
         log_r, logits = self._raw
+        if self._feature_log_r is not None:
+            log_r = self._feature_log_r
         return negative_binomial_log_prob_sum(value, log_r, logits, entries, clip=self._clip)
 
     def sample(self, sample_shape: Size | tuple[int, ...] = ()) -> Tensor:

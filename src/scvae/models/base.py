@@ -342,7 +342,9 @@ class LikelihoodHeads(nn.Module):
             tail = (self.feature_size,) if size == 1 else (self.feature_size, size)
             raw[name] = value.reshape(leading + tail)
         if self.per_feature:
-            raw[self.per_feature] = self.feature_log_r.expand(leading + (self.feature_size,))
+            # one value a feature, broadcast by the likelihood (not expanded here: the
+            # negative binomial's fused sum then finds r's terms once a feature)
+            raw[self.per_feature] = self.feature_log_r
         if log_scale is not None:
             name = registry.scale_head(self.likelihood)
             if proportions:
