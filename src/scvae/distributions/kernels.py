@@ -122,8 +122,9 @@ def negative_binomial_log_prob_sum(
     ``value`` is ``(B, F)``; ``logits`` are ``(*S, B, F)`` (any leading sample
     dimensions) and ``log_r`` has the same shape, or is ``(F,)`` when ``r`` is one value a
     feature (then the terms that depend on ``r`` alone are found once per feature or
-    entry, and its gradient is summed over the cells as it is computed). ``entries`` are the stored entries of ``value`` (those of its
-    sparse minibatch; found with ``nonzero`` when not given). Returns ``(*S, B)``.
+    entry, and its gradient is summed over the cells as it is computed). ``entries`` are
+    the stored entries of ``value`` (those of its sparse minibatch; found with ``nonzero``
+    when not given). Returns ``(*S, B)``.
     With ``clip = ((low, high) of log_r, (low, high) of logits)`` the parameters are
     first clipped as by ``hardtanh`` (no gradient at or beyond a bound); on the CPU a
     parameter found inside its range is used as it is, with no clipped copy and no mask.
