@@ -279,6 +279,31 @@ def test_fused_negative_binomial_sum_holds_for_any_logit(largest):
     torch.testing.assert_close(grads[1], logits.grad, rtol=1e-10, atol=1e-12)
 
 
+def _fused_and_clipped_dense(counts, log_r, logits, weights, bounds):
+    """``(value, log_r's gradient, logits' gradient)`` of the weighted fused sum with
+    ``clip=bounds``, and of the dense log-pmf of the hardtanh-clipped parameters (``log_r``
+    broadcast to the logits' shape), both through autograd."""
+
+    def gradients(function):
+        a, b = log_r.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+        value = function(a, b)
+        (value * weights).sum().backward()
+        return value.detach(), a.grad, b.grad
+
+    fused = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob_sum(counts, a, b, clip=bounds)
+    )
+    reference = gradients(
+        lambda a, b: kernels.negative_binomial_log_prob(
+            counts,
+            torch.nn.functional.hardtanh(a, *bounds[0]).expand(b.shape),
+            torch.nn.functional.hardtanh(b, *bounds[1]),
+            sparse=False,
+        ).sum(-1)
+    )
+    return fused, reference
+
+
 @pytest.mark.parametrize("outside", [False, True])
 def test_fused_negative_binomial_sum_clips_like_hardtanh(outside):
     """Clipping inside the kernel (skipped when nothing is out of range) equals clipping
@@ -296,23 +321,7 @@ def test_fused_negative_binomial_sum_clips_like_hardtanh(outside):
         assert (log_r.abs() > 4).any() and (logits.abs() > 6).any()
     weights = torch.rand(3, 5, generator=generator, dtype=F64)
 
-    def gradients(function):
-        a, b = log_r.clone().requires_grad_(True), logits.clone().requires_grad_(True)
-        value = function(a, b)
-        (value * weights).sum().backward()
-        return value.detach(), a.grad, b.grad
-
-    fused = gradients(
-        lambda a, b: kernels.negative_binomial_log_prob_sum(counts, a, b, clip=bounds)
-    )
-    reference = gradients(
-        lambda a, b: kernels.negative_binomial_log_prob(
-            counts,
-            torch.nn.functional.hardtanh(a, *bounds[0]),
-            torch.nn.functional.hardtanh(b, *bounds[1]),
-            sparse=False,
-        ).sum(-1)
-    )
+    fused, reference = _fused_and_clipped_dense(counts, log_r, logits, weights, bounds)
     for got, expected in zip(fused, reference, strict=True):  # (threads sum in any order)
         torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
     if outside:
@@ -358,23 +367,7 @@ def test_fused_negative_binomial_sum_with_one_r_a_feature(leading, outside):
         log_r[:4] = torch.tensor([-3.0, 3.0, -7.0, 9.0])  # at and beyond the bounds
     weights = torch.rand(*leading, 6, generator=generator, dtype=F64)
 
-    def gradients(function):
-        a, b = log_r.clone().requires_grad_(True), logits.clone().requires_grad_(True)
-        value = function(a, b)
-        (value * weights).sum().backward()
-        return value.detach(), a.grad, b.grad
-
-    fused = gradients(
-        lambda a, b: kernels.negative_binomial_log_prob_sum(counts, a, b, clip=bounds)
-    )
-    reference = gradients(
-        lambda a, b: kernels.negative_binomial_log_prob(
-            counts,
-            torch.nn.functional.hardtanh(a, *bounds[0]).expand(b.shape),
-            torch.nn.functional.hardtanh(b, *bounds[1]),
-            sparse=False,
-        ).sum(-1)
-    )
+    fused, reference = _fused_and_clipped_dense(counts, log_r, logits, weights, bounds)
     assert fused[1].shape == (35,)
     for got, expected in zip(fused, reference, strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
