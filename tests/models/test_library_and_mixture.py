@@ -13,6 +13,7 @@ from sklearn.cluster import KMeans
 from scvae.config import ModelConfig, TrainingConfig
 from scvae.models import ModelInputs, build_module
 from scvae.models.base import Decoder, LibraryPrior, uses_library_offset
+from scvae.nn.sparse import SPARSE_INPUT_FEATURES
 from scvae.training.priors import VARIANCE_FLOOR, kmeans_components
 
 F, L = 7, 3
@@ -94,7 +95,7 @@ def test_a_cell_without_counts_gives_a_finite_likelihood() -> None:
     assert torch.isfinite(decoder(torch.randn(1, L), _inputs(counts)).log_prob(counts)).all()
 
 
-def _gmvae(latent: str = "gaussian_mixture", classes: int = 3):
+def _gmvae(latent: str = "gaussian_mixture", classes: int = 3, features: int = F):
     config = ModelConfig(
         model_type="GMVAE",
         latent_size=L,
@@ -102,7 +103,7 @@ def _gmvae(latent: str = "gaussian_mixture", classes: int = 3):
         latent_distribution=latent,
         reconstruction_distribution="negative_binomial",
     )
-    return build_module(config, F, number_of_classes=classes)
+    return build_module(config, features, number_of_classes=classes)
 
 
 @pytest.mark.parametrize("latent", ["gaussian_mixture", "full_covariance_gaussian_mixture"])
@@ -136,8 +137,10 @@ def test_placing_some_components_leaves_the_others(latent) -> None:
     torch.testing.assert_close(new_weights, weights)
 
 
-def test_a_split_component_copies_its_source_and_takes_part_of_its_weight() -> None:
-    module = _gmvae()
+# the wide size gives the encoders' first layers their feature-major weight
+@pytest.mark.parametrize("features", [F, SPARSE_INPUT_FEATURES + 3])
+def test_a_split_component_copies_its_source_and_takes_part_of_its_weight(features) -> None:
+    module = _gmvae(features=features)
     with torch.no_grad():
         module.y_prior.learned_logits.copy_(torch.tensor([0.5, -0.3, -2.0]))
     weights, means, _ = module.prior_centroids()
@@ -149,7 +152,7 @@ def test_a_split_component_copies_its_source_and_takes_part_of_its_weight() -> N
     torch.testing.assert_close(new_weights, expected / expected.sum())
     torch.testing.assert_close(new_means, means)  # p(z|y) is placed separately
     module.eval()
-    x = torch.log1p(torch.poisson(torch.full((5, F), 3.0)))
+    x = torch.log1p(torch.poisson(torch.full((5, features), 3.0)))
     posterior = module.z_encoder(x, module.one_hot)
     torch.testing.assert_close(posterior["loc"][2], posterior["loc"][0])
     assert not torch.allclose(posterior["loc"][1], posterior["loc"][0])
