@@ -361,7 +361,8 @@ _EXP_SAFE_LOGIT = 80.0
 def _dense_terms(
     log_r: Tensor, logits: Tensor, largest_logit: float | None, gradient: bool
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """``(r, softplus(logits), p)`` over all counts (``p`` only with ``gradient``).
+    """``(r, softplus(logits), p)``: ``r`` of ``log_r``'s shape, the others over all counts
+    (``p`` only with ``gradient``).
 
     Where the largest logit is known to be below :data:`_EXP_SAFE_LOGIT` (on the CPU), one
     exponential ``e = exp(logits)`` gives ``softplus = log1p(e)`` and ``p = e / (1 + e)``:
@@ -420,13 +421,13 @@ class _NegativeBinomialSum(torch.autograd.Function):
         counts = CountTerms.of(x)
         log_rising, reciprocals = count_terms(r_at, counts, digamma=gradient)
         terms = log_p_at.mul_(x).add_(log_rising.sub_(counts.log_factorial))
-        # -r log(1 - p)
-        r_softplus = (
-            softplus.view(-1, f).mul_(r).view(-1, b * f) if per_feature else softplus.mul_(r)
-        )
-        total = entries.row_sums(terms) - r_softplus.view(-1, b, f).sum(-1)
+        # r over every count, as a view: (F,) or (samples, B, F)
+        r_by_count = r if per_feature else r.view(-1, b, f)
+        r_softplus = softplus.view(-1, b, f).mul_(r_by_count)  # -r log(1 - p)
+        total = entries.row_sums(terms) - r_softplus.sum(-1)
+        r_softplus = r_softplus.view(-1, b * f)
         if gradient:
-            r_p = p.view(-1, f).mul_(r).view(-1, b * f) if per_feature else p.mul_(r)
+            r_p = p.view(-1, b, f).mul_(r_by_count).view(-1, b * f)
             # d/d log r at the entries: r (digamma(x + r) - digamma(r)); d/d logits: x (1 - p)
             r_digamma = reciprocals.mul_(r_at)
             x_complement = softplus_at.neg_().exp_().mul_(x)  # 1 - p = exp(-softplus(logits))

@@ -49,15 +49,8 @@ class NegativeBinomial(Distribution):
         clip: tuple[tuple[float, float], tuple[float, float]] | None = None,
     ) -> None:
         self._raw = broadcast_all(log_r, logits)
-        # one r a feature, as given (before broadcasting): the fused sum uses it as it is
-        self._feature_log_r = (
-            log_r
-            if isinstance(log_r, Tensor)
-            and isinstance(logits, Tensor)
-            and log_r.dim() == 1
-            and logits.dim() >= 2
-            else None
-        )
+        # one r a feature, as given (before broadcasting): the fused sum takes it as it is
+        self._feature_log_r = log_r if isinstance(log_r, Tensor) and log_r.dim() == 1 else None
         self._clip = clip
         super().__init__(self._raw[0].shape, validate_args=validate_args)
 

@@ -120,7 +120,7 @@ def _worker(job_path: str) -> int:
 
 
 def _leave(code: int) -> None:
-    """End a worker at once once its results are on disk.
+    """End a worker straight away, its results being on disk.
 
     Everything a worker writes is written atomically and closed before this point, and
     the process group has been left. Skipping the interpreter's shutdown avoids a rare
