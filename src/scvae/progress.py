@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-__all__ = ["bar", "configure", "is_quiet", "wanted"]
+__all__ = ["bar", "configure", "interactive", "is_quiet", "wanted"]
 
 
 @dataclass
@@ -67,6 +67,19 @@ def wanted(requested: bool = True, stream: TextIO | None = None) -> bool:
     stream = sys.stderr if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def interactive(stream: TextIO | None = None) -> bool:
+    """Whether someone watches ``stream`` (stderr) as it is written: a terminal, or a
+    Jupyter kernel (whose bars ``tqdm`` draws as widgets). A script's log piped to a file
+    is neither, and would get every ``\\r`` frame of a bar."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    if isatty and isatty():
+        return True
+    shell = sys.modules.get("IPython")
+    get_ipython = getattr(shell, "get_ipython", None)
+    return bool(get_ipython and get_ipython() is not None and "ipykernel" in sys.modules)
 
 
 def bar(iterable: Iterable | None = None, *, enabled: bool = True, **options: Any):

@@ -186,3 +186,36 @@ def test_a_directory_is_not_reused_for_other_options(adata, tmp_path):
     np.testing.assert_array_equal(
         again.get_latent_representation(adata), first.get_latent_representation(adata)
     )
+
+
+def test_training_in_a_script_with_a_piped_log_draws_no_bar(adata, capsys):
+    """The default progress: no bar frames where stderr is no terminal (pytest's capture
+    stands for a log piped to a file); an explicit ``progress=True`` still draws one."""
+    model = scvae.VAE(adata, layer="counts", **SMALL)
+    model.train(epochs=1, seed=1, log=lambda *_: None)
+    assert "steps" not in capsys.readouterr().err
+    model.train(epochs=2, seed=1, log=lambda *_: None, progress=True)
+    assert "steps" in capsys.readouterr().err
+
+
+def test_a_terminal_or_a_notebook_counts_as_watched(monkeypatch):
+    import io
+    import sys
+    import types
+
+    from scvae.progress import interactive
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert interactive(Terminal())
+    assert not interactive(io.StringIO())
+    # a Jupyter kernel: IPython's shell is running and ipykernel is loaded
+    shell = types.SimpleNamespace(get_ipython=lambda: object())
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert interactive(io.StringIO())
+    # plain IPython in a terminal-less pipe, without a kernel, is not
+    monkeypatch.delitem(sys.modules, "ipykernel")
+    assert not interactive(io.StringIO())

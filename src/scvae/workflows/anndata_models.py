@@ -35,6 +35,7 @@ from scvae.evaluation.restore import load_version, read_model_facts, read_run_co
 from scvae.folders import move_run
 from scvae.io import atomic_write_json
 from scvae.models.build import ModelFacts, build_module_from
+from scvae.progress import interactive
 from scvae.runs import DataIdentity, run_identity
 from scvae.training.lock import holds_run_locks
 from scvae.workflows.data_sets import (
@@ -154,7 +155,7 @@ class AnnDataModel:
         seed: int | None = 0,
         *,
         validation: bool = False,
-        progress: bool = True,
+        progress: bool | None = None,
         log=print,
         **training_options: Any,
     ) -> AnnDataModel:
@@ -164,7 +165,11 @@ class AnnDataModel:
         With ``validation`` the data are split as by ``--split-data-set`` and the model
         is validated on the validation cells (for the best and early-stopping versions). ``training_options``: any
         :class:`~scvae.config.TrainingConfig` option (``learning_rate``, ...).
+        ``progress``: draw the progress bar (``None``: when stderr is a terminal or the
+        model trains in a Jupyter notebook, so a script's piped log holds no bar frames).
         """
+        if progress is None:
+            progress = interactive()
         values = {"number_of_epochs": epochs, "seed": seed, **training_options}
         training = TrainingConfig(**{k: v for k, v in values.items() if v is not None})
         data_config = self._data_config.replace(split_data_set=bool(validation))
